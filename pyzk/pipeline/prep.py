@@ -1,0 +1,355 @@
+"""prep: turn a client write request into a txn (PrepRequestProcessor).
+
+Rule 1: prep never changes the tree. It validates against the tree *plus* the outstanding
+        changes of txns prepped but not yet applied (ZooKeeper's outstandingChanges), so many
+        writes can be in flight (group commit) and still see each other.
+Rule 2: every write that reaches prep consumes a zxid: a failure becomes an ErrorTxn (type -1),
+        or, inside a multi, an error sub-txn with the rest marked RUNTIMEINCONSISTENCY.
+Rule 3: the order of checks is PrepRequestProcessor's, because it decides which error a
+        client sees (e.g. NONODE before NOAUTH before NODEEXISTS).
+Rule 4: pure: time and the next zxid are passed in; session validity is a callback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from jute.codes import EPHEMERAL_OWNER_CONTAINER, TTL_MAX_MS, CreateMode, Err, OpCode, Perms
+from jute.data import ACL, Id
+from jute.proto import CreateTTLRequest
+from jute.txn import (
+    CheckVersionTxn,
+    CloseSessionTxn,
+    CreateContainerTxn,
+    CreateSessionTxn,
+    CreateTTLTxn,
+    CreateTxn,
+    DeleteTxn,
+    ErrorTxn,
+    MultiTxn,
+    SetACLTxn,
+    SetDataTxn,
+    Txn,
+    TxnHeader,
+)
+from pyzk.acl import AuthRegistry, InvalidACL, check_acl, fixup_acl
+from pyzk.paths import BadPath, validate_path
+from pyzk.tree.datatree import SPECIAL_PATHS, DataTree
+from pyzk.tree.node import is_container_owner, is_ttl_owner, ttl_owner
+
+
+class PrepError(Exception):
+    def __init__(self, err: int, path: str | None = None) -> None:
+        super().__init__(f"{Err(err).name} {path or ''}")
+        self.err = err
+        self.path = path
+
+
+@dataclass(slots=True)
+class ChangeRecord:
+    """What a path will look like once the outstanding txns are applied (None stat = deleted)."""
+
+    zxid: int
+    path: str
+    exists: bool
+    version: int = 0
+    cversion: int = 0
+    aversion: int = 0
+    ephemeral_owner: int = 0
+    child_count: int = 0
+    acl: tuple[ACL, ...] = ()
+
+    def duplicate(self, zxid: int) -> ChangeRecord:
+        return ChangeRecord(zxid, self.path, self.exists, self.version, self.cversion,
+                            self.aversion, self.ephemeral_owner, self.child_count, self.acl)
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A txn ready for commit: header + record (record None for closeSession w/o paths)."""
+
+    hdr: TxnHeader
+    txn: Any
+    error: int = 0  # the KeeperException prep met (also set for a failed multi)
+
+
+class Prep:
+    def __init__(
+        self,
+        tree: DataTree,
+        registry: AuthRegistry,
+        *,
+        skip_acl: bool = False,
+        extended_types_enabled: bool = False,
+        close_session_txn_enabled: bool = True,
+        session_valid: Callable[[int], bool] = lambda sid: True,
+    ) -> None:
+        self.tree = tree
+        self.registry = registry
+        self.skip_acl = skip_acl
+        self.extended_types_enabled = extended_types_enabled
+        self.close_session_txn_enabled = close_session_txn_enabled
+        self.session_valid = session_valid
+        self.outstanding: dict[str, ChangeRecord] = {}
+        self._outstanding_order: list[ChangeRecord] = []
+
+    # ---- outstanding changes -------------------------------------------------------------
+
+    def record_for(self, path: str) -> ChangeRecord:
+        rec = self.outstanding.get(path)
+        if rec is not None:
+            if not rec.exists:
+                raise PrepError(Err.NONODE, path)
+            return rec
+        node = self.tree.nodes.get(path)
+        if node is None:
+            raise PrepError(Err.NONODE, path)
+        return ChangeRecord(-1, path, True, node.version, node.cversion, node.aversion,
+                            node.ephemeral_owner, len(node.children), node.acl)
+
+    def _add(self, rec: ChangeRecord) -> None:
+        self.outstanding[rec.path] = rec
+        self._outstanding_order.append(rec)
+
+    def applied(self, zxid: int) -> None:
+        """Forget change records of txns up to zxid: the tree shows them now."""
+        order = self._outstanding_order
+        i = 0
+        while i < len(order) and order[i].zxid <= zxid:
+            rec = order[i]
+            if self.outstanding.get(rec.path) is rec:
+                del self.outstanding[rec.path]
+            i += 1
+        if i:
+            del order[:i]
+
+    def _snapshot_pending(self, paths: Iterable[str]) -> dict[str, ChangeRecord | None]:
+        return {p: self.outstanding.get(p) for p in paths}
+
+    def _rollback(self, zxid: int, saved: dict[str, ChangeRecord | None]) -> None:
+        """Undo the change records a failed multi added (rollbackPendingChanges)."""
+        order = self._outstanding_order
+        while order and order[-1].zxid == zxid:
+            rec = order.pop()
+            if self.outstanding.get(rec.path) is rec:
+                del self.outstanding[rec.path]
+        for path, rec in saved.items():
+            if rec is not None and rec.zxid < zxid:
+                self.outstanding[path] = rec
+
+    # ---- helpers -------------------------------------------------------------------------
+
+    def _check_session(self, session_id: int) -> None:
+        if not self.session_valid(session_id):
+            raise PrepError(Err.SESSIONEXPIRED)
+
+    def _check_acl(self, acl: tuple[ACL, ...], perm: int, auth_ids: list[Id], path: str) -> None:
+        if not check_acl(acl, perm, auth_ids, self.registry, self.skip_acl):
+            raise PrepError(Err.NOAUTH, path)
+
+    def _fixup(self, acl: Any, auth_ids: list[Id], path: str) -> tuple[ACL, ...]:
+        try:
+            return tuple(fixup_acl(acl, auth_ids, self.registry))
+        except InvalidACL:
+            raise PrepError(Err.INVALIDACL, path) from None
+
+    @staticmethod
+    def _validate(path: str) -> None:
+        try:
+            validate_path(path)
+        except BadPath:
+            raise PrepError(Err.BADARGUMENTS, path) from None
+
+    @staticmethod
+    def _check_and_inc_version(current: int, expected: int, path: str) -> int:
+        if expected != -1 and expected != current:
+            raise PrepError(Err.BADVERSION, path)
+        return current + 1
+
+    @staticmethod
+    def _parent(path: str) -> str:
+        i = path.rfind("/")
+        if i == -1 or "\0" in path:
+            raise PrepError(Err.BADARGUMENTS, path)
+        return path[:i] if i > 0 else "/"
+
+    # ---- per-op txn builders (pRequest2Txn) ----------------------------------------------
+
+    def _create(self, op: int, req: Any, session_id: int, auth_ids: list[Id], zxid: int, time: int) -> tuple[int, Any]:
+        ttl = req.ttl if isinstance(req, CreateTTLRequest) else -1
+        try:
+            mode = CreateMode(req.flags)
+        except ValueError:
+            raise PrepError(Err.BADARGUMENTS, req.path) from None
+        path = req.path
+        # validateCreateRequest
+        if mode.is_ttl and not self.extended_types_enabled:
+            raise PrepError(Err.UNIMPLEMENTED, path)
+        if mode.is_ttl:
+            if ttl <= 0 or ttl > TTL_MAX_MS:
+                raise PrepError(Err.BADARGUMENTS, path)
+        elif ttl >= 0:
+            raise PrepError(Err.BADARGUMENTS, path)
+        if op == OpCode.CREATE_CONTAINER and mode != CreateMode.CONTAINER:
+            raise PrepError(Err.BADARGUMENTS, path)
+        self._check_session(session_id)
+        if path is None:
+            raise PrepError(Err.BADARGUMENTS, path)
+        parent_path = self._parent(path)
+        acl = self._fixup(req.acl, auth_ids, path)
+        parent = self.record_for(parent_path)
+        self._check_acl(parent.acl, Perms.CREATE, auth_ids, path)
+        if mode.is_sequential:
+            path = f"{path}{parent.cversion:010d}" if parent.cversion >= 0 else f"{path}-{-parent.cversion:09d}"
+        self._validate(path)
+        try:
+            self.record_for(path)
+            raise PrepError(Err.NODEEXISTS, path)
+        except PrepError as exc:
+            if exc.err != Err.NONODE:
+                raise
+        owner = parent.ephemeral_owner
+        if owner and not is_container_owner(owner) and not is_ttl_owner(owner, self.extended_types_enabled):
+            raise PrepError(Err.NOCHILDRENFOREPHEMERALS, path)
+        new_cversion = parent.cversion + 1
+        if op == OpCode.CREATE_CONTAINER:
+            txn: Any = CreateContainerTxn(path, req.data, list(acl), new_cversion)
+            node_owner = EPHEMERAL_OWNER_CONTAINER
+        elif op == OpCode.CREATE_TTL:
+            txn = CreateTTLTxn(path, req.data, list(acl), new_cversion, ttl)
+            node_owner = ttl_owner(ttl)
+        else:
+            txn = CreateTxn(path, req.data, list(acl), mode.is_ephemeral, new_cversion)
+            node_owner = session_id if mode.is_ephemeral else 0
+        parent = parent.duplicate(zxid)
+        parent.child_count += 1
+        parent.cversion = new_cversion
+        self._add(parent)
+        self._add(ChangeRecord(zxid, path, True, 0, 0, 0, node_owner, 0, acl))
+        return op, txn
+
+    def _delete(self, op: int, req: Any, session_id: int, auth_ids: list[Id], zxid: int) -> tuple[int, Any]:
+        self._check_session(session_id)
+        path = req.path
+        if path is None:
+            raise PrepError(Err.BADARGUMENTS, path)
+        parent_path = self._parent(path)
+        if path in SPECIAL_PATHS:
+            raise PrepError(Err.BADARGUMENTS, path)
+        parent = self.record_for(parent_path)
+        self._check_acl(parent.acl, Perms.DELETE, auth_ids, path)
+        node = self.record_for(path)
+        self._check_and_inc_version(node.version, req.version, path)
+        if node.child_count > 0:
+            raise PrepError(Err.NOTEMPTY, path)
+        parent = parent.duplicate(zxid)
+        parent.child_count -= 1
+        self._add(parent)
+        self._add(ChangeRecord(zxid, path, False))
+        return op, DeleteTxn(path)
+
+    def _set_data(self, req: Any, session_id: int, auth_ids: list[Id], zxid: int) -> tuple[int, Any]:
+        self._check_session(session_id)
+        path = req.path
+        self._validate(path)
+        node = self.record_for(path)
+        self._check_acl(node.acl, Perms.WRITE, auth_ids, path)
+        version = self._check_and_inc_version(node.version, req.version, path)
+        node = node.duplicate(zxid)
+        node.version = version
+        self._add(node)
+        return OpCode.SET_DATA, SetDataTxn(path, req.data, version)
+
+    def _set_acl(self, req: Any, session_id: int, auth_ids: list[Id], zxid: int) -> tuple[int, Any]:
+        self._check_session(session_id)
+        path = req.path
+        self._validate(path)
+        acl = self._fixup(req.acl, auth_ids, path)
+        node = self.record_for(path)
+        self._check_acl(node.acl, Perms.ADMIN, auth_ids, path)
+        version = self._check_and_inc_version(node.aversion, req.version, path)
+        node = node.duplicate(zxid)
+        node.aversion = version
+        node.acl = acl
+        self._add(node)
+        return OpCode.SET_ACL, SetACLTxn(path, list(acl), version)
+
+    def _check(self, req: Any, session_id: int, auth_ids: list[Id]) -> tuple[int, Any]:
+        self._check_session(session_id)
+        path = req.path
+        self._validate(path)
+        node = self.record_for(path)
+        self._check_acl(node.acl, Perms.READ, auth_ids, path)
+        version = self._check_and_inc_version(node.version, req.version, path)
+        return OpCode.CHECK, CheckVersionTxn(path, version)
+
+    def _one(self, op: int, req: Any, session_id: int, auth_ids: list[Id], zxid: int, time: int) -> tuple[int, Any]:
+        if op in (OpCode.CREATE, OpCode.CREATE2, OpCode.CREATE_CONTAINER, OpCode.CREATE_TTL):
+            return self._create(op, req, session_id, auth_ids, zxid, time)
+        if op in (OpCode.DELETE, OpCode.DELETE_CONTAINER):
+            return self._delete(op, req, session_id, auth_ids, zxid)
+        if op == OpCode.SET_DATA:
+            return self._set_data(req, session_id, auth_ids, zxid)
+        if op == OpCode.SET_ACL:
+            return self._set_acl(req, session_id, auth_ids, zxid)
+        if op == OpCode.CHECK:
+            return self._check(req, session_id, auth_ids)
+        raise PrepError(Err.UNIMPLEMENTED)
+
+    # ---- entry points --------------------------------------------------------------------
+
+    def prep_write(self, op: int, req: Any, session_id: int, cxid: int, auth_ids: list[Id],
+                   zxid: int, time: int) -> Prepared:
+        """A client write (create*, delete, setData, setACL) -> a txn or an ErrorTxn."""
+        try:
+            txn_type, txn = self._one(op, req, session_id, auth_ids, zxid, time)
+            return Prepared(TxnHeader(session_id, cxid, zxid, time, txn_type), txn)
+        except PrepError as exc:
+            return Prepared(TxnHeader(session_id, cxid, zxid, time, OpCode.ERROR), ErrorTxn(exc.err), exc.err)
+
+    def prep_multi(self, ops: list[tuple[int, Any]], session_id: int, cxid: int,
+                   auth_ids: list[Id], zxid: int, time: int) -> Prepared:
+        saved = self._snapshot_pending({getattr(r, "path", None) or "" for _, r in ops}
+                                       | {self._safe_parent(getattr(r, "path", None)) for _, r in ops})
+        txns: list[Txn] = []
+        failed: int = 0
+        for op, req in ops:
+            if failed:
+                txns.append(Txn(OpCode.ERROR, ErrorTxn(Err.RUNTIMEINCONSISTENCY).encode()))
+                continue
+            try:
+                txn_type, txn = self._one(op, req, session_id, auth_ids, zxid, time)
+                txns.append(Txn(txn_type, txn.encode()))
+            except PrepError as exc:
+                failed = exc.err
+                txns.append(Txn(OpCode.ERROR, ErrorTxn(exc.err).encode()))
+                self._rollback(zxid, saved)
+        return Prepared(TxnHeader(session_id, cxid, zxid, time, OpCode.MULTI), MultiTxn(txns), failed)
+
+    @staticmethod
+    def _safe_parent(path: str | None) -> str:
+        if not path or "/" not in path:
+            return ""
+        i = path.rfind("/")
+        return path[:i] if i > 0 else "/"
+
+    def prep_error(self, session_id: int, cxid: int, err: int, zxid: int, time: int) -> Prepared:
+        """A write that failed before prep could read it (e.g. MARSHALLINGERROR)."""
+        return Prepared(TxnHeader(session_id, cxid, zxid, time, OpCode.ERROR), ErrorTxn(err), err)
+
+    def prep_create_session(self, session_id: int, timeout_ms: int, zxid: int, time: int) -> Prepared:
+        return Prepared(TxnHeader(session_id, 0, zxid, time, OpCode.CREATE_SESSION), CreateSessionTxn(timeout_ms))
+
+    def prep_close_session(self, session_id: int, cxid: int, zxid: int, time: int) -> Prepared:
+        """closeSession: the txn lists the session's ephemerals, outstanding ones included."""
+        paths = dict.fromkeys(self.tree.ephemerals.get(session_id, ()))
+        for rec in self._outstanding_order:
+            if not rec.exists:
+                paths.pop(rec.path, None)
+            elif rec.ephemeral_owner == session_id:
+                paths[rec.path] = None
+        for p in paths:
+            self._add(ChangeRecord(zxid, p, False))
+        txn = CloseSessionTxn(list(paths)) if self.close_session_txn_enabled else None
+        return Prepared(TxnHeader(session_id, cxid, zxid, time, OpCode.CLOSE_SESSION), txn)

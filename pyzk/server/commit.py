@@ -1,0 +1,98 @@
+"""Standalone commit stage: group-commit prepped txns to the txn log, then apply in zxid order.
+
+Rule 1: a txn is applied (and so answered) only after the fsync that covers it returned:
+        no acknowledged write is ever lost. forceSync=no skips the fsync, as ZooKeeper does.
+Rule 2: one batch at a time. While a batch is written and fsynced on the log thread, newly
+        prepped txns queue up and form the next batch (SyncRequestProcessor's group commit).
+Rule 3: barriers (a standalone `sync`) ride in the same queue and complete in order, after
+        every txn submitted before them is applied.
+The ensemble replaces this stage with Zab (leader: quorum of ACKs; follower: the leader's
+COMMIT), and nothing else in the pipeline changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Protocol
+
+logger = logging.getLogger(__name__)
+
+# Bound on one batch, as SyncRequestProcessor flushes at least every 1000 txns.
+BATCH_TXNS_MAX = 1000
+
+
+class TxnLogSink(Protocol):
+    def append(self, entry: bytes, zxid: int) -> None: ...
+    def commit(self) -> None: ...
+
+
+class Barrier:
+    """A queue entry with no txn: completes when everything before it is applied."""
+
+    __slots__ = ("on_done",)
+
+    def __init__(self, on_done: Callable[[], None]) -> None:
+        self.on_done = on_done
+
+
+class StandaloneCommit:
+    def __init__(
+        self,
+        log: TxnLogSink | None,
+        encode_entry: Callable[[Any], bytes],
+        apply: Callable[[Any], None],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self._log = log
+        self._encode_entry = encode_entry
+        self._apply = apply
+        self._loop = loop
+        self._queue: list[Any] = []
+        self._running = False
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="SyncThread")
+        self.fsync_ms_last = 0.0
+        self.on_batch_committed: Callable[[int], None] | None = None
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def submit(self, item: Any) -> None:
+        self._queue.append(item)
+        if not self._running:
+            self._running = True
+            self._loop.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                batch = self._queue[:BATCH_TXNS_MAX]
+                del self._queue[:BATCH_TXNS_MAX]
+                txns = [item for item in batch if not isinstance(item, Barrier)]
+                if txns and self._log is not None:
+                    for item in txns:
+                        self._log.append(self._encode_entry(item), item.hdr.zxid)
+                    started = time.monotonic()
+                    await self._loop.run_in_executor(self._executor, self._log.commit)
+                    self.fsync_ms_last = (time.monotonic() - started) * 1000.0
+                for item in batch:
+                    if isinstance(item, Barrier):
+                        item.on_done()
+                    else:
+                        self._apply(item)
+                if txns and self.on_batch_committed is not None:
+                    self.on_batch_committed(len(txns))
+        except Exception:
+            # A log write that fails leaves us unable to promise durability: stop serving
+            # rather than answer writes we did not persist.
+            logger.exception("Severe unrecoverable error while writing the txn log; stopping")
+            self._loop.stop()
+            raise
+        finally:
+            self._running = False
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)

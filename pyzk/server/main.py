@@ -1,0 +1,121 @@
+"""Run a standalone pyzk server for a ServerConfig until SIGTERM/SIGINT.
+
+Start-up order (ZooKeeperServerMain): restore the database from dataDir/dataLogDir, open a
+new txn log file, start the commit stage, then listen on the client port. Shutdown closes
+the listener, lets the commit stage finish its batch, and closes the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from typing import Any
+
+from pyzk.config import ServerConfig
+from pyzk.server.commit import StandaloneCommit
+from pyzk.server.connection import ClientConnection
+from pyzk.server.zkserver import ZooKeeperServer
+from pyzk.server.database import Database, StorageError, open_database
+from pyzk.version import FULL_VERSION
+
+logger = logging.getLogger(__name__)
+
+
+def _monotonic_ms() -> int:
+    return int(time.monotonic() * 1000)
+
+
+def _wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def run(config: ServerConfig) -> int:
+    """Serve until a termination signal; returns the process exit code."""
+    if not config.standalone:
+        logger.error("Ensemble mode (more than one voting server.N) is not implemented yet in pyzk")
+        return 3
+    try:
+        return asyncio.run(_serve(config))
+    except StorageError as exc:
+        logger.error("Unable to load database: %s", exc)
+        return 1
+    except OSError as exc:
+        logger.error("Unable to start: %s", exc)
+        return 1
+
+
+async def _serve(config: ServerConfig) -> int:
+    loop = asyncio.get_running_loop()
+    logger.info("Server environment:zookeeper.version=%s", FULL_VERSION)
+    for key in config.unknown_keys:
+        logger.warning("zoo.cfg key %s is not implemented by pyzk and is ignored", key)
+    for warning in config.warnings:
+        logger.warning("%s", warning)
+
+    db: Database = open_database(config)
+    server = ZooKeeperServer(config, db.tree, now_ms=_monotonic_ms, wall_ms=_wall_ms)
+    server.jaas_users = _jaas_users(config)
+    commit = StandaloneCommit(db.txn_log, db.encode_entry, server.apply_committed, loop)
+    commit.on_batch_committed = lambda count: db.after_commit(count, server.tree)
+    server.commit = commit
+
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    per_ip: dict[str, int] = {}
+    listener = await loop.create_server(
+        lambda: ClientConnection(server, per_ip),
+        host=config.client_port_address or None,
+        port=config.client_port,
+        reuse_address=True,
+        backlog=config.client_port_listen_backlog if config.client_port_listen_backlog > 0 else 100,
+    )
+    logger.info("binding to port %s:%s", config.client_port_address, config.client_port)
+    tick = asyncio.create_task(_tick(server, config.tick_time_ms / 1000.0))
+    await stop.wait()
+    logger.info("shutting down")
+    tick.cancel()
+    listener.close()
+    for conn in list(server.all_connections):
+        conn.close()
+    await asyncio.sleep(0)
+    for _ in range(100):  # bounded: let the current batch reach disk
+        if not commit.queued and not getattr(commit, "_running", False):
+            break
+        await asyncio.sleep(0.01)
+    commit.close()
+    db.close()
+    return 0
+
+
+async def _tick(server: ZooKeeperServer, tick_s: float) -> None:
+    """Session expiry: every tick, expire the sessions whose bucket deadline passed."""
+    while True:
+        await asyncio.sleep(tick_s / 2)
+        try:
+            server.expire_sessions()
+        except Exception:
+            logger.exception("session expiry failed")
+
+
+def _jaas_users(config: ServerConfig) -> dict[str, str] | None:
+    path = config.jaas_config_path
+    if path is None:
+        return None
+    from pyzk.jaas import JaasError, parse_jaas, server_users
+
+    try:
+        sections = parse_jaas(path.read_text())
+    except (OSError, JaasError) as exc:
+        logger.error("Cannot read JAAS configuration %s: %s", path, exc)
+        return None
+    if "Server" not in sections:
+        return None
+    users: Any = server_users(
+        sections,
+        super_password=config.system_properties.get("zookeeper.SASLAuthenticationProvider.superPassword"),
+    )
+    return dict(users)

@@ -1,0 +1,34 @@
+"""ServerStats: the counters behind srvr/stat/mntr (ServerStats.java)."""
+
+from __future__ import annotations
+
+
+class ServerStats:
+    def __init__(self) -> None:
+        self.packets_received = 0
+        self.packets_sent = 0
+        self.outstanding = 0
+        self.latency_min_ms: int | None = None
+        self.latency_max_ms = 0
+        self.latency_total_ms = 0
+        self.latency_count = 0
+
+    def record_latency(self, latency_ms: int) -> None:
+        self.latency_total_ms += latency_ms
+        self.latency_count += 1
+        if latency_ms > self.latency_max_ms:
+            self.latency_max_ms = latency_ms
+        if self.latency_min_ms is None or latency_ms < self.latency_min_ms:
+            self.latency_min_ms = latency_ms
+
+    @property
+    def latency_avg_ms(self) -> float:
+        return self.latency_total_ms / self.latency_count if self.latency_count else 0.0
+
+    def reset(self) -> None:
+        self.packets_received = 0
+        self.packets_sent = 0
+        self.latency_min_ms = None
+        self.latency_max_ms = 0
+        self.latency_total_ms = 0
+        self.latency_count = 0

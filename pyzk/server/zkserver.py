@@ -1,0 +1,749 @@
+"""ZooKeeperServer: sessions, the request pipeline and replies (ZooKeeperServer + FinalRequestProcessor).
+
+Rule 1 (per-session order): a connection answers in request order. A write is prepped at once
+        and its reply is produced when its txn is applied; a read that arrives while the same
+        connection still has writes in flight waits behind them, and runs right after the
+        write before it is applied, in the same synchronous step. Other sessions never wait.
+Rule 2 (watch order): watch events are delivered synchronously while a txn is applied, so
+        they reach every connection before the reply of the write that caused them.
+Rule 3: only `commit` differs between standalone and an ensemble; prep, apply and replies
+        are shared.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from jute.codes import AddWatchMode, Err, EventType, OpCode, Perms, WatcherType, Xid
+from jute.data import ClientInfo, Id
+from jute.multi import MULTI_OP_RECORDS, MULTI_READ_OP_RECORDS, decode_multi_request, encode_multi_response
+from jute.primitives import JuteError
+from jute.proto import (
+    AddWatchRequest,
+    AuthPacket,
+    CheckVersionRequest,
+    CheckWatchesRequest,
+    ConnectRequest,
+    ConnectResponse,
+    Create2Response,
+    CreateRequest,
+    CreateResponse,
+    CreateTTLRequest,
+    DeleteRequest,
+    ErrorResponse,
+    ExistsRequest,
+    ExistsResponse,
+    GetACLRequest,
+    GetACLResponse,
+    GetAllChildrenNumberRequest,
+    GetAllChildrenNumberResponse,
+    GetChildren2Request,
+    GetChildren2Response,
+    GetChildrenRequest,
+    GetChildrenResponse,
+    GetDataRequest,
+    GetDataResponse,
+    GetEphemeralsRequest,
+    GetEphemeralsResponse,
+    GetSASLRequest,
+    ReconfigRequest,
+    RemoveWatchesRequest,
+    ReplyHeader,
+    RequestHeader,
+    SetACLRequest,
+    SetACLResponse,
+    SetDataRequest,
+    SetDataResponse,
+    SetSASLResponse,
+    SetWatches,
+    SetWatches2,
+    SyncRequest,
+    SyncResponse,
+    WhoAmIResponse,
+)
+from pyzk.acl import AuthRegistry, check_acl, mask_digest_acl
+from pyzk.pipeline.prep import Prep, Prepared
+from pyzk.server.commit import Barrier
+from pyzk.server.stats import ServerStats
+from pyzk.sessions import SessionTracker, generate_password
+from pyzk.tree.datatree import ApplyResult, DataTree
+from pyzk.watches import WatchManager
+
+if TYPE_CHECKING:
+    from pyzk.config import ServerConfig
+
+logger = logging.getLogger(__name__)
+
+# Request record per opcode (ops handled before the pipeline are absent: auth, sasl, ping).
+REQUEST_RECORDS: dict[int, Any] = {
+    OpCode.CREATE: CreateRequest,
+    OpCode.CREATE2: CreateRequest,
+    OpCode.CREATE_CONTAINER: CreateRequest,
+    OpCode.CREATE_TTL: CreateTTLRequest,
+    OpCode.DELETE: DeleteRequest,
+    OpCode.EXISTS: ExistsRequest,
+    OpCode.GET_DATA: GetDataRequest,
+    OpCode.SET_DATA: SetDataRequest,
+    OpCode.GET_ACL: GetACLRequest,
+    OpCode.SET_ACL: SetACLRequest,
+    OpCode.GET_CHILDREN: GetChildrenRequest,
+    OpCode.GET_CHILDREN2: GetChildren2Request,
+    OpCode.SYNC: SyncRequest,
+    OpCode.RECONFIG: ReconfigRequest,
+    OpCode.CHECK_WATCHES: CheckWatchesRequest,
+    OpCode.REMOVE_WATCHES: RemoveWatchesRequest,
+    OpCode.SET_WATCHES: SetWatches,
+    OpCode.SET_WATCHES2: SetWatches2,
+    OpCode.GET_EPHEMERALS: GetEphemeralsRequest,
+    OpCode.GET_ALL_CHILDREN_NUMBER: GetAllChildrenNumberRequest,
+    OpCode.ADD_WATCH: AddWatchRequest,
+}
+
+WRITE_OPS = frozenset({
+    OpCode.CREATE, OpCode.CREATE2, OpCode.CREATE_CONTAINER, OpCode.CREATE_TTL,
+    OpCode.DELETE, OpCode.SET_DATA, OpCode.SET_ACL, OpCode.MULTI,
+})
+NO_RECORD_OPS = frozenset({OpCode.PING, OpCode.CLOSE_SESSION, OpCode.WHO_AM_I})
+KNOWN_OPS = frozenset(REQUEST_RECORDS) | NO_RECORD_OPS | {OpCode.MULTI, OpCode.MULTI_READ}
+
+# ServerCnxn short names of the last op (cons "lop=").
+OP_SHORT_NAMES: dict[int, str] = {
+    OpCode.PING: "PING", OpCode.CREATE_SESSION: "SESS", OpCode.MULTI: "MULT", OpCode.MULTI_READ: "MLTR",
+    OpCode.CREATE: "CREA", OpCode.CREATE2: "CREA", OpCode.CREATE_TTL: "CREA", OpCode.CREATE_CONTAINER: "CREA",
+    OpCode.DELETE: "DELE", OpCode.SET_DATA: "SETD", OpCode.RECONFIG: "RECO", OpCode.SET_ACL: "SETA",
+    OpCode.CLOSE_SESSION: "CLOS", OpCode.SYNC: "SYNC", OpCode.EXISTS: "EXIS", OpCode.GET_DATA: "GETD",
+    OpCode.SET_WATCHES: "SETW", OpCode.SET_WATCHES2: "STW2", OpCode.ADD_WATCH: "ADDW", OpCode.GET_ACL: "GETA",
+    OpCode.GET_CHILDREN: "GETC", OpCode.GET_CHILDREN2: "GETC", OpCode.GET_ALL_CHILDREN_NUMBER: "GETACN",
+    OpCode.CHECK_WATCHES: "CHKW", OpCode.REMOVE_WATCHES: "REMW", OpCode.WHO_AM_I: "HOMI",
+    OpCode.GET_EPHEMERALS: "GETE",
+}
+
+_ZERO_PASSWD = bytes(16)
+
+
+class KeeperError(Exception):
+    def __init__(self, err: int) -> None:
+        super().__init__(err)
+        self.err = err
+
+
+@dataclass(slots=True)
+class PendingRequest:
+    """One entry of a connection's in-order reply queue."""
+
+    xid: int
+    op: int
+    record: Any = None
+    in_flight: bool = False  # a write or barrier waiting for its txn to be applied
+    received_ms: float = 0.0
+
+
+class ClientSession:
+    """The server-side view of one client connection (ServerCnxn), transport-agnostic.
+
+    `send_frame(bytes)` and `close()` are provided by the I/O layer (server/connection.py).
+    """
+
+    def __init__(self, remote_ip: str, remote_port: int, send_frame: Callable[[bytes], None],
+                 close: Callable[[], None]) -> None:
+        self.remote_ip = remote_ip
+        self.remote_port = remote_port
+        self._send_frame = send_frame
+        self._close = close
+        self.session_id = 0
+        self.timeout_ms = 0
+        self.old_client = False
+        self.auth_ids: list[Id] = [Id("ip", remote_ip)]
+        self.pending: deque[PendingRequest] = deque()
+        self.closed = False
+        self.established = False
+        self.sasl: Any = None
+        self.on_established: Callable[[], None] | None = None
+        # Stats for stat/cons (ServerCnxn).
+        self.packets_received = 0
+        self.packets_sent = 0
+        self.established_ms = int(time.time() * 1000)
+        self.last_op = "NA"
+        self.last_cxid = -1
+        self.last_zxid = -1
+        self.last_response_ms = 0
+        self.last_latency_ms = 0
+        self.latency_min_ms: int | None = None
+        self.latency_max_ms = 0
+        self.latency_total_ms = 0
+        self.latency_count = 0
+
+    # Watcher protocol (pyzk.watches): notification frame (xid -1, zxid -1, state SyncConnected).
+    def send_event(self, event_type: int, path: str) -> None:
+        if self.closed:
+            return
+        self.send(_NOTIFICATION_PREFIX + _event_body(event_type, path))
+
+    def send(self, body: bytes) -> None:
+        if not self.closed:
+            self.packets_sent += 1
+            self._send_frame(body)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._close()
+
+    def record_latency(self, latency_ms: int) -> None:
+        self.last_latency_ms = latency_ms
+        self.latency_total_ms += latency_ms
+        self.latency_count += 1
+        self.latency_max_ms = max(self.latency_max_ms, latency_ms)
+        self.latency_min_ms = latency_ms if self.latency_min_ms is None else min(self.latency_min_ms, latency_ms)
+
+    def reset_stats(self) -> None:
+        self.packets_received = 0
+        self.packets_sent = 0
+        self.last_op = "NA"
+        self.last_cxid = -1
+        self.last_zxid = -1
+        self.last_response_ms = 0
+        self.last_latency_ms = 0
+        self.latency_min_ms = None
+        self.latency_max_ms = 0
+        self.latency_total_ms = 0
+        self.latency_count = 0
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+
+_NOTIFICATION_PREFIX = ReplyHeader(Xid.NOTIFICATION, -1, 0).encode()
+
+
+def _event_body(event_type: int, path: str) -> bytes:
+    raw = path.encode("utf-8", "surrogatepass")
+    return (event_type.to_bytes(4, "big", signed=True) + (3).to_bytes(4, "big")
+            + len(raw).to_bytes(4, "big") + raw)
+
+
+class ZooKeeperServer:
+    def __init__(self, config: ServerConfig, tree: DataTree, *, now_ms: Callable[[], int],
+                 wall_ms: Callable[[], int]) -> None:
+        self.config = config
+        self.tree = tree
+        self.now_ms = now_ms
+        self.wall_ms = wall_ms
+        self.watches = WatchManager()
+        self.registry = AuthRegistry.from_properties(config.system_properties)
+        self.sessions = SessionTracker(config.tick_time_ms, config.server_id, now_ms())
+        for sid, timeout in tree.sessions.items():
+            self.sessions.add_session(sid, timeout, now_ms())
+        self.prep = Prep(
+            tree,
+            self.registry,
+            skip_acl=config.skip_acl,
+            extended_types_enabled=config.extended_types_enabled,
+            close_session_txn_enabled=config.close_session_txn_enabled,
+            session_valid=self._session_valid,
+        )
+        self.next_zxid = tree.last_processed_zxid + 1
+        self.connections: dict[int, ClientSession] = {}  # session id -> current connection
+        self.all_connections: set[ClientSession] = set()
+        self.commit: Any = None  # set by the runner: StandaloneCommit (or Zab later)
+        self.stats = ServerStats()
+        self.jaas_users: dict[str, str] | None = None
+        self.serving = True
+        self.mode = "standalone"
+        self.trace_mask = 306
+
+    # ---- sessions ------------------------------------------------------------------------
+
+    def _session_valid(self, session_id: int) -> bool:
+        return session_id in self.sessions and not self.sessions.is_closing(session_id)
+
+    def _take_zxid(self) -> int:
+        zxid = self.next_zxid
+        self.next_zxid += 1
+        return zxid
+
+    def connect(self, conn: ClientSession, body: bytes) -> None:
+        """A ConnectRequest arrived (ZooKeeperServer.processConnectRequest)."""
+        req = ConnectRequest.from_bytes(body)
+        conn.old_client = req.readOnly is None
+        if req.lastZxidSeen > self.tree.last_processed_zxid:
+            logger.info(
+                "Refusing session request for client /%s:%d as it has seen zxid 0x%x our last zxid is 0x%x",
+                conn.remote_ip, conn.remote_port, req.lastZxidSeen, self.tree.last_processed_zxid,
+            )
+            conn.close()
+            return
+        timeout = min(max(req.timeOut, self.config.session_timeout_ms_min), self.config.session_timeout_ms_max)
+        conn.timeout_ms = timeout
+        if req.sessionId == 0:
+            session_id = self.sessions.next_session_id()
+            conn.session_id = session_id
+            self.sessions.add_session(session_id, timeout, self.now_ms())
+            self.connections[session_id] = conn
+            prepared = self.prep.prep_create_session(session_id, timeout, self._take_zxid(), self.wall_ms())
+            conn.pending.append(PendingRequest(0, OpCode.CREATE_SESSION, None, True, time.monotonic()))
+            self.commit.submit(prepared)
+            return
+        session_id = req.sessionId
+        old = self.connections.get(session_id)
+        if old is not None and old is not conn:
+            self._detach(old)
+            old.close()
+        conn.session_id = session_id
+        valid = (
+            (req.passwd or b"") == generate_password(session_id)
+            and self.sessions.touch(session_id, self.now_ms())
+        )
+        if not valid and (req.passwd or b"") != generate_password(session_id):
+            logger.warning("Incorrect password from /%s:%d for session 0x%x", conn.remote_ip, conn.remote_port, session_id)
+        if valid:
+            self.connections[session_id] = conn
+        self._finish_session_init(conn, valid)
+
+    def _finish_session_init(self, conn: ClientSession, valid: bool) -> None:
+        read_only = None if conn.old_client else False
+        if valid:
+            rsp = ConnectResponse(0, conn.timeout_ms, conn.session_id, generate_password(conn.session_id), read_only)
+        else:
+            rsp = ConnectResponse(0, 0, 0, _ZERO_PASSWD, read_only)
+        conn.send(rsp.encode())
+        if valid:
+            conn.established = True
+            if conn.on_established is not None:
+                conn.on_established()
+            logger.info("Established session 0x%x with negotiated timeout %d for client /%s:%d",
+                        conn.session_id, conn.timeout_ms, conn.remote_ip, conn.remote_port)
+        else:
+            logger.info("Invalid session 0x%x for client /%s:%d, probably expired",
+                        conn.session_id, conn.remote_ip, conn.remote_port)
+            conn.close()
+
+    def connection_lost(self, conn: ClientSession) -> None:
+        self._detach(conn)
+        self.all_connections.discard(conn)
+
+    def _detach(self, conn: ClientSession) -> None:
+        self.watches.remove_watcher(conn)
+        if conn.session_id and self.connections.get(conn.session_id) is conn:
+            del self.connections[conn.session_id]
+
+    def expire_sessions(self) -> None:
+        """Called every tick: submit closeSession for sessions whose deadline passed."""
+        for session_id in self.sessions.expired(self.now_ms()):
+            logger.info("Expiring session 0x%x, timeout of %dms exceeded", session_id,
+                        self.sessions.timeout_of(session_id) or 0)
+            self.commit.submit(self.prep.prep_close_session(session_id, 0, self._take_zxid(), self.wall_ms()))
+
+    # ---- requests ------------------------------------------------------------------------
+
+    def handle_packet(self, conn: ClientSession, body: bytes) -> None:
+        """One frame from an established session (ZooKeeperServer.processPacket)."""
+        conn.packets_received += 1
+        self.stats.packets_received += 1
+        try:
+            hdr, pos = RequestHeader.decode_from(body, 0)
+        except JuteError:
+            logger.warning("Malformed request header from /%s:%d; closing", conn.remote_ip, conn.remote_port)
+            conn.close()
+            return
+        xid, op = hdr.xid, hdr.type
+        if op == OpCode.AUTH:
+            self._auth(conn, xid, body, pos)
+            return
+        if op == OpCode.SASL:
+            self._sasl(conn, xid, body, pos)
+            return
+        self.sessions.touch(conn.session_id, self.now_ms())
+        if op not in KNOWN_OPS:
+            # Unknown opcode (also top-level check, ZOOKEEPER-2623): UNIMPLEMENTED, then close.
+            self._send_reply(conn, xid, Err.UNIMPLEMENTED, None, zxid=-1)
+            conn.close()
+            return
+        record: Any = None
+        try:
+            if op == OpCode.MULTI or op == OpCode.MULTI_READ:
+                record = decode_multi_request(body, pos, len(body))
+            elif op in REQUEST_RECORDS:
+                record, _ = REQUEST_RECORDS[op].decode_from(body, pos, len(body))
+        except JuteError as exc:
+            logger.warning("Failed to deserialize op %d from 0x%x: %s", op, conn.session_id, exc)
+            if op in WRITE_OPS:
+                # A write that cannot be read still consumes a zxid: an ErrorTxn(MARSHALLINGERROR).
+                req = PendingRequest(xid, op, None, True, time.monotonic())
+                conn.pending.append(req)
+                self.stats.outstanding += 1
+                self.commit.submit(self.prep.prep_error(conn.session_id, xid, Err.MARSHALLINGERROR,
+                                                        self._take_zxid(), self.wall_ms()))
+            else:
+                self._enqueue_read(conn, PendingRequest(xid, -9999, exc, False, time.monotonic()))
+            return
+        req = PendingRequest(xid, op, record, False, time.monotonic())
+        if op in WRITE_OPS or op == OpCode.CLOSE_SESSION:
+            self._submit_write(conn, req)
+        elif op == OpCode.SYNC:
+            req.in_flight = True
+            conn.pending.append(req)
+            self.commit.submit(Barrier(lambda c=conn: self._complete_head(c, None)))
+        else:
+            self._enqueue_read(conn, req)
+
+    def _enqueue_read(self, conn: ClientSession, req: PendingRequest) -> None:
+        if conn.pending:
+            conn.pending.append(req)
+        else:
+            self._run_read(conn, req)
+
+    def _submit_write(self, conn: ClientSession, req: PendingRequest) -> None:
+        zxid = self._take_zxid()
+        now = self.wall_ms()
+        if req.op == OpCode.CLOSE_SESSION:
+            prepared = self.prep.prep_close_session(conn.session_id, req.xid, zxid, now)
+            self.sessions.set_closing(conn.session_id)
+        elif req.op == OpCode.MULTI:
+            ops = req.record
+            if any(t in MULTI_READ_OP_RECORDS for t, _ in ops):
+                # A read op inside a write multi: MultiOperationRecord rejects mixing kinds.
+                req.in_flight = False
+                req.op = -9999
+                req.record = JuteError("Mixing read and write operations in a multi")
+                self._enqueue_read(conn, req)
+                return
+            prepared = self.prep.prep_multi(ops, conn.session_id, req.xid, list(conn.auth_ids), zxid, now)
+        else:
+            prepared = self.prep.prep_write(req.op, req.record, conn.session_id, req.xid, list(conn.auth_ids), zxid, now)
+        req.in_flight = True
+        conn.pending.append(req)
+        self.stats.outstanding += 1
+        self.commit.submit(prepared)
+
+    # ---- apply (called by the commit stage, in zxid order) ------------------------------
+
+    def apply_committed(self, prepared: Prepared) -> None:
+        hdr = prepared.hdr
+        rc = self.tree.apply(hdr, prepared.txn)
+        self.prep.applied(hdr.zxid)
+        if rc.events:
+            self.watches.deliver(rc.events)
+        if rc.created_session is not None:
+            conn = self.connections.get(hdr.clientId)
+            if conn is not None and conn.pending and conn.pending[0].op == OpCode.CREATE_SESSION:
+                conn.pending.popleft()
+                self._finish_session_init(conn, True)
+                self._drain_reads(conn)
+            return
+        conn = self.connections.get(hdr.clientId) if hdr.clientId else None
+        if rc.closed_session is not None:
+            self.sessions.remove_session(hdr.clientId)
+            if conn is not None and hdr.cxid == 0 and not (conn.pending and conn.pending[0].op == OpCode.CLOSE_SESSION):
+                # Expired by the server: close the connection; the client learns on reconnect.
+                self._detach(conn)
+                conn.close()
+                return
+        if conn is None or not conn.pending or not conn.pending[0].in_flight:
+            return
+        req = conn.pending[0]
+        if req.op in (OpCode.SYNC, OpCode.CREATE_SESSION):
+            return
+        self.stats.outstanding -= 1
+        self._complete_head(conn, (prepared, rc))
+
+    def _complete_head(self, conn: ClientSession, result: tuple[Prepared, ApplyResult] | None) -> None:
+        if not conn.pending:
+            return
+        req = conn.pending.popleft()
+        if req.op == OpCode.SYNC:
+            self._send_reply(conn, req.xid, 0, SyncResponse(req.record.path), req=req)
+        elif result is not None:
+            prepared, rc = result
+            self._reply_write(conn, req, prepared, rc)
+            if req.op == OpCode.CLOSE_SESSION:
+                self._detach(conn)
+                conn.close()
+                return
+        self._drain_reads(conn)
+
+    def _drain_reads(self, conn: ClientSession) -> None:
+        while conn.pending and not conn.pending[0].in_flight and not conn.closed:
+            self._run_read(conn, conn.pending.popleft())
+
+    # ---- replies -------------------------------------------------------------------------
+
+    def _send_reply(self, conn: ClientSession, xid: int, err: int, body: Any, *, zxid: int | None = None,
+                    req: PendingRequest | None = None) -> None:
+        if zxid is None:
+            zxid = self.tree.last_processed_zxid
+        out = bytearray()
+        ReplyHeader(xid, zxid, err).encode_into(out)
+        if err == 0 and body is not None:
+            if isinstance(body, (bytes, bytearray)):
+                out += body
+            else:
+                body.encode_into(out)
+        conn.send(bytes(out))
+        self.stats.packets_sent += 1
+        if req is not None:
+            latency = int((time.monotonic() - req.received_ms) * 1000)
+            self.stats.record_latency(latency)
+            conn.record_latency(latency)
+            conn.last_op = OP_SHORT_NAMES.get(req.op, "NA")
+            conn.last_cxid = xid
+            conn.last_zxid = zxid
+            conn.last_response_ms = int(time.time() * 1000)
+
+    def _reply_write(self, conn: ClientSession, req: PendingRequest, prepared: Prepared, rc: ApplyResult) -> None:
+        op = req.op
+        zxid = prepared.hdr.zxid
+        if op == OpCode.MULTI:
+            results = []
+            for sub in rc.multi or []:
+                results.append(_multi_result(sub))
+            self._send_reply(conn, req.xid, 0, encode_multi_response(results), zxid=zxid, req=req)
+            return
+        err = rc.err
+        body: Any = None
+        if err == 0:
+            if op == OpCode.CREATE:
+                body = CreateResponse(rc.path)
+            elif op in (OpCode.CREATE2, OpCode.CREATE_TTL, OpCode.CREATE_CONTAINER):
+                body = Create2Response(rc.path, rc.stat)
+            elif op == OpCode.SET_DATA:
+                body = SetDataResponse(rc.stat)
+            elif op == OpCode.SET_ACL:
+                body = SetACLResponse(rc.stat)
+        self._send_reply(conn, req.xid, err, body, zxid=zxid, req=req)
+
+    def _run_read(self, conn: ClientSession, req: PendingRequest) -> None:
+        op = req.op
+        if op == -9999:  # the request body did not deserialize
+            self._send_reply(conn, req.xid, Err.MARSHALLINGERROR, None, req=req)
+            return
+        if op == OpCode.PING:
+            self._send_reply(conn, Xid.PING, 0, None)
+            conn.last_op = "PING"
+            return
+        try:
+            body = self._read(conn, op, req.record)
+            err = 0
+        except KeeperError as exc:
+            body, err = None, exc.err
+        if op in (OpCode.SET_WATCHES, OpCode.SET_WATCHES2):
+            self._send_reply(conn, Xid.SET_WATCHES if req.xid == Xid.SET_WATCHES else req.xid, err, None, req=req)
+            return
+        self._send_reply(conn, req.xid, err, body, req=req)
+
+    def _node_for_read(self, conn: ClientSession, path: str, perm: int) -> Any:
+        node = self.tree.nodes.get(path)
+        if node is None:
+            raise KeeperError(Err.NONODE)
+        if not check_acl(node.acl, perm, conn.auth_ids, self.registry, self.config.skip_acl):
+            raise KeeperError(Err.NOAUTH)
+        return node
+
+    def _read(self, conn: ClientSession, op: int, r: Any) -> Any:
+        tree = self.tree
+        if op == OpCode.GET_DATA:
+            return self._get_data(conn, r.path, r.watch)
+        if op == OpCode.EXISTS:
+            if "\0" in r.path:
+                raise KeeperError(Err.BADARGUMENTS)
+            node = tree.nodes.get(r.path)
+            if node is not None and not check_acl(node.acl, Perms.READ, conn.auth_ids, self.registry, self.config.skip_acl):
+                raise KeeperError(Err.NOAUTH)
+            if r.watch:
+                self.watches.add_data_watch(r.path, conn)
+            if node is None:
+                raise KeeperError(Err.NONODE)
+            return ExistsResponse(tree.stat_of(node))
+        if op in (OpCode.GET_CHILDREN, OpCode.GET_CHILDREN2):
+            children, stat = self._get_children(conn, r.path, r.watch)
+            if op == OpCode.GET_CHILDREN:
+                return GetChildrenResponse(children)
+            return GetChildren2Response(children, stat)
+        if op == OpCode.GET_ACL:
+            node = self._node_for_read(conn, r.path, Perms.READ | Perms.ADMIN)
+            acl = list(node.acl)
+            if not check_acl(node.acl, Perms.ADMIN, conn.auth_ids, self.registry, self.config.skip_acl):
+                acl = mask_digest_acl(acl)
+            return GetACLResponse(acl, tree.stat_of(node))
+        if op == OpCode.GET_ALL_CHILDREN_NUMBER:
+            self._node_for_read(conn, r.path, Perms.READ)
+            total = len(tree.nodes) - 1 if r.path == "/" else tree.count_descendants(r.path)
+            return GetAllChildrenNumberResponse(total)
+        if op == OpCode.GET_EPHEMERALS:
+            prefix = r.prefixPath
+            mine = tree.ephemerals_of(conn.session_id)
+            if prefix is None or prefix.strip() == "" or prefix.strip() == "/":
+                return GetEphemeralsResponse(mine)
+            return GetEphemeralsResponse([p for p in mine if p.startswith(prefix)])
+        if op == OpCode.WHO_AM_I:
+            return WhoAmIResponse([ClientInfo(i.scheme, self.registry.user_name(i)) for i in conn.auth_ids])
+        if op == OpCode.ADD_WATCH:
+            if r.mode not in (AddWatchMode.PERSISTENT, AddWatchMode.PERSISTENT_RECURSIVE):
+                raise KeeperError(Err.MARSHALLINGERROR)
+            self.watches.add_persistent(r.path, conn, r.mode == AddWatchMode.PERSISTENT_RECURSIVE)
+            return ErrorResponse(0)
+        if op in (OpCode.SET_WATCHES, OpCode.SET_WATCHES2):
+            self._set_watches(conn, r)
+            return None
+        if op in (OpCode.CHECK_WATCHES, OpCode.REMOVE_WATCHES):
+            self._check_or_remove_watches(conn, r, remove=op == OpCode.REMOVE_WATCHES)
+            return None
+        if op == OpCode.MULTI_READ:
+            return self._multi_read(conn, r)
+        if op == OpCode.RECONFIG:
+            raise KeeperError(Err.RECONFIGDISABLED if not self.config.reconfig_enabled else Err.UNIMPLEMENTED)
+        raise KeeperError(Err.UNIMPLEMENTED)
+
+    def _get_data(self, conn: ClientSession, path: str, watch: bool) -> GetDataResponse:
+        node = self._node_for_read(conn, path, Perms.READ)
+        if watch:
+            self.watches.add_data_watch(path, conn)
+        return GetDataResponse(node.data, self.tree.stat_of(node))
+
+    def _get_children(self, conn: ClientSession, path: str, watch: bool) -> tuple[list[str], Any]:
+        node = self._node_for_read(conn, path, Perms.READ)
+        if watch:
+            self.watches.add_child_watch(path, conn)
+        return list(node.children), self.tree.stat_of(node)
+
+    def _multi_read(self, conn: ClientSession, ops: list[tuple[int, Any]]) -> bytes:
+        results: list[tuple[int, int, Any]] = []
+        for op_type, r in ops:
+            if op_type not in MULTI_READ_OP_RECORDS:
+                raise KeeperError(Err.MARSHALLINGERROR)
+            try:
+                if op_type == OpCode.GET_DATA:
+                    results.append((OpCode.GET_DATA, 0, self._get_data(conn, r.path, False)))
+                else:
+                    children, _ = self._get_children(conn, r.path, False)
+                    results.append((OpCode.GET_CHILDREN, 0, GetChildrenResponse(children)))
+            except KeeperError as exc:
+                results.append((OpCode.ERROR, exc.err, ErrorResponse(exc.err)))
+        return encode_multi_response(results)
+
+    def _set_watches(self, conn: ClientSession, r: Any) -> None:
+        """DataTree.setWatches: catch-up events fire now, the rest are registered."""
+        rel = r.relativeZxid
+        tree = self.tree
+        for path in r.dataWatches or ():
+            node = tree.nodes.get(path)
+            if node is None:
+                conn.send_event(EventType.NODE_DELETED, path)
+            elif node.mzxid > rel:
+                conn.send_event(EventType.NODE_DATA_CHANGED, path)
+            else:
+                self.watches.add_data_watch(path, conn)
+        for path in r.existWatches or ():
+            if path in tree.nodes:
+                conn.send_event(EventType.NODE_CREATED, path)
+            else:
+                self.watches.add_data_watch(path, conn)
+        for path in r.childWatches or ():
+            node = tree.nodes.get(path)
+            if node is None:
+                conn.send_event(EventType.NODE_DELETED, path)
+            elif node.pzxid > rel:
+                conn.send_event(EventType.NODE_CHILDREN_CHANGED, path)
+            else:
+                self.watches.add_child_watch(path, conn)
+        if isinstance(r, SetWatches2):
+            for path in r.persistentWatches or ():
+                self.watches.add_persistent(path, conn, False)
+            for path in r.persistentRecursiveWatches or ():
+                self.watches.add_persistent(path, conn, True)
+
+    def _check_or_remove_watches(self, conn: ClientSession, r: Any, *, remove: bool) -> None:
+        try:
+            wtype = WatcherType(r.type)
+        except ValueError:
+            raise KeeperError(Err.MARSHALLINGERROR) from None
+        if wtype not in (WatcherType.CHILDREN, WatcherType.DATA, WatcherType.ANY):
+            raise KeeperError(Err.MARSHALLINGERROR)
+        tables = []
+        if wtype in (WatcherType.CHILDREN, WatcherType.ANY):
+            tables.append(self.watches.child)
+        if wtype in (WatcherType.DATA, WatcherType.ANY):
+            tables.append(self.watches.data)
+        found = False
+        for table in tables:
+            if remove:
+                found = table.remove(r.path, conn) or found
+            else:
+                found = table.contains(r.path, conn) or found
+        if not found:
+            raise KeeperError(Err.NOWATCHER)
+
+    # ---- auth ----------------------------------------------------------------------------
+
+    def _auth(self, conn: ClientSession, xid: int, body: bytes, pos: int) -> None:
+        try:
+            packet, _ = AuthPacket.decode_from(body, pos, len(body))
+        except JuteError:
+            conn.close()
+            return
+        ids = self.registry.authenticate(packet.scheme, packet.auth or b"", conn.remote_ip)
+        if ids:
+            logger.info("Session 0x%x: auth success for scheme %s and address /%s:%d",
+                        conn.session_id, packet.scheme, conn.remote_ip, conn.remote_port)
+            for i in ids:
+                if i not in conn.auth_ids:
+                    conn.auth_ids.append(i)
+            self._send_reply(conn, xid, 0, None, zxid=0)
+        else:
+            logger.warning("Authentication failed for scheme: %s", packet.scheme)
+            self._send_reply(conn, xid, Err.AUTHFAILED, None, zxid=0)
+            conn.close()
+
+    def _sasl(self, conn: ClientSession, xid: int, body: bytes, pos: int) -> None:
+        from pyzk.sasl import DigestMD5Server, SaslError
+
+        try:
+            req, _ = GetSASLRequest.decode_from(body, pos, len(body))
+        except JuteError:
+            conn.close()
+            return
+        if self.jaas_users is None:
+            # No JAAS Server section: ZooKeeper has no SASL server for the connection and
+            # answers with an empty token.
+            self._send_reply(conn, xid, 0, SetSASLResponse(None), zxid=0)
+            return
+        if conn.sasl is None:
+            conn.sasl = DigestMD5Server(self.jaas_users, nonce_source=lambda: os.urandom(30))
+        try:
+            token = conn.sasl.evaluate(req.token or b"")
+        except SaslError as exc:
+            logger.warning("Client /%s:%d failed to SASL authenticate: %s", conn.remote_ip, conn.remote_port, exc)
+            out = ReplyHeader(xid, 0, Err.AUTHFAILED).encode() + SetSASLResponse(None).encode()
+            conn.send(out)
+            conn.close()
+            return
+        if conn.sasl.complete and conn.sasl.authorized_id is not None:
+            for i in self.registry.sasl_ids(conn.sasl.authorized_id):
+                if i not in conn.auth_ids:
+                    conn.auth_ids.append(i)
+        self._send_reply(conn, xid, 0, SetSASLResponse(token), zxid=0)
+
+
+def _multi_result(sub: ApplyResult) -> tuple[int, int, Any]:
+    t = sub.type
+    if t == OpCode.ERROR:
+        return (OpCode.ERROR, sub.err, ErrorResponse(sub.err))
+    if t == OpCode.CREATE:
+        return (OpCode.CREATE, 0, CreateResponse(sub.path))
+    if t in (OpCode.CREATE2, OpCode.CREATE_TTL, OpCode.CREATE_CONTAINER):
+        return (OpCode.CREATE2, 0, Create2Response(sub.path, sub.stat))
+    if t in (OpCode.DELETE, OpCode.DELETE_CONTAINER):
+        return (OpCode.DELETE, 0, None)
+    if t == OpCode.SET_DATA:
+        return (OpCode.SET_DATA, 0, SetDataResponse(sub.stat))
+    if t == OpCode.CHECK:
+        return (OpCode.CHECK, 0, None)
+    return (OpCode.ERROR, Err.RUNTIMEINCONSISTENCY, ErrorResponse(Err.RUNTIMEINCONSISTENCY))

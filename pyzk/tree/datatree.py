@@ -1,0 +1,412 @@
+"""DataTree: the replicated state. It changes only by applying txns (DataTree.processTxn).
+
+Rule 1: `apply(header, txn)` is the only mutator used by the server, recovery and sync alike;
+        it never sees a client request and never checks ACLs (prep did that).
+Rule 2: apply is total: errors a txn meets (NONODE/NODEEXISTS during replay of a fuzzy
+        snapshot) become the result's err, never exceptions, exactly as processTxn does.
+Rule 3: each change reports the watch events it fires, in order, as (EventType, path); the
+        caller (the watch manager) delivers them in the same synchronous step.
+Rule 4: the tree digest (DigestCalculator, AdHash sum of CRC32 per node) is kept incrementally:
+        subtract a node's digest before changing it, add it back after.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from jute.codes import EPHEMERAL_OWNER_CONTAINER, Err, EventType, OpCode
+from jute.data import ACL, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE, Stat
+from jute.txn import (
+    CheckVersionTxn,
+    CloseSessionTxn,
+    CreateContainerTxn,
+    CreateSessionTxn,
+    CreateTTLTxn,
+    CreateTxn,
+    CreateTxnV0,
+    DeleteTxn,
+    ErrorTxn,
+    MultiTxn,
+    SetACLTxn,
+    SetDataTxn,
+    TxnHeader,
+)
+from pyzk.tree.node import DataNode, is_container_owner, is_ttl_owner, ttl_owner
+from pyzk.tree.quota import QuotaTracker
+
+ZOOKEEPER_NODE = "/zookeeper"
+QUOTA_NODE = "/zookeeper/quota"
+CONFIG_NODE = "/zookeeper/config"
+SPECIAL_PATHS = frozenset({"/", ZOOKEEPER_NODE, QUOTA_NODE, CONFIG_NODE})
+DIGEST_VERSION = 2
+
+_DIGEST_STAT = struct.Struct(">qqqqqiiiq")
+_MASK64 = (1 << 64) - 1
+
+WatchEvent = tuple[EventType, str]
+
+# Sub-txn record classes of a multi, by sub-txn type (DataTree.processTxn, case multi).
+TXN_RECORDS: dict[int, Any] = {
+    OpCode.CREATE: CreateTxn,
+    OpCode.CREATE2: CreateTxn,
+    OpCode.CREATE_TTL: CreateTTLTxn,
+    OpCode.CREATE_CONTAINER: CreateContainerTxn,
+    OpCode.DELETE: DeleteTxn,
+    OpCode.DELETE_CONTAINER: DeleteTxn,
+    OpCode.SET_DATA: SetDataTxn,
+    OpCode.RECONFIG: SetDataTxn,
+    OpCode.SET_ACL: SetACLTxn,
+    OpCode.CHECK: CheckVersionTxn,
+    OpCode.ERROR: ErrorTxn,
+    OpCode.CREATE_SESSION: CreateSessionTxn,
+    OpCode.CLOSE_SESSION: CloseSessionTxn,
+    OpCode.MULTI: MultiTxn,
+}
+
+
+def parent_of(path: str) -> str:
+    i = path.rfind("/")
+    return path[:i] if i > 0 else "/"
+
+
+@dataclass(slots=True)
+class ApplyResult:
+    """ProcessTxnResult: what applying one txn did."""
+
+    type: int
+    zxid: int
+    err: int = 0
+    path: str | None = None
+    stat: Stat | None = None
+    multi: list[ApplyResult] | None = None
+    events: list[WatchEvent] = field(default_factory=list)
+    created_session: tuple[int, int] | None = None  # (session id, timeout ms)
+    closed_session: int | None = None
+
+
+class TreeError(Exception):
+    def __init__(self, err: Err) -> None:
+        super().__init__(err.name)
+        self.err = err
+
+
+class DataTree:
+    def __init__(self, *, digest_enabled: bool = True, extended_types_enabled: bool = False) -> None:
+        self.digest_enabled = digest_enabled
+        self.extended_types_enabled = extended_types_enabled
+        self.nodes: dict[str, DataNode] = {}
+        self.ephemerals: dict[int, dict[str, None]] = {}
+        self.containers: dict[str, None] = {}
+        self.ttls: dict[str, None] = {}
+        # The replicated session table (ZKDatabase.sessionsWithTimeouts): id -> timeout ms.
+        self.sessions: dict[int, int] = {}
+        self.last_processed_zxid = 0
+        self.digest = 0
+        self._acl_intern: dict[tuple[ACL, ...], tuple[ACL, ...]] = {}
+        self.quotas = QuotaTracker(self)
+
+        root = DataNode(b"", OPEN_ACL_UNSAFE)
+        self._put("/", root)
+        zk = DataNode(b"", OPEN_ACL_UNSAFE)
+        self._put(ZOOKEEPER_NODE, zk)
+        root.children["zookeeper"] = None
+        quota = DataNode(b"", OPEN_ACL_UNSAFE)
+        self._put(QUOTA_NODE, quota)
+        zk.children["quota"] = None
+        config = DataNode(b"", READ_ACL_UNSAFE, aversion=-1)
+        self._put(CONFIG_NODE, config)
+        zk.children["config"] = None
+
+    # ---- digest --------------------------------------------------------------------------
+
+    def node_digest(self, path: str, node: DataNode) -> int:
+        if not self.digest_enabled or path.startswith("/zookeeper/"):
+            return 0
+        crc = zlib.crc32(b"" if path == "/" else path.encode("utf-8", "surrogatepass"))
+        if node.data is not None:
+            crc = zlib.crc32(node.data, crc)
+        block = _DIGEST_STAT.pack(
+            node.czxid, node.mzxid, node.pzxid, node.ctime, node.mtime,
+            node.version, node.cversion, node.aversion, node.ephemeral_owner,
+        )
+        return zlib.crc32(block, crc)
+
+    def _put(self, path: str, node: DataNode) -> None:
+        self.nodes[path] = node
+        self.digest = (self.digest + self.node_digest(path, node)) & _MASK64
+
+    def _pre_change(self, path: str, node: DataNode) -> None:
+        self.digest = (self.digest - self.node_digest(path, node)) & _MASK64
+
+    def _post_change(self, path: str, node: DataNode) -> None:
+        self.digest = (self.digest + self.node_digest(path, node)) & _MASK64
+
+    # ---- reads ---------------------------------------------------------------------------
+
+    def get(self, path: str) -> DataNode | None:
+        return self.nodes.get(path)
+
+    def stat_of(self, node: DataNode) -> Stat:
+        return node.stat(self.extended_types_enabled)
+
+    def intern_acl(self, acl: list[ACL] | tuple[ACL, ...] | None) -> tuple[ACL, ...]:
+        key = tuple(acl) if acl else ()
+        return self._acl_intern.setdefault(key, key)
+
+    @property
+    def node_count(self) -> int:
+        """As ZooKeeper counts it (srvr "Node count", mntr znode_count): both root aliases."""
+        return len(self.nodes) + 1
+
+    def approximate_data_size(self) -> int:
+        return sum(len(p) + (len(n.data) if n.data else 0) for p, n in self.nodes.items())
+
+    def count_descendants(self, path: str) -> int:
+        node = self.nodes.get(path)
+        if node is None:
+            return 0
+        total = 0
+        stack = [(path, node)]
+        while stack:
+            p, n = stack.pop()
+            for name in n.children:
+                cp = "/" + name if p == "/" else p + "/" + name
+                child = self.nodes.get(cp)
+                if child is not None:
+                    total += 1
+                    stack.append((cp, child))
+        return total
+
+    def walk(self) -> Iterator[tuple[str, DataNode]]:
+        """Depth-first pre-order, parents before children (snapshot order)."""
+        stack = ["/"]
+        while stack:
+            p = stack.pop()
+            node = self.nodes.get(p)
+            if node is None:
+                continue
+            yield p, node
+            names = list(node.children)
+            for name in reversed(names):
+                stack.append("/" + name if p == "/" else p + "/" + name)
+
+    def ephemerals_of(self, session_id: int) -> list[str]:
+        return list(self.ephemerals.get(session_id, ()))
+
+    # ---- mutations (txn appliers) --------------------------------------------------------
+
+    def create_node(
+        self, path: str, data: bytes | None, acl: Any, owner: int, parent_cversion: int,
+        zxid: int, time: int, events: list[WatchEvent],
+    ) -> DataNode:
+        i = path.rfind("/")
+        parent_path = path[:i] if i > 0 else "/"
+        child_name = path[i + 1 :]
+        parent = self.nodes.get(parent_path)
+        if parent is None:
+            raise TreeError(Err.NONODE)
+        if child_name in parent.children:
+            raise TreeError(Err.NODEEXISTS)
+        self._pre_change(parent_path, parent)
+        if parent_cversion == -1:
+            parent_cversion = parent.cversion + 1
+        # Replay of a fuzzy snapshot may meet a create that is already reflected: only move up.
+        if parent_cversion > parent.cversion:
+            parent.cversion = parent_cversion
+            parent.pzxid = zxid
+        parent.children[child_name] = None
+        self._post_change(parent_path, parent)
+        node = DataNode(data, self.intern_acl(acl), zxid, zxid, time, time, 0, 0, 0, owner, zxid)
+        self._put(path, node)
+        if owner:
+            if is_container_owner(owner):
+                self.containers[path] = None
+            elif is_ttl_owner(owner, self.extended_types_enabled):
+                self.ttls[path] = None
+            else:
+                self.ephemerals.setdefault(owner, {})[path] = None
+        self.quotas.on_create(path, data)
+        events.append((EventType.NODE_CREATED, path))
+        events.append((EventType.NODE_CHILDREN_CHANGED, parent_path))
+        return node
+
+    def delete_node(self, path: str, zxid: int, events: list[WatchEvent]) -> None:
+        node = self.nodes.get(path)
+        if node is None:
+            raise TreeError(Err.NONODE)
+        i = path.rfind("/")
+        parent_path = path[:i] if i > 0 else "/"
+        parent = self.nodes.get(parent_path)
+        if parent is None:
+            raise TreeError(Err.NONODE)
+        self.digest = (self.digest - self.node_digest(path, node)) & _MASK64
+        del self.nodes[path]
+        self._pre_change(parent_path, parent)
+        parent.children.pop(path[i + 1 :], None)
+        if zxid > parent.pzxid:
+            parent.pzxid = zxid
+        self._post_change(parent_path, parent)
+        owner = node.ephemeral_owner
+        if owner:
+            if is_container_owner(owner):
+                self.containers.pop(path, None)
+            elif is_ttl_owner(owner, self.extended_types_enabled):
+                self.ttls.pop(path, None)
+            else:
+                paths = self.ephemerals.get(owner)
+                if paths is not None:
+                    paths.pop(path, None)
+                    if not paths:
+                        del self.ephemerals[owner]
+        self.quotas.on_delete(path, node.data)
+        events.append((EventType.NODE_DELETED, path))
+        events.append((EventType.NODE_CHILDREN_CHANGED, parent_path))
+
+    def set_data(self, path: str, data: bytes | None, version: int, zxid: int, time: int,
+                 events: list[WatchEvent]) -> Stat:
+        node = self.nodes.get(path)
+        if node is None:
+            raise TreeError(Err.NONODE)
+        self._pre_change(path, node)
+        old = node.data
+        node.data = data
+        node.mtime = time
+        node.mzxid = zxid
+        node.version = version
+        self._post_change(path, node)
+        self.quotas.on_set_data(path, old, data)
+        events.append((EventType.NODE_DATA_CHANGED, path))
+        return self.stat_of(node)
+
+    def set_acl(self, path: str, acl: Any, version: int) -> Stat:
+        node = self.nodes.get(path)
+        if node is None:
+            raise TreeError(Err.NONODE)
+        self._pre_change(path, node)
+        node.aversion = version
+        node.acl = self.intern_acl(acl)
+        self._post_change(path, node)
+        return self.stat_of(node)
+
+    def set_cversion_pzxid(self, path: str, new_cversion: int, zxid: int) -> None:
+        node = self.nodes.get(path)
+        if node is None:
+            raise TreeError(Err.NONODE)
+        if new_cversion == -1:
+            new_cversion = node.cversion + 1
+        if new_cversion > node.cversion:
+            self._pre_change(path, node)
+            node.cversion = new_cversion
+            node.pzxid = zxid
+            self._post_change(path, node)
+
+    def kill_session(self, session_id: int, zxid: int, paths: list[str] | None,
+                     events: list[WatchEvent]) -> None:
+        local = self.ephemerals.pop(session_id, None)
+        if paths is not None:
+            for p in paths:
+                try:
+                    self.delete_node(p, zxid, events)
+                except TreeError:
+                    pass
+        if local:
+            for p in list(local):
+                if paths is not None and p in paths:
+                    continue
+                try:
+                    self.delete_node(p, zxid, events)
+                except TreeError:
+                    pass
+        self.ephemerals.pop(session_id, None)
+
+    # ---- processTxn ----------------------------------------------------------------------
+
+    def apply(self, hdr: TxnHeader, txn: Any, *, is_sub_txn: bool = False) -> ApplyResult:
+        """Apply one txn (DataTree.processTxn); returns its result and the watch events."""
+        t = hdr.type
+        rc = ApplyResult(type=t, zxid=hdr.zxid)
+        events = rc.events
+        try:
+            if t in (OpCode.CREATE, OpCode.CREATE2):
+                rc.path = txn.path
+                if isinstance(txn, CreateTxnV0):
+                    cv = -1
+                    owner = hdr.clientId if txn.ephemeral else 0
+                else:
+                    cv = txn.parentCVersion
+                    owner = hdr.clientId if txn.ephemeral else 0
+                node = self.create_node(txn.path, txn.data, txn.acl, owner, cv, hdr.zxid, hdr.time, events)
+                if t == OpCode.CREATE2:
+                    rc.stat = self.stat_of(node)
+            elif t == OpCode.CREATE_TTL:
+                rc.path = txn.path
+                node = self.create_node(txn.path, txn.data, txn.acl, ttl_owner(txn.ttl),
+                                        txn.parentCVersion, hdr.zxid, hdr.time, events)
+                rc.stat = self.stat_of(node)
+            elif t == OpCode.CREATE_CONTAINER:
+                rc.path = txn.path
+                node = self.create_node(txn.path, txn.data, txn.acl, EPHEMERAL_OWNER_CONTAINER,
+                                        txn.parentCVersion, hdr.zxid, hdr.time, events)
+                rc.stat = self.stat_of(node)
+            elif t in (OpCode.DELETE, OpCode.DELETE_CONTAINER):
+                rc.path = txn.path
+                self.delete_node(txn.path, hdr.zxid, events)
+            elif t in (OpCode.SET_DATA, OpCode.RECONFIG):
+                rc.path = txn.path
+                rc.stat = self.set_data(txn.path, txn.data, txn.version, hdr.zxid, hdr.time, events)
+            elif t == OpCode.SET_ACL:
+                rc.path = txn.path
+                rc.stat = self.set_acl(txn.path, txn.acl, txn.version)
+            elif t == OpCode.CREATE_SESSION:
+                self.sessions[hdr.clientId] = txn.timeOut
+                rc.created_session = (hdr.clientId, txn.timeOut)
+            elif t == OpCode.CLOSE_SESSION:
+                self.sessions.pop(hdr.clientId, None)
+                paths = txn.paths2Delete if txn is not None else None
+                self.kill_session(hdr.clientId, hdr.zxid, paths, events)
+                rc.closed_session = hdr.clientId
+            elif t == OpCode.ERROR:
+                rc.err = txn.err
+            elif t == OpCode.CHECK:
+                rc.path = txn.path
+            elif t == OpCode.MULTI:
+                self._apply_multi(hdr, txn, rc)
+            else:
+                raise ValueError(f"unknown txn type {t}")
+        except TreeError as exc:
+            rc.err = exc.err
+            # Replay of a create already in a fuzzy snapshot still moves the parent's cversion.
+            if t == OpCode.CREATE and exc.err == Err.NODEEXISTS and not isinstance(txn, CreateTxnV0):
+                try:
+                    self.set_cversion_pzxid(parent_of(txn.path), txn.parentCVersion, hdr.zxid)
+                except TreeError:
+                    pass
+        if not is_sub_txn and hdr.zxid > self.last_processed_zxid:
+            self.last_processed_zxid = hdr.zxid
+        return rc
+
+    def _apply_multi(self, hdr: TxnHeader, txn: MultiTxn, rc: ApplyResult) -> None:
+        subs = txn.txns or []
+        failed = any(s.type == OpCode.ERROR for s in subs)
+        post_failed = False
+        rc.multi = []
+        for sub in subs:
+            rec_cls = TXN_RECORDS.get(sub.type)
+            if rec_cls is None:
+                raise ValueError(f"invalid multi sub-txn type {sub.type}")
+            record = rec_cls.from_bytes(sub.data or b"")
+            sub_type = sub.type
+            if sub_type == OpCode.ERROR:
+                post_failed = True
+            elif failed:
+                record = ErrorTxn(Err.RUNTIMEINCONSISTENCY if post_failed else Err.OK)
+                sub_type = OpCode.ERROR
+            sub_hdr = TxnHeader(hdr.clientId, hdr.cxid, hdr.zxid, hdr.time, sub_type)
+            sub_rc = self.apply(sub_hdr, record, is_sub_txn=True)
+            rc.multi.append(sub_rc)
+            rc.events.extend(sub_rc.events)
+            if sub_rc.err != 0 and rc.err == 0:
+                rc.err = sub_rc.err
