@@ -49,10 +49,6 @@ def run(config: ServerConfig) -> int:
 async def _serve(config: ServerConfig) -> int:
     loop = asyncio.get_running_loop()
     logger.info("Server environment:zookeeper.version=%s", FULL_VERSION)
-    for key in config.unknown_keys:
-        logger.warning("zoo.cfg key %s is not implemented by pyzk and is ignored", key)
-    for warning in config.warnings:
-        logger.warning("%s", warning)
 
     db: Database = open_database(config)
     server = ZooKeeperServer(config, db.tree, now_ms=_monotonic_ms, wall_ms=_wall_ms)

@@ -1,0 +1,1079 @@
+"""zoo.cfg + myid + dynamic config text -> one frozen ServerConfig, by QuorumPeerConfig's rules.
+
+Rule 1: pure. `parse_config` takes text and returns a `ServerConfig` or raises `ConfigError`;
+        only `load_config` touches the file system (zoo.cfg, the dynamic file, myid).
+Rule 2: the file is read as `java.util.Properties.load` reads it, and every value is judged
+        with the same rules and defaults as Apache ZooKeeper 3.8's `QuorumPeerConfig`
+        (PROTOCOL.md §6). A key QuorumPeerConfig does not parse itself becomes the system
+        property `zookeeper.<key>`; like `System.setProperty` in Java, it overrides a `-D`
+        property of the same name.
+Rule 3: a bad value stops start-up with `<file>:<line>: <key>: <reason>`. Where Apache silently
+        falls back to a default for an unparsable system property (`Integer.getInteger`), pyzk
+        refuses the value instead: a typo must not run a server with other settings.
+Rule 4: nothing is silently misread: keys pyzk does not implement are listed in `unknown_keys`,
+        and a key that looks like a misspelt known key gets a suggestion in `warnings`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+
+
+class ConfigError(Exception):
+    """A configuration value that stops start-up; str() is `<file>:<line>: <key>: <reason>`."""
+
+    def __init__(self, source: str, line: int | None, key: str, reason: str) -> None:
+        self.source = source
+        self.line = line
+        self.key = key
+        self.reason = reason
+        where = source if line is None else f"{source}:{line}"
+        super().__init__(f"{where}: {key}: {reason}")
+
+
+# ---------------------------------------------------------------------------------------------
+# java.util.Properties
+
+
+@dataclass(frozen=True, slots=True)
+class Property:
+    """One logical `key=value` line; `value` is as Properties.load gives it (not trimmed)."""
+
+    key: str
+    value: str
+    line: int
+
+
+_PROPERTIES_WHITESPACE = " \t\f"
+_NATURAL_LINE_END = re.compile(r"\r\n|\r|\n")
+_ESCAPED_CONTROL_CHARS = {"t": "\t", "r": "\r", "n": "\n", "f": "\f"}
+
+
+def _ends_with_odd_backslashes(line: str) -> bool:
+    run = len(line) - len(line.rstrip("\\"))
+    return run % 2 == 1
+
+
+def _unescape(text: str, line_number: int) -> str:
+    """Properties.loadConvert: `\\uXXXX`, `\\t \\r \\n \\f`, and `\\c` -> `c`."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        i += 1
+        if char != "\\" or i == len(text):
+            out.append(char)
+            continue
+        char = text[i]
+        i += 1
+        if char == "u":
+            digits = text[i : i + 4]
+            if len(digits) != 4 or not all(d in "0123456789abcdefABCDEF" for d in digits):
+                raise ConfigError("", line_number, text, "Malformed \\uxxxx encoding.")
+            out.append(chr(int(digits, 16)))
+            i += 4
+        else:
+            out.append(_ESCAPED_CONTROL_CHARS.get(char, char))
+    return "".join(out)
+
+
+def _split_key_value(logical_line: str) -> tuple[str, str]:
+    """The key ends at the first unescaped `=`, `:` or whitespace (Properties.load)."""
+    key_end = len(logical_line)
+    value_start = len(logical_line)
+    has_separator = False
+    preceding_backslash = False
+    for i, char in enumerate(logical_line):
+        if not preceding_backslash and char in "=:":
+            key_end, value_start, has_separator = i, i + 1, True
+            break
+        if not preceding_backslash and char in _PROPERTIES_WHITESPACE:
+            key_end, value_start = i, i + 1
+            break
+        preceding_backslash = (not preceding_backslash) if char == "\\" else False
+    while value_start < len(logical_line):
+        char = logical_line[value_start]
+        if char in _PROPERTIES_WHITESPACE:
+            value_start += 1
+        elif not has_separator and char in "=:":
+            has_separator = True
+            value_start += 1
+        else:
+            break
+    return logical_line[:key_end], logical_line[value_start:]
+
+
+def parse_properties(text: str, source: str = "") -> dict[str, Property]:
+    """Parse as java.util.Properties.load does; a repeated key keeps its last line."""
+    properties: dict[str, Property] = {}
+    natural_lines = _NATURAL_LINE_END.split(text)
+    index = 0
+    while index < len(natural_lines):
+        first_line_number = index + 1
+        line = natural_lines[index].lstrip(_PROPERTIES_WHITESPACE)
+        index += 1
+        if not line or line[0] in "#!":
+            continue  # a comment line never continues, even if it ends with a backslash
+        parts: list[str] = []
+        while _ends_with_odd_backslashes(line) and index < len(natural_lines):
+            parts.append(line[:-1])
+            line = natural_lines[index].lstrip(_PROPERTIES_WHITESPACE)
+            index += 1
+        if _ends_with_odd_backslashes(line):
+            line = line[:-1]  # a continuation at end of file just ends
+        parts.append(line)
+        raw_key, raw_value = _split_key_value("".join(parts))
+        try:
+            key = _unescape(raw_key, first_line_number)
+            value = _unescape(raw_value, first_line_number)
+        except ConfigError as error:
+            raise ConfigError(source, first_line_number, raw_key, error.reason) from None
+        properties.pop(key, None)  # re-insert so the order is that of the last occurrence
+        properties[key] = Property(key, value, first_line_number)
+    return properties
+
+
+# ---------------------------------------------------------------------------------------------
+# Java number and boolean parsing
+
+_JAVA_INT_MIN, _JAVA_INT_MAX = -(2**31), 2**31 - 1
+_JAVA_LONG_MIN, _JAVA_LONG_MAX = -(2**63), 2**63 - 1
+_DECIMAL = re.compile(r"[+-]?[0-9]+")
+
+
+def java_trim(text: str) -> str:
+    """String.trim(): strips every char <= U+0020, not Unicode whitespace."""
+    start, end = 0, len(text)
+    while start < end and text[start] <= " ":
+        start += 1
+    while end > start and text[end - 1] <= " ":
+        end -= 1
+    return text[start:end]
+
+
+def parse_java_int(text: str, *, bits: int = 32) -> int:
+    """Integer.parseInt / Long.parseLong: optional sign, ASCII digits, in range; else ValueError."""
+    low, high = (_JAVA_INT_MIN, _JAVA_INT_MAX) if bits == 32 else (_JAVA_LONG_MIN, _JAVA_LONG_MAX)
+    if not _DECIMAL.fullmatch(text):
+        raise ValueError(text)
+    number = int(text)
+    if not low <= number <= high:
+        raise ValueError(text)
+    return number
+
+
+def decode_java_int(text: str, *, bits: int = 32) -> int:
+    """Integer.decode (used by Integer.getInteger): sign, then 0x/0X/# hex, 0 octal, decimal."""
+    low, high = (_JAVA_INT_MIN, _JAVA_INT_MAX) if bits == 32 else (_JAVA_LONG_MIN, _JAVA_LONG_MAX)
+    match = re.fullmatch(r"([+-]?)(0[xX][0-9a-fA-F]+|#[0-9a-fA-F]+|0[0-7]+|[0-9]+)", text)
+    if match is None:
+        raise ValueError(text)
+    sign, digits = match.groups()
+    if digits[:2] in ("0x", "0X"):
+        number = int(digits, 0)
+    elif digits.startswith("#"):
+        number = int(digits[1:], 16)
+    elif len(digits) > 1 and digits.startswith("0"):
+        number = int(digits, 8)
+    else:
+        number = int(digits)
+    number = -number if sign == "-" else number
+    if not low <= number <= high:
+        raise ValueError(text)
+    return number
+
+
+# ---------------------------------------------------------------------------------------------
+# The result
+
+
+@dataclass(frozen=True, slots=True)
+class QuorumServer:
+    """One `server.N` line. Multi-address lines keep every address in `addresses`."""
+
+    sid: int
+    host: str
+    quorum_port: int
+    election_port: int
+    role: str  # "participant" | "observer"
+    client_host: str | None
+    client_port: int | None
+    # True when the client address came from clientPort/clientPortAddress, not this line;
+    # such an address is not echoed in the config text (QuorumServer.isClientAddrFromStatic).
+    client_address_from_static: bool = False
+    addresses: tuple[tuple[str, int, int], ...] = ()
+
+    def config_text(self) -> str:
+        """The value ZooKeeper writes for this server (`QuorumServer.toString`)."""
+        listed = sorted(self.addresses or ((self.host, self.quorum_port, self.election_port),))
+        text = "|".join(f"{_bracketed(h)}:{q}:{e}" for h, q, e in listed) + f":{self.role}"
+        if self.client_port is not None and not self.client_address_from_static:
+            text += f";{_bracketed(self.client_host or '0.0.0.0')}:{self.client_port}"
+        return text
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+FOUR_LETTER_WORDS = frozenset({
+    "conf", "cons", "crst", "dirs", "dump", "envi", "gtmk", "ruok", "stmk", "srst", "srvr",
+    "stat", "wchc", "wchp", "wchs", "mntr", "isro", "hash",
+})
+
+METRICS_PROVIDER_DEFAULT = "org.apache.zookeeper.metrics.impl.DefaultMetricsProvider"
+METRICS_PROVIDER_PROMETHEUS = "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider"
+_METRICS_PROVIDERS = frozenset({
+    METRICS_PROVIDER_DEFAULT,
+    METRICS_PROVIDER_PROMETHEUS,
+    "org.apache.zookeeper.metrics.impl.NullMetricsProvider",
+})
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Everything a pyzk server reads from its configuration, defaults resolved."""
+
+    config_path: Path | None
+    tick_time_ms: int
+    init_limit_ticks: int
+    sync_limit_ticks: int
+    connect_to_learner_master_limit_ticks: int
+    data_dir: Path
+    data_log_dir: Path
+    client_port: int | None
+    client_port_address: str
+    secure_client_port: int | None
+    secure_client_port_address: str
+    client_port_listen_backlog: int
+    max_client_cnxns: int
+    max_cnxns: int
+    session_timeout_ms_min: int
+    session_timeout_ms_max: int
+    election_alg: int
+    quorum_listen_on_all_ips: bool
+    peer_type: str
+    sync_enabled: bool
+    servers: dict[int, QuorumServer]
+    groups: dict[int, tuple[int, ...]]
+    weights: dict[int, int]
+    config_version: int
+    dynamic_config_path: Path | None
+    my_id: int | None
+    standalone: bool
+    server_id: int
+    system_properties: dict[str, str]
+    four_letter_words: frozenset[str]
+    skip_acl: bool
+    super_digest: str | None
+    extended_types_enabled: bool
+    emulate_353_ttl_nodes: bool
+    digest_enabled: bool
+    force_sync: bool
+    snap_count: int
+    snap_size_limit_kb: int
+    txn_log_size_limit_kb: int
+    pre_alloc_size_kb: int
+    close_session_txn_enabled: bool
+    jute_maxbuffer: int
+    global_outstanding_limit: int
+    admin_enable_server: bool
+    admin_server_address: str
+    admin_server_port: int
+    admin_command_url: str
+    admin_idle_timeout_ms: int
+    autopurge_snap_retain_count: int
+    autopurge_purge_interval_hours: int
+    standalone_enabled: bool
+    reconfig_enabled: bool
+    readonly_mode_enabled: bool
+    local_sessions_enabled: bool
+    local_sessions_upgrading_enabled: bool
+    metrics_provider_class: str
+    metrics_provider_config: dict[str, str]
+    metrics_http_host: str
+    metrics_http_port: int
+    jaas_config_path: Path | None
+    auth_providers: dict[str, str]
+    enforce_quota: bool
+    container_check_interval_ms: int
+    container_max_per_minute: int
+    ssl: dict[str, str]
+    snapshot_compression_method: str
+    snapshot_trust_empty: bool
+    db_autocreate: bool
+    datadir_autocreate: bool
+    unknown_keys: tuple[str, ...]
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def voters(self) -> dict[int, QuorumServer]:
+        return {sid: s for sid, s in self.servers.items() if s.role == "participant"}
+
+    @property
+    def observers(self) -> dict[int, QuorumServer]:
+        return {sid: s for sid, s in self.servers.items() if s.role == "observer"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Key catalogues
+
+# Keys QuorumPeerConfig.parseProperties handles itself (never become system properties).
+_DIRECT_KEYS = frozenset({
+    "dataDir", "dataLogDir", "clientPort", "localSessionsEnabled", "localSessionsUpgradingEnabled",
+    "clientPortAddress", "secureClientPort", "secureClientPortAddress", "observerMasterPort",
+    "clientPortListenBacklog", "tickTime", "maxClientCnxns", "minSessionTimeout",
+    "maxSessionTimeout", "initLimit", "syncLimit", "connectToLearnerMasterLimit", "electionAlg",
+    "quorumListenOnAllIPs", "peerType", "syncEnabled", "dynamicConfigFile",
+    "autopurge.snapRetainCount", "autopurge.purgeInterval", "standaloneEnabled",
+    "reconfigEnabled", "sslQuorum", "portUnification", "sslQuorumReloadCertFiles",
+    "quorum.auth.enableSasl", "quorum.auth.serverRequireSasl", "quorum.auth.learnerRequireSasl",
+    "quorum.auth.learner.saslLoginContext", "quorum.auth.server.saslLoginContext",
+    "quorum.auth.kerberos.servicePrincipal", "quorum.cnxn.threads.size",
+    "jvm.pause.info-threshold.ms", "jvm.pause.warn-threshold.ms", "jvm.pause.sleep.time.ms",
+    "jvm.pause.monitor", "metricsProvider.className", "multiAddress.enabled",
+    "multiAddress.reachabilityCheckTimeoutMs", "multiAddress.reachabilityCheckEnabled",
+    "oraclePath",
+})
+
+# Direct keys whose feature pyzk does not implement: accepted, validated, and reported.
+_DIRECT_KEYS_NOT_IMPLEMENTED = frozenset({
+    "observerMasterPort", "sslQuorum", "portUnification", "sslQuorumReloadCertFiles",
+    "quorum.auth.enableSasl", "quorum.auth.serverRequireSasl", "quorum.auth.learnerRequireSasl",
+    "quorum.auth.learner.saslLoginContext", "quorum.auth.server.saslLoginContext",
+    "quorum.auth.kerberos.servicePrincipal", "quorum.cnxn.threads.size",
+    "jvm.pause.info-threshold.ms", "jvm.pause.warn-threshold.ms", "jvm.pause.sleep.time.ms",
+    "jvm.pause.monitor", "multiAddress.enabled", "multiAddress.reachabilityCheckTimeoutMs",
+    "multiAddress.reachabilityCheckEnabled", "oraclePath",
+})
+
+# zoo.cfg keys that become `zookeeper.<key>` properties and that pyzk reads.
+_PASSTHROUGH_KEYS_IMPLEMENTED = frozenset({
+    "4lw.commands.whitelist", "admin.enableServer", "admin.serverAddress", "admin.serverPort",
+    "admin.commandURL", "admin.idleTimeout", "snapCount", "snapSizeLimitInKb",
+    "txnLogSizeLimitInKb", "preAllocSize", "forceSync", "skipACL", "globalOutstandingLimit",
+    "maxCnxns", "digest.enabled", "closeSessionTxn.enabled", "extendedTypesEnabled",
+    "emulate353TTLNodes", "enforceQuota", "DigestAuthenticationProvider.superDigest",
+    "snapshot.compression.method", "snapshot.trust.empty", "db.autocreate",
+    "datadir.autocreate", "serverCnxnFactory",
+})
+_PASSTHROUGH_PREFIXES_IMPLEMENTED = ("authProvider.", "ssl.")
+
+# Other zoo.cfg keys Apache ZooKeeper 3.8 documents: known (so they are no typo), not implemented.
+_PASSTHROUGH_KEYS_KNOWN = frozenset({
+    "admin.portUnification", "admin.forceHttps", "commitLogCount", "snapshotSizeFactor",
+    "leaderServes", "cnxTimeout", "fastleader.minNotificationInterval",
+    "fastleader.maxNotificationInterval", "enforce.auth.enabled", "enforce.auth.schemes",
+    "sessionRequireClientSASLAuth", "requestThrottleLimit", "requestThrottleStallTime",
+    "requestThrottleDropStale", "largeRequestMaxBytes", "largeRequestThreshold",
+    "learner.asyncSending", "learner.closeSocketAsync", "leader.closeSocketAsync",
+    "flushDelay", "maxWriteQueuePollTime", "maxBatchSize", "requestStaleLatencyCheck",
+    "requestStaleConnectionCheck", "connection_throttle_tokens", "connection_throttle_fill_time",
+    "connection_throttle_fill_count", "connection_throttle_freeze_time",
+    "connection_throttle_drop_increase", "connection_throttle_drop_decrease",
+    "connection_throttle_decrease_ratio", "connection_throttle_weight_enabled",
+    "audit.enable", "watchManagerName", "watcherCleanThreshold", "watcherCleanIntervalInSeconds",
+    "watcherCleanThreadsNum", "maxInProcessingDeadWatchers", "fips-mode", "nio.numSelectorThreads",
+    "nio.numWorkerThreads", "nio.shutdownTimeout", "nio.sessionlessCnxnTimeout",
+    "netty.server.outboundBuffer.maxSize", "netty.server.earlyDropSecure",
+    "netty.advancedFlowControl.enabled", "kerberos.removeHostFromPrincipal",
+    "kerberos.removeRealmFromPrincipal", "kerberos.canonicalizeHostNames",
+    "X509AuthenticationProvider.superUser", "superUser", "clientPortUnification",
+    "quorumCnxnTimeoutMs", "electionPortBindRetry", "tcpKeepAlive", "clientTcpKeepAlive",
+    "globalOutstandingLimit", "jute.maxbuffer", "maxResponseCacheSize",
+    "maxGetChildrenResponseCacheSize", "syncLimit", "ttlNodeMaxTtl", "follower.nodelay",
+    "serializeLastProcessedZxid.enabled", "snapshot.trust.empty",
+})
+
+_TYPO_CANDIDATES = sorted(
+    _DIRECT_KEYS | _PASSTHROUGH_KEYS_IMPLEMENTED | _PASSTHROUGH_KEYS_KNOWN
+)
+
+
+def _is_quorum_key(key: str) -> bool:
+    # QuorumPeerConfig and QuorumMaj/QuorumHierarchical test these exact prefixes.
+    return key.startswith(("server.", "group", "weight"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing
+
+
+@dataclass(slots=True)
+class _Reader:
+    """Reads typed values from one Properties map, raising ConfigError with file and line."""
+
+    source: str
+    properties: dict[str, Property]
+
+    def error(self, key: str, reason: str) -> ConfigError:
+        prop = self.properties.get(key)
+        return ConfigError(self.source, prop.line if prop else None, key, reason)
+
+    def text(self, key: str) -> str | None:
+        prop = self.properties.get(key)
+        return None if prop is None else java_trim(prop.value)
+
+    def integer(self, key: str, default: int, *, bits: int = 32) -> int:
+        value = self.text(key)
+        if value is None:
+            return default
+        try:
+            return parse_java_int(value, bits=bits)
+        except ValueError:
+            raise self.error(key, f"invalid integer '{value}'") from None
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.text(key)
+        if value is None:
+            return default
+        if value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise self.error(key, f"Invalid option {value} for {key}. Choose 'true' or 'false.'")
+
+    def port(self, key: str) -> int | None:
+        """0 or absent means 'not set'; like InetSocketAddress, only 0..65535 is a port."""
+        port = self.integer(key, 0)
+        if not 0 <= port <= 65535:
+            raise self.error(key, f"port out of range:{port}")
+        return port or None
+
+
+@dataclass(slots=True)
+class _SystemProperties:
+    """System properties with where each came from, read the way each ZooKeeper class reads it."""
+
+    values: dict[str, str]
+    origins: dict[str, tuple[str, int | None, str]]  # name -> (source, line, zoo.cfg key)
+
+    def error(self, name: str, reason: str) -> ConfigError:
+        source, line, key = self.origins.get(name, ("command line", None, f"-D{name}"))
+        return ConfigError(source, line, key, reason)
+
+    def text(self, name: str, default: str) -> str:
+        return self.values.get(name, default)
+
+    def integer(self, name: str, default: int, *, bits: int = 32) -> int:
+        value = self.values.get(name)
+        if value is None:
+            return default
+        try:
+            return decode_java_int(java_trim(value), bits=bits)
+        except ValueError:
+            raise self.error(name, f"invalid integer '{value}'") from None
+
+    def boolean(self, name: str, default: bool) -> bool:
+        """Boolean.parseBoolean, but a value that is neither true nor false is refused."""
+        value = self.values.get(name)
+        if value is None:
+            return default
+        if value.lower() not in ("true", "false"):
+            raise self.error(name, f"invalid boolean '{value}' (true or false)")
+        return value.lower() == "true"
+
+
+def _parse_host_and_port(text: str, source: str, line: int | None, key: str) -> list[str]:
+    """ConfigUtils.getHostAndPort: `[v6]:a:b` keeps the brackets' content as one part."""
+    if text.startswith("["):
+        close = text.find("]")
+        if close < 0:
+            raise ConfigError(source, line, key, f"{text} starts with '[' but has no matching ']:'")
+        if close + 2 == len(text):
+            raise ConfigError(source, line, key, f"{text} doesn't have a port after colon")
+        if close + 2 < len(text):
+            return [text[1:close], *_java_split(text[close + 2 :], ":")]
+        return [text.replace("[", "").replace("]", "")]
+    return _java_split(text, ":")
+
+
+def _java_split(text: str, separator: str) -> list[str]:
+    """String.split: trailing empty strings are dropped."""
+    if text == "":
+        return [""]
+    parts = text.split(separator)
+    while parts and parts[-1] == "":
+        parts.pop()
+    return parts
+
+
+_SERVER_WRONG_FORMAT = (
+    " does not have the form server_config or server_config;client_config where server_config is"
+    " the pipe separated list of host:port:port or host:port:port:type and client_config is port"
+    " or host:port"
+)
+
+
+def _parse_server(sid: int, value: str, multi_address_enabled: bool, source: str, line: int,
+                  key: str) -> QuorumServer:
+    """QuorumServer(sid, addressStr): host:qport:eport[:role][;[clientHost:]clientPort]."""
+
+    def fail(reason: str) -> ConfigError:
+        return ConfigError(source, line, key, reason)
+
+    def port(text: str, host: str) -> int:
+        try:
+            number = parse_java_int(text)
+        except ValueError:
+            raise fail(f"Address unresolved: {host}:{text}") from None
+        if not 0 <= number <= 65535:
+            raise fail(f"port out of range:{number}")
+        return number
+
+    server_client_parts = _java_split(value, ";")
+    server_parts_list = _java_split(server_client_parts[0], "|")
+    client_host: str | None = None
+    client_port: int | None = None
+    if len(server_client_parts) == 2:
+        client_parts = _parse_host_and_port(server_client_parts[1], source, line, key)
+        if len(client_parts) > 2:
+            raise fail(value + _SERVER_WRONG_FORMAT)
+        client_host = client_parts[0] if len(client_parts) == 2 else "0.0.0.0"
+        client_port = port(client_parts[-1], client_host)
+    if not multi_address_enabled and len(server_parts_list) > 1:
+        raise fail(f"Multiple address feature is disabled, but multiple addresses were specified"
+                   f" for sid {sid}")
+    role: str | None = None
+    addresses: list[tuple[str, int, int]] = []
+    for address in server_parts_list:
+        parts = _parse_host_and_port(address, source, line, key)
+        if len(server_client_parts) > 2 or not 3 <= len(parts) <= 4:
+            raise fail(value + _SERVER_WRONG_FORMAT)
+        host = parts[0]
+        quorum_port, election_port = port(parts[1], host), port(parts[2], host)
+        if quorum_port == election_port:
+            raise fail("Client and election port must be different! Please update the"
+                       f" configuration file on server.{sid}")
+        if len(parts) == 4:
+            this_role = java_trim(parts[3]).lower()
+            if this_role not in ("participant", "observer"):
+                raise fail(f"Unrecognised peertype: {parts[3]}")
+            if role is not None and role != this_role:
+                raise fail(f"Multiple addresses should have similar roles: {role} vs {this_role}")
+            role = this_role
+        addresses.append((host, quorum_port, election_port))
+    host, quorum_port, election_port = addresses[-1]
+    return QuorumServer(
+        sid=sid, host=host, quorum_port=quorum_port, election_port=election_port,
+        role=role or "participant", client_host=client_host, client_port=client_port,
+        addresses=tuple(addresses) if len(addresses) > 1 else (),
+    )
+
+
+@dataclass(slots=True)
+class _Quorum:
+    servers: dict[int, QuorumServer]
+    groups: dict[int, tuple[int, ...]]
+    weights: dict[int, int]
+    version: int
+
+
+def _parse_quorum(properties: dict[str, Property], source: str, multi_address_enabled: bool,
+                  dynamic: bool) -> _Quorum:
+    """QuorumMaj / QuorumHierarchical over `server.N`, `group.G`, `weight.N` and `version`."""
+    servers: dict[int, QuorumServer] = {}
+    groups: dict[int, tuple[int, ...]] = {}
+    group_of: dict[int, int] = {}
+    weights: dict[int, int] = {}
+    version = 0
+
+    def long_after_dot(prop: Property, text: str) -> int:
+        try:
+            return parse_java_int(text, bits=64)
+        except ValueError:
+            raise ConfigError(source, prop.line, prop.key,
+                              f"invalid number '{text}'") from None
+
+    for prop in properties.values():
+        key = prop.key
+        # Like QuorumMaj, the value is not trimmed: Properties only strips its leading blanks.
+        if key.startswith("server."):
+            sid = long_after_dot(prop, key[key.index(".") + 1 :])
+            servers[sid] = _parse_server(sid, prop.value, multi_address_enabled, source,
+                                         prop.line, key)
+        elif key.startswith("group"):
+            gid = long_after_dot(prop, key[key.index(".") + 1 :] if "." in key else "")
+            members = tuple(long_after_dot(prop, part) for part in _java_split(prop.value, ":"))
+            for sid in members:
+                if sid in group_of:
+                    raise ConfigError(source, prop.line, key, f"Server {sid}is in multiple groups")
+                group_of[sid] = gid
+            groups[gid] = members
+        elif key.startswith("weight"):
+            sid = long_after_dot(prop, key[key.index(".") + 1 :] if "." in key else "")
+            weights[sid] = long_after_dot(prop, prop.value)
+        elif key == "version":
+            try:
+                version = int(prop.value, 16)
+            except ValueError:
+                raise ConfigError(source, prop.line, key,
+                                  f"invalid hex number '{prop.value}'") from None
+        elif dynamic:
+            raise ConfigError(source, prop.line, key, f"Unrecognised parameter: {key}")
+    if groups or weights:
+        for sid, server in servers.items():
+            if server.role == "participant":
+                if sid not in group_of:
+                    raise ConfigError(source, None, f"server.{sid}", f"Server {sid}is not in a group")
+                weights.setdefault(sid, 1)
+    return _Quorum(servers, groups, weights, version)
+
+
+def _version_from_filename(name: str) -> int | None:
+    """getVersionFromFilename: the hex suffix after the last dot, if there is one."""
+    suffix = name.rsplit(".", 1)[-1] if "." in name else ""
+    try:
+        return int(suffix, 16) if suffix and re.fullmatch(r"[+-]?[0-9a-fA-F]+", suffix) else None
+    except ValueError:
+        return None
+
+
+def _parse_myid(myid_text: str, source: str) -> int:
+    """setupMyId: the first line only, as a Java long, with no trimming."""
+    first_line = _NATURAL_LINE_END.split(myid_text, maxsplit=1)[0] if myid_text else None
+    try:
+        if first_line is None:
+            raise ValueError
+        return parse_java_int(first_line, bits=64)
+    except ValueError:
+        shown = "null" if first_line is None else first_line  # Java prints a null readLine so
+        raise ConfigError(source, 1, "myid", f"serverid {shown} is not a number") from None
+
+
+def _typo_suggestion(key: str) -> str | None:
+    matches = difflib.get_close_matches(key, _TYPO_CANDIDATES, n=1, cutoff=0.8)
+    if not matches:
+        lowered = {candidate.lower(): candidate for candidate in _TYPO_CANDIDATES}
+        matches = [lowered[key.lower()]] if key.lower() in lowered else []
+    return matches[0] if matches else None
+
+
+def parse_config(
+    text: str,
+    *,
+    config_path: Path | None = None,
+    system_properties: Mapping[str, str] | None = None,
+    myid_text: str | None = None,
+    dynamic_config_text: str | None = None,
+) -> ServerConfig:
+    """Build a ServerConfig from zoo.cfg text, the `-D` properties, myid and dynamic config.
+
+    `myid_text` is the content of `<dataDir>/myid` (None if that file does not exist);
+    `dynamic_config_text` the content of the `dynamicConfigFile` (None if not set or unreadable).
+    """
+    source = str(config_path) if config_path is not None else "zoo.cfg"
+    properties = parse_properties(text, source)
+    reader = _Reader(source, properties)
+    warnings: list[str] = []
+    unknown_keys: list[str] = []
+
+    def warn(key: str, message: str) -> None:
+        prop = properties.get(key)
+        where = f"{source}:{prop.line}" if prop else source
+        warnings.append(f"{where}: {key}: {message}")
+
+    # Rule 2: every key not parsed directly becomes a `zookeeper.` system property.
+    sysprops = _SystemProperties(dict(system_properties or {}), {})
+    has_dynamic_file = "dynamicConfigFile" in properties
+    for prop in properties.values():
+        key = java_trim(prop.key)
+        if key in _DIRECT_KEYS or key.startswith("metricsProvider."):
+            if key in _DIRECT_KEYS_NOT_IMPLEMENTED:
+                unknown_keys.append(key)
+            continue
+        if _is_quorum_key(key):
+            if has_dynamic_file:
+                raise ConfigError(source, prop.line, key,
+                                  f"parameter: {key} must be in a separate dynamic config file")
+            continue
+        name = "zookeeper." + key
+        sysprops.values[name] = java_trim(prop.value)
+        sysprops.origins[name] = (source, prop.line, key)
+        if key == "version":
+            continue  # the static file's quorum version, read by QuorumMaj below
+        if key in _PASSTHROUGH_KEYS_IMPLEMENTED or key.startswith(_PASSTHROUGH_PREFIXES_IMPLEMENTED):
+            continue
+        unknown_keys.append(key)
+        if key not in _PASSTHROUGH_KEYS_KNOWN:
+            suggestion = _typo_suggestion(key)
+            if suggestion is not None:
+                warn(key, f"unknown key, did you mean {suggestion}? (ZooKeeper would set the"
+                          f" system property {name} and otherwise ignore it)")
+
+    # Directly parsed keys, in QuorumPeerConfig.parseProperties order of checks.
+    data_dir_text = reader.text("dataDir")
+    data_log_dir_text = reader.text("dataLogDir")
+    client_port = reader.port("clientPort")
+    client_port_address = reader.text("clientPortAddress")
+    secure_client_port = reader.port("secureClientPort")
+    secure_client_port_address = reader.text("secureClientPortAddress")
+    reader.port("observerMasterPort")
+    client_port_listen_backlog = reader.integer("clientPortListenBacklog", -1)
+    tick_time_ms = reader.integer("tickTime", 3000)
+    max_client_cnxns = reader.integer("maxClientCnxns", 60)
+    session_timeout_ms_min = reader.integer("minSessionTimeout", -1)
+    session_timeout_ms_max = reader.integer("maxSessionTimeout", -1)
+    init_limit_ticks = reader.integer("initLimit", 0)
+    sync_limit_ticks = reader.integer("syncLimit", 0)
+    connect_limit_ticks = reader.integer("connectToLearnerMasterLimit", 0)
+    election_alg = reader.integer("electionAlg", 3)
+    if election_alg != 3:
+        raise reader.error("electionAlg", "Invalid electionAlg value. Only 3 is supported.")
+    local_sessions_enabled = reader.boolean("localSessionsEnabled", False)
+    local_sessions_upgrading_enabled = reader.boolean("localSessionsUpgradingEnabled", False)
+    quorum_listen_on_all_ips = reader.boolean("quorumListenOnAllIPs", False)
+    peer_type = (reader.text("peerType") or "participant").lower()
+    if peer_type not in ("participant", "observer"):
+        raise reader.error("peerType", f"Unrecognised peertype: {reader.text('peerType')}")
+    sync_enabled = reader.boolean("syncEnabled", True)
+    snap_retain_count = reader.integer("autopurge.snapRetainCount", 3)
+    purge_interval_hours = reader.integer("autopurge.purgeInterval", 0)
+    standalone_enabled = reader.boolean("standaloneEnabled", True)
+    reconfig_enabled = reader.boolean("reconfigEnabled", False)
+    for key in ("sslQuorum", "portUnification", "sslQuorumReloadCertFiles", "jvm.pause.monitor",
+                "multiAddress.reachabilityCheckEnabled"):
+        reader.boolean(key, False)
+    quorum_sasl = reader.boolean("quorum.auth.enableSasl", False)
+    server_require_sasl = reader.boolean("quorum.auth.serverRequireSasl", False)
+    learner_require_sasl = reader.boolean("quorum.auth.learnerRequireSasl", False)
+    reader.integer("quorum.cnxn.threads.size", 0)
+    for key in ("jvm.pause.info-threshold.ms", "jvm.pause.warn-threshold.ms",
+                "jvm.pause.sleep.time.ms"):
+        reader.integer(key, 0, bits=64)
+    multi_address_enabled = reader.boolean("multiAddress.enabled", False)
+    reader.integer("multiAddress.reachabilityCheckTimeoutMs", 1000)
+    metrics_provider_class = reader.text("metricsProvider.className") or METRICS_PROVIDER_DEFAULT
+    metrics_provider_config = {
+        java_trim(p.key)[len("metricsProvider."):]: java_trim(p.value)
+        for p in properties.values()
+        if java_trim(p.key).startswith("metricsProvider.")
+        and java_trim(p.key) != "metricsProvider.className"
+    }
+
+    if not quorum_sasl and server_require_sasl:
+        raise reader.error("quorum.auth.serverRequireSasl", "quorum.auth.enableSasl is disabled,"
+                           " so cannot enable quorum.auth.serverRequireSasl")
+    if not quorum_sasl and learner_require_sasl:
+        raise reader.error("quorum.auth.learnerRequireSasl", "quorum.auth.enableSasl is disabled,"
+                           " so cannot enable quorum.auth.learnerRequireSasl")
+    if not learner_require_sasl and server_require_sasl:
+        raise reader.error("quorum.auth.serverRequireSasl", "quorum.auth.learnerRequireSasl is"
+                           " disabled, so cannot enable quorum.auth.serverRequireSasl")
+    if snap_retain_count < 3:
+        warn("autopurge.snapRetainCount",
+             f"Invalid autopurge.snapRetainCount: {snap_retain_count}. Defaulting to 3")
+        snap_retain_count = 3
+    if data_dir_text is None:
+        raise ConfigError(source, None, "dataDir", "dataDir is not set")
+    data_dir = Path(data_dir_text)
+    data_log_dir = Path(data_log_dir_text) if data_log_dir_text is not None else data_dir
+    if client_port is None and client_port_address is not None:
+        raise reader.error("clientPortAddress", "clientPortAddress is set but clientPort is not set")
+    if secure_client_port is None and secure_client_port_address is not None:
+        raise reader.error("secureClientPortAddress",
+                           "secureClientPortAddress is set but secureClientPort is not set")
+    if tick_time_ms == 0:
+        raise reader.error("tickTime", "tickTime is not set")
+    if session_timeout_ms_min == -1:
+        session_timeout_ms_min = tick_time_ms * 2
+    if session_timeout_ms_max == -1:
+        session_timeout_ms_max = tick_time_ms * 20
+    if session_timeout_ms_min > session_timeout_ms_max:
+        raise reader.error("minSessionTimeout",
+                           "minSessionTimeout must not be larger than maxSessionTimeout")
+    if metrics_provider_class not in _METRICS_PROVIDERS:
+        raise reader.error("metricsProvider.className", "metrics provider class was not found")
+
+    # The quorum: from the dynamic file if there is one, else from zoo.cfg itself.
+    dynamic_path_text = reader.text("dynamicConfigFile")
+    dynamic_config_path = Path(dynamic_path_text) if dynamic_path_text is not None else None
+    if dynamic_config_path is not None:
+        dynamic_source = str(dynamic_config_path)
+        if dynamic_config_text is None:
+            raise reader.error("dynamicConfigFile",
+                               f"Error processing {dynamic_source}: cannot read the file")
+        dynamic_properties = parse_properties(dynamic_config_text, dynamic_source)
+        if "version" in dynamic_properties:
+            raise ConfigError(dynamic_source, dynamic_properties["version"].line, "version",
+                              "dynamic file shouldn't have version inside")
+        quorum = _parse_quorum(dynamic_properties, dynamic_source, multi_address_enabled, True)
+        quorum.version = _version_from_filename(dynamic_config_path.name) or 0
+    else:
+        quorum = _parse_quorum(properties, source, multi_address_enabled, False)
+
+    voters = [s for s in quorum.servers.values() if s.role == "participant"]
+    observers = [s for s in quorum.servers.values() if s.role == "observer"]
+    if not voters:
+        if not standalone_enabled:
+            raise reader.error("standaloneEnabled",
+                               "standaloneEnabled = false then number of participants should be >0")
+        if observers:
+            raise ConfigError(source, None, f"server.{observers[0].sid}",
+                              "Observers w/o participants is an invalid configuration")
+    elif len(voters) == 1 and standalone_enabled:
+        warnings.append(f"{source}: server.{voters[0].sid}: Invalid configuration, only one"
+                        " server specified (ignoring)")
+        if observers:
+            raise ConfigError(source, None, f"server.{observers[0].sid}",
+                              "Observers w/o quorum is an invalid configuration")
+    elif len(voters) <= 2:
+        warnings.append(f"{source}: No server failure will be tolerated. You need at least 3"
+                        " servers.")
+    elif len(voters) % 2 == 0:
+        warnings.append(f"{source}: Non-optimal configuration, consider an odd number of servers.")
+
+    # myid (setupMyId runs in standalone too: a garbled myid fails either way).
+    myid_source = str(data_dir / "myid")
+    my_id = _parse_myid(myid_text, myid_source) if myid_text is not None else None
+
+    # setupClientPort: this server's `;client` part overrides and must agree with clientPort.
+    servers = dict(quorum.servers)
+    client_port_address = client_port_address or "0.0.0.0"
+    me = servers.get(my_id) if my_id is not None else None
+    if me is not None and me.client_port is not None:
+        if client_port is not None and (
+            (client_port_address != "0.0.0.0"
+             and (client_port_address, client_port) != (me.client_host, me.client_port))
+            or (client_port_address == "0.0.0.0" and client_port != me.client_port)
+        ):
+            raise reader.error(
+                "clientPort",
+                f"client address for this server (id = {my_id}) in static config file is "
+                f"{client_port_address}:{client_port} is different from client address found in"
+                f" dynamic file: {me.client_host}:{me.client_port}",
+            )
+        client_port, client_port_address = me.client_port, me.client_host or "0.0.0.0"
+    elif me is not None and client_port is not None:
+        servers[me.sid] = QuorumServer(
+            sid=me.sid, host=me.host, quorum_port=me.quorum_port,
+            election_port=me.election_port, role=me.role, client_host=client_port_address,
+            client_port=client_port, client_address_from_static=True, addresses=me.addresses,
+        )
+
+    # setupPeerType: the server.N role wins over peerType.
+    if my_id is not None:
+        role_by_list = "observer" if my_id in servers and servers[my_id].role == "observer" \
+            else "participant"
+        if role_by_list != peer_type:
+            warn("peerType", f"Peer type from servers list ({role_by_list}) doesn't match peerType"
+                             f" ({peer_type}). Defaulting to servers list.")
+            peer_type = role_by_list
+
+    distributed = not standalone_enabled or len(voters) > 1
+    if distributed:
+        if init_limit_ticks == 0:
+            raise reader.error("initLimit", "initLimit is not set")
+        if sync_limit_ticks == 0:
+            raise reader.error("syncLimit", "syncLimit is not set")
+        if my_id is None:
+            raise ConfigError(myid_source, None, "myid", "myid file is missing")
+        if my_id not in servers:
+            raise ConfigError(myid_source, 1, "myid", f"My id {my_id} not in the peer list")
+    elif client_port is None and secure_client_port is None:
+        # ZooKeeperServerMain would run without any client listener; pyzk refuses that.
+        raise ConfigError(source, None, "clientPort", "clientPort is not set")
+
+    four_letter_words = _four_letter_words(sysprops, warnings)
+    return ServerConfig(
+        config_path=config_path,
+        tick_time_ms=tick_time_ms,
+        init_limit_ticks=init_limit_ticks,
+        sync_limit_ticks=sync_limit_ticks,
+        connect_to_learner_master_limit_ticks=connect_limit_ticks or init_limit_ticks,
+        data_dir=data_dir,
+        data_log_dir=data_log_dir,
+        client_port=client_port,
+        client_port_address=client_port_address,
+        secure_client_port=secure_client_port,
+        secure_client_port_address=secure_client_port_address or "0.0.0.0",
+        client_port_listen_backlog=client_port_listen_backlog,
+        max_client_cnxns=max_client_cnxns,
+        max_cnxns=sysprops.integer("zookeeper.maxCnxns", 0),
+        session_timeout_ms_min=session_timeout_ms_min,
+        session_timeout_ms_max=session_timeout_ms_max,
+        election_alg=election_alg,
+        quorum_listen_on_all_ips=quorum_listen_on_all_ips,
+        peer_type=peer_type,
+        sync_enabled=sync_enabled,
+        servers=servers,
+        groups=quorum.groups,
+        weights=quorum.weights,
+        config_version=quorum.version,
+        dynamic_config_path=dynamic_config_path,
+        my_id=my_id,
+        standalone=not distributed,
+        server_id=(my_id if distributed and my_id is not None else 1),
+        system_properties=dict(sysprops.values),
+        four_letter_words=four_letter_words,
+        skip_acl=sysprops.text("zookeeper.skipACL", "no") == "yes",
+        super_digest=sysprops.values.get("zookeeper.DigestAuthenticationProvider.superDigest"),
+        extended_types_enabled=sysprops.boolean("zookeeper.extendedTypesEnabled", False),
+        emulate_353_ttl_nodes=sysprops.boolean("zookeeper.emulate353TTLNodes", False),
+        digest_enabled=sysprops.boolean("zookeeper.digest.enabled", True),
+        force_sync=sysprops.text("zookeeper.forceSync", "yes") != "no",
+        snap_count=_snap_count(sysprops, warnings),
+        snap_size_limit_kb=sysprops.integer("zookeeper.snapSizeLimitInKb", 4194304, bits=64),
+        txn_log_size_limit_kb=sysprops.integer("zookeeper.txnLogSizeLimitInKb", -1, bits=64),
+        pre_alloc_size_kb=sysprops.integer("zookeeper.preAllocSize", 65536, bits=64),
+        close_session_txn_enabled=sysprops.boolean("zookeeper.closeSessionTxn.enabled", True),
+        jute_maxbuffer=sysprops.integer("jute.maxbuffer", 0xFFFFF),
+        global_outstanding_limit=sysprops.integer("zookeeper.globalOutstandingLimit", 1000),
+        admin_enable_server=_admin_enable_server(sysprops),
+        admin_server_address=sysprops.text("zookeeper.admin.serverAddress", "0.0.0.0"),
+        admin_server_port=_system_port(sysprops, "zookeeper.admin.serverPort", 8080),
+        admin_command_url=sysprops.text("zookeeper.admin.commandURL", "/commands"),
+        admin_idle_timeout_ms=sysprops.integer("zookeeper.admin.idleTimeout", 30000),
+        autopurge_snap_retain_count=snap_retain_count,
+        autopurge_purge_interval_hours=purge_interval_hours,
+        standalone_enabled=standalone_enabled,
+        reconfig_enabled=reconfig_enabled,
+        readonly_mode_enabled=sysprops.boolean("readonlymode.enabled", False),
+        local_sessions_enabled=local_sessions_enabled,
+        local_sessions_upgrading_enabled=local_sessions_upgrading_enabled,
+        metrics_provider_class=metrics_provider_class,
+        metrics_provider_config=metrics_provider_config,
+        metrics_http_host=metrics_provider_config.get("httpHost", "0.0.0.0"),
+        metrics_http_port=_metrics_http_port(reader, metrics_provider_config),
+        jaas_config_path=_optional_path(sysprops.values.get("java.security.auth.login.config")),
+        auth_providers={
+            name[len("zookeeper.authProvider."):]: value
+            for name, value in sysprops.values.items()
+            if name.startswith("zookeeper.authProvider.")
+        },
+        enforce_quota=sysprops.boolean("zookeeper.enforceQuota", False),
+        container_check_interval_ms=sysprops.integer("znode.container.checkIntervalMs", 60000),
+        container_max_per_minute=sysprops.integer("znode.container.maxPerMinute", 10000),
+        ssl={
+            name[len("zookeeper."):]: value
+            for name, value in sysprops.values.items()
+            if name.startswith("zookeeper.ssl.")
+        },
+        snapshot_compression_method=_snapshot_compression_method(sysprops),
+        snapshot_trust_empty=sysprops.boolean("zookeeper.snapshot.trust.empty", False),
+        db_autocreate=sysprops.boolean("zookeeper.db.autocreate", True),
+        datadir_autocreate=sysprops.boolean("zookeeper.datadir.autocreate", True),
+        unknown_keys=tuple(unknown_keys),
+        warnings=tuple(warnings),
+    )
+
+
+def _four_letter_words(sysprops: _SystemProperties, warnings: list[str]) -> frozenset[str]:
+    """FourLetterCommands.isEnabled: the whitelist, `*` for all; srvr always; isro if read-only."""
+    words: set[str] = set()
+    whitelist = sysprops.values.get("zookeeper.4lw.commands.whitelist")
+    for word in (whitelist.split(",") if whitelist is not None else []):
+        word = java_trim(word)
+        if word == "*":
+            words |= FOUR_LETTER_WORDS
+            break
+        if word in FOUR_LETTER_WORDS:
+            words.add(word)
+        elif word:
+            source, line, key = sysprops.origins.get(
+                "zookeeper.4lw.commands.whitelist",
+                ("command line", None, "-Dzookeeper.4lw.commands.whitelist"))
+            where = source if line is None else f"{source}:{line}"
+            warnings.append(f"{where}: {key}: '{word}' is not a four letter word")
+    if sysprops.text("readonlymode.enabled", "false") == "true":
+        words.add("isro")
+    words.add("srvr")
+    return frozenset(words)
+
+
+def _snap_count(sysprops: _SystemProperties, warnings: list[str]) -> int:
+    snap_count = sysprops.integer("zookeeper.snapCount", 100000)
+    if snap_count < 2:
+        warnings.append(f"SnapCount should be 2 or more. Now, snapCount is reset to 2 (was"
+                        f" {snap_count})")
+        return 2
+    return snap_count
+
+
+def _admin_enable_server(sysprops: _SystemProperties) -> bool:
+    # AdminServerFactory: anything but exactly "false" enables it.
+    value = sysprops.values.get("zookeeper.admin.enableServer")
+    if value is None:
+        return True
+    if value.lower() not in ("true", "false"):
+        raise sysprops.error("zookeeper.admin.enableServer",
+                             f"invalid boolean '{value}' (true or false)")
+    return value != "false"
+
+
+def _system_port(sysprops: _SystemProperties, name: str, default: int) -> int:
+    port = sysprops.integer(name, default)
+    if not 0 <= port <= 65535:
+        raise sysprops.error(name, f"port out of range:{port}")
+    return port
+
+
+def _metrics_http_port(reader: _Reader, provider_config: dict[str, str]) -> int:
+    text = provider_config.get("httpPort")
+    if text is None:
+        return 7000
+    try:
+        port = parse_java_int(text)
+    except ValueError:
+        raise reader.error("metricsProvider.httpPort", f"invalid integer '{text}'") from None
+    if not 0 <= port <= 65535:
+        raise reader.error("metricsProvider.httpPort", f"port out of range:{port}")
+    return port
+
+
+def _snapshot_compression_method(sysprops: _SystemProperties) -> str:
+    # SnapStream.StreamMode.fromString: case-insensitive; anything else means uncompressed.
+    method = sysprops.text("zookeeper.snapshot.compression.method", "").lower()
+    if method not in ("", "gz", "snappy"):
+        raise sysprops.error("zookeeper.snapshot.compression.method",
+                             f"unknown compression method '{method}' (gz, snappy or empty)")
+    return method
+
+
+def _optional_path(text: str | None) -> Path | None:
+    return Path(text) if text else None
+
+
+# ---------------------------------------------------------------------------------------------
+# I/O wrapper
+
+
+def _read_text(path: Path) -> str:
+    # Properties.load(InputStream) reads ISO-8859-1; UTF-8 is read as UTF-8 since that is what
+    # people write today, and bytes that are not UTF-8 fall back to Java's reading.
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def load_config(path: Path | str, system_properties: Mapping[str, str] | None = None) -> ServerConfig:
+    """Read zoo.cfg, its dynamic config file and `<dataDir>/myid`, then `parse_config`."""
+    config_path = Path(path)
+    try:
+        text = _read_text(config_path)
+    except OSError as error:
+        raise ConfigError(str(config_path), None, "config",
+                          f"Error processing {config_path}: {error.strerror}") from None
+    properties = parse_properties(text, str(config_path))
+    dynamic_text: str | None = None
+    dynamic_prop = properties.get("dynamicConfigFile")
+    if dynamic_prop is not None:
+        try:
+            dynamic_text = _read_text(Path(java_trim(dynamic_prop.value)))
+        except OSError:
+            dynamic_text = None  # parse_config reports it after the static file's own checks
+    myid_text: str | None = None
+    data_dir_prop = properties.get("dataDir")
+    if data_dir_prop is not None:
+        myid_path = Path(java_trim(data_dir_prop.value)) / "myid"
+        if myid_path.is_file():
+            myid_text = _read_text(myid_path)
+    return parse_config(text, config_path=config_path, system_properties=system_properties,
+                        myid_text=myid_text, dynamic_config_text=dynamic_text)
