@@ -191,8 +191,6 @@ class Prep:
                 raise PrepError(Err.BADARGUMENTS, path)
         elif ttl >= 0:
             raise PrepError(Err.BADARGUMENTS, path)
-        if op == OpCode.CREATE_CONTAINER and mode != CreateMode.CONTAINER:
-            raise PrepError(Err.BADARGUMENTS, path)
         self._check_session(session_id)
         if path is None:
             raise PrepError(Err.BADARGUMENTS, path)
@@ -337,6 +335,27 @@ class Prep:
     def prep_error(self, session_id: int, cxid: int, err: int, zxid: int, time: int) -> Prepared:
         """A write that failed before prep could read it (e.g. MARSHALLINGERROR)."""
         return Prepared(TxnHeader(session_id, cxid, zxid, time, OpCode.ERROR), ErrorTxn(err), err)
+
+    def prep_delete_container(self, path: str, zxid: int, time: int) -> Prepared:
+        """deleteContainer (opcode 20), issued by the container sweeper with session 0."""
+        hdr = TxnHeader(0, 0, zxid, time, OpCode.DELETE_CONTAINER)
+        try:
+            parent_path = self._parent(path)
+            if path in SPECIAL_PATHS:
+                raise PrepError(Err.BADARGUMENTS, path)
+            node = self.record_for(path)
+            if node.child_count > 0:
+                raise PrepError(Err.NOTEMPTY, path)
+            owner = node.ephemeral_owner
+            if owner and not is_container_owner(owner) and not is_ttl_owner(owner, self.extended_types_enabled):
+                raise PrepError(Err.BADVERSION, path)
+            parent = self.record_for(parent_path).duplicate(zxid)
+            parent.child_count -= 1
+            self._add(parent)
+            self._add(ChangeRecord(zxid, path, False))
+            return Prepared(hdr, DeleteTxn(path))
+        except PrepError as exc:
+            return Prepared(TxnHeader(0, 0, zxid, time, OpCode.ERROR), ErrorTxn(exc.err), exc.err)
 
     def prep_create_session(self, session_id: int, timeout_ms: int, zxid: int, time: int) -> Prepared:
         return Prepared(TxnHeader(session_id, 0, zxid, time, OpCode.CREATE_SESSION), CreateSessionTxn(timeout_ms))

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from pyzk.config import ServerConfig
+from pyzk.pipeline.containers import container_candidates
 from pyzk.server.commit import StandaloneCommit
 from pyzk.server.connection import ClientConnection
 from pyzk.server.zkserver import ZooKeeperServer
@@ -71,9 +72,11 @@ async def _serve(config: ServerConfig) -> int:
     )
     logger.info("binding to port %s:%s", config.client_port_address, config.client_port)
     tick = asyncio.create_task(_tick(server, config.tick_time_ms / 1000.0))
+    sweeper = asyncio.create_task(_sweep_containers(server, config))
     await stop.wait()
     logger.info("shutting down")
     tick.cancel()
+    sweeper.cancel()
     listener.close()
     for conn in list(server.all_connections):
         conn.close()
@@ -95,6 +98,23 @@ async def _tick(server: ZooKeeperServer, tick_s: float) -> None:
             server.expire_sessions()
         except Exception:
             logger.exception("session expiry failed")
+
+
+async def _sweep_containers(server: ZooKeeperServer, config: ServerConfig) -> None:
+    """ContainerManager: every checkIntervalMs, delete empty containers and expired TTL nodes,
+    at most maxPerMinute per minute."""
+    interval_s = max(config.container_check_interval_ms, 1) / 1000.0
+    gap_s = 60.0 / max(config.container_max_per_minute, 1)
+    never_used_ms = int(config.system_properties.get("znode.container.maxNeverUsedIntervalMs", "0") or 0)
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            for path in container_candidates(server.tree, _wall_ms(), never_used_ms):
+                logger.info("Attempting to delete candidate container: %s", path)
+                server.submit_delete_container(path)
+                await asyncio.sleep(gap_s)
+        except Exception:
+            logger.exception("container sweep failed")
 
 
 def _jaas_users(config: ServerConfig) -> dict[str, str] | None:

@@ -342,6 +342,10 @@ class ZooKeeperServer:
                         self.sessions.timeout_of(session_id) or 0)
             self.commit.submit(self.prep.prep_close_session(session_id, 0, self._take_zxid(), self.wall_ms()))
 
+    def submit_delete_container(self, path: str) -> None:
+        """The container sweeper's deleteContainer: an ordinary txn with session 0."""
+        self.commit.submit(self.prep.prep_delete_container(path, self._take_zxid(), self.wall_ms()))
+
     # ---- requests ------------------------------------------------------------------------
 
     def handle_packet(self, conn: ClientSession, body: bytes) -> None:
@@ -677,7 +681,7 @@ class ZooKeeperServer:
             if remove:
                 found = table.remove(r.path, conn) or found
             else:
-                found = table.contains(r.path, conn) or found
+                found = table.is_watched(r.path) or found
         if not found:
             raise KeeperError(Err.NOWATCHER)
 
