@@ -40,6 +40,8 @@ class ClientConnection(asyncio.Protocol):
         self.held: list[bytes] = []  # frames received before the session is established
         self.first_bytes = b""
         self.ip = ""
+        self.out: list[bytes] = []
+        self.flush_scheduled = False
 
     # ---- asyncio.Protocol ----------------------------------------------------------------
 
@@ -129,13 +131,28 @@ class ClientConnection(asyncio.Protocol):
     # ---- output --------------------------------------------------------------------------
 
     def _write_frame(self, body: bytes) -> None:
+        # Coalesce: frames produced in one loop iteration leave in one send (one syscall
+        # for a whole pipelined burst instead of one per reply).
+        self.out.append(_LEN.pack(len(body)))
+        self.out.append(body)
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self.flush_scheduled = False
+        out = self.out
+        if not out:
+            return
+        self.out = []
         transport = self.transport
         if transport is not None and not transport.is_closing():
-            transport.write(_LEN.pack(len(body)) + body)
+            transport.write(b"".join(out))
 
     def _close(self) -> None:
         if self.session is not None:
             self.session.closed = True
+        self.flush()  # replies already produced (e.g. closeSession's) go out before the FIN
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
 
