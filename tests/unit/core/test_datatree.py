@@ -1,0 +1,141 @@
+"""DataTree.apply: Stat semantics, replay tolerance, multi atomicity, digest (PROTOCOL.md 2.10, 4.8, 4.9)."""
+
+from __future__ import annotations
+
+from jute.codes import Err, EventType, OpCode
+from jute.data import OPEN_ACL_UNSAFE
+from jute.txn import (
+    CloseSessionTxn,
+    CreateContainerTxn,
+    CreateSessionTxn,
+    CreateTTLTxn,
+    CreateTxn,
+    DeleteTxn,
+    ErrorTxn,
+    MultiTxn,
+    SetDataTxn,
+    Txn,
+    TxnHeader,
+)
+from pyzk.tree.datatree import DataTree
+
+SID = 0x0100000B68870000
+ACL = list(OPEN_ACL_UNSAFE)
+
+
+def hdr(zxid: int, op: int, sid: int = SID, time: int = 1000) -> TxnHeader:
+    return TxnHeader(sid, 1, zxid, time, op)
+
+
+def create(tree: DataTree, zxid: int, path: str, data: bytes = b"", ephemeral: bool = False) -> None:
+    parent = path.rsplit("/", 1)[0] or "/"
+    cv = tree.nodes[parent].cversion + 1
+    rc = tree.apply(hdr(zxid, OpCode.CREATE), CreateTxn(path, data, ACL, ephemeral, cv))
+    assert rc.err == 0, rc
+
+
+def test_empty_tree_digest_is_apaches() -> None:
+    assert DataTree().digest == 0x51C6D660
+
+
+def test_fresh_root_shows_cversion_minus_one_and_zookeeper_minus_two() -> None:
+    tree = DataTree()
+    assert tree.stat_of(tree.nodes["/"]).cversion == -1
+    assert tree.stat_of(tree.nodes["/zookeeper"]).cversion == -2
+    assert tree.nodes["/zookeeper/config"].aversion == -1
+
+
+def test_create_updates_parent_and_reports_events() -> None:
+    tree = DataTree()
+    rc = tree.apply(hdr(2, OpCode.CREATE), CreateTxn("/a", b"hello", ACL, False, 1))
+    assert rc.events == [(EventType.NODE_CREATED, "/a"), (EventType.NODE_CHILDREN_CHANGED, "/")]
+    root = tree.nodes["/"]
+    assert (root.cversion, root.pzxid) == (1, 2)
+    st = tree.stat_of(tree.nodes["/a"])
+    assert (st.czxid, st.mzxid, st.pzxid, st.version, st.dataLength) == (2, 2, 2, 0, 5)
+
+
+def test_delete_keeps_stored_cversion_and_client_cversion_counts_deletes() -> None:
+    tree = DataTree()
+    create(tree, 2, "/p")
+    create(tree, 3, "/p/c")
+    assert tree.stat_of(tree.nodes["/p"]).cversion == 1
+    rc = tree.apply(hdr(4, OpCode.DELETE), DeleteTxn("/p/c"))
+    assert rc.err == 0
+    p = tree.nodes["/p"]
+    assert p.cversion == 1 and p.pzxid == 4
+    assert tree.stat_of(p).cversion == 2  # one create + one delete
+    assert (EventType.NODE_DELETED, "/p/c") in rc.events
+
+
+def test_replayed_create_that_exists_still_moves_parent_cversion() -> None:
+    tree = DataTree()
+    create(tree, 2, "/a")
+    rc = tree.apply(hdr(5, OpCode.CREATE), CreateTxn("/a", b"", ACL, False, 7))
+    assert rc.err == Err.NODEEXISTS
+    assert tree.nodes["/"].cversion == 7 and tree.nodes["/"].pzxid == 5
+
+
+def test_failed_multi_changes_nothing_and_reports_per_op_errors() -> None:
+    tree = DataTree()
+    create(tree, 2, "/a")
+    before = tree.digest
+    txn = MultiTxn([
+        Txn(OpCode.CREATE, CreateTxn("/b", b"", ACL, False, 2).encode()),
+        Txn(OpCode.ERROR, ErrorTxn(Err.NONODE).encode()),
+        Txn(OpCode.ERROR, ErrorTxn(Err.RUNTIMEINCONSISTENCY).encode()),
+    ])
+    rc = tree.apply(hdr(3, OpCode.MULTI), txn)
+    assert [(r.type, r.err) for r in rc.multi or []] == [
+        (OpCode.ERROR, 0), (OpCode.ERROR, Err.NONODE), (OpCode.ERROR, Err.RUNTIMEINCONSISTENCY)]
+    assert "/b" not in tree.nodes and tree.digest == before
+    assert tree.last_processed_zxid == 3
+
+
+def test_successful_multi_applies_in_order() -> None:
+    tree = DataTree()
+    txn = MultiTxn([
+        Txn(OpCode.CREATE, CreateTxn("/m", b"1", ACL, False, 1).encode()),
+        Txn(OpCode.SET_DATA, SetDataTxn("/m", b"2", 1).encode()),
+    ])
+    rc = tree.apply(hdr(2, OpCode.MULTI), txn)
+    assert rc.err == 0 and tree.nodes["/m"].data == b"2" and tree.nodes["/m"].version == 1
+
+
+def test_close_session_deletes_its_ephemerals() -> None:
+    tree = DataTree()
+    tree.apply(hdr(1, OpCode.CREATE_SESSION), CreateSessionTxn(30000))
+    assert tree.sessions == {SID: 30000}
+    create(tree, 2, "/e", ephemeral=True)
+    assert tree.ephemerals == {SID: {"/e": None}}
+    rc = tree.apply(hdr(3, OpCode.CLOSE_SESSION), CloseSessionTxn(["/e"]))
+    assert "/e" not in tree.nodes and tree.ephemerals == {} and tree.sessions == {}
+    assert rc.closed_session == SID
+
+
+def test_container_and_ttl_owners_are_hidden_from_clients() -> None:
+    tree = DataTree(extended_types_enabled=True)
+    tree.apply(hdr(2, OpCode.CREATE_CONTAINER), CreateContainerTxn("/c", b"", ACL, 1))
+    tree.apply(hdr(3, OpCode.CREATE_TTL), CreateTTLTxn("/t", b"", ACL, 2, 5000))
+    assert "/c" in tree.containers and "/t" in tree.ttls
+    assert tree.stat_of(tree.nodes["/c"]).ephemeralOwner == 0
+    assert tree.stat_of(tree.nodes["/t"]).ephemeralOwner == 0
+    assert tree.nodes["/c"].ephemeral_owner == -0x8000000000000000
+
+
+def test_digest_is_incremental_and_order_independent() -> None:
+    a, b = DataTree(), DataTree()
+    create(a, 2, "/x", b"1")
+    create(a, 3, "/y", b"2")
+    create(b, 2, "/x", b"1")
+    create(b, 3, "/y", b"2")
+    assert a.digest == b.digest
+    a.apply(hdr(4, OpCode.DELETE), DeleteTxn("/y"))
+    c = DataTree()
+    create(c, 2, "/x", b"1")
+    c.nodes["/"].cversion = 2
+    c.nodes["/"].pzxid = 4
+    c.digest = 0
+    for path, node in c.nodes.items():
+        c.digest = (c.digest + c.node_digest(path, node)) & ((1 << 64) - 1)
+    assert a.digest == c.digest
