@@ -1,18 +1,29 @@
-"""The server's view of storage: restore at start-up, txn log sink, snapshots every snapCount.
+"""The server's view of storage: restore at start-up, the txn log sink, snapshots, purge.
 
-This adapter is the only place the server touches pyzk.storage.
+This adapter is the only place the server touches pyzk.storage (ZooKeeperServer.loadData,
+SyncRequestProcessor's snapshot trigger, DatadirCleanupManager).
+
+Rule 1: start-up restores the newest valid snapshot plus the log, then writes a snapshot of
+        what it loaded (as loadData does), so a torn tail that was truncated is never replayed
+        against a newer file again.
+Rule 2: the txn log is written and fsynced only on the commit thread; a snapshot is
+        serialized in bounded steps on the loop (fuzzy, made consistent by replay) and
+        written on its own thread, so it never holds up a commit.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
+import random
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from jute.txn import TxnDigest
 from pyzk.config import ServerConfig
 from pyzk.storage.errors import StorageError
+from pyzk.storage.files import LocalDisk, TxnLogWriter, purge, restore, take_snapshot, take_snapshot_async
 from pyzk.storage.format import encode_txn_entry
+from pyzk.storage.policy import SnapshotScheduler
 from pyzk.tree.datatree import DataTree
 
 logger = logging.getLogger(__name__)
@@ -20,29 +31,85 @@ logger = logging.getLogger(__name__)
 __all__ = ["Database", "StorageError", "open_database"]
 
 
-@dataclass
 class Database:
-    tree: DataTree
-    txn_log: Any
-    digest_enabled: bool
+    def __init__(self, config: ServerConfig, tree: DataTree, disk: LocalDisk, log: TxnLogWriter) -> None:
+        self.config = config
+        self.tree = tree
+        self.disk = disk
+        self.log = log
+        self.scheduler = SnapshotScheduler(config.snap_count, config.snap_size_limit_kb, random.Random().randrange)
+        self._snapshot_due = False
+        self._snapshot_task: asyncio.Task[Any] | None = None
+        self._snapshot_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="Snapshot Thread")
+        self.last_snapshot_zxid = tree.last_processed_zxid
+
+    # ---- the commit stage's TxnLogSink ---------------------------------------------------
+
+    @property
+    def txn_log(self) -> Database:
+        return self
 
     def encode_entry(self, prepared: Any) -> bytes:
-        # The per-txn digest needs the tree after this txn; it is optional for readers
-        # (Apache logs it, and accepts logs without it), so pyzk does not write it yet.
+        # The per-txn TxnDigest trailer needs the tree digest *after* this txn, which prep
+        # does not compute; readers treat the trailer as optional (Apache included).
         return encode_txn_entry(prepared.hdr, prepared.txn, None)
 
+    def append(self, entry: bytes, zxid: int) -> None:
+        self.log.append(entry, zxid)
+        if self.scheduler.on_logged(len(entry)):
+            self._snapshot_due = True
+
+    def commit(self) -> None:
+        self.log.commit()
+
     def after_commit(self, count: int, tree: DataTree) -> None:
-        pass
+        """After a batch is durable and applied: start a snapshot if one is due."""
+        if not self._snapshot_due or (self._snapshot_task is not None and not self._snapshot_task.done()):
+            return
+        self._snapshot_due = False
+        self.scheduler.snapshot_started()
+        self._snapshot_task = asyncio.get_running_loop().create_task(self._snapshot())
+
+    async def _snapshot(self) -> None:
+        try:
+            name = await take_snapshot_async(
+                self.tree, self.disk, self._snapshot_executor,
+                digest_enabled=self.config.digest_enabled, txn_log=self.log,
+            )
+            logger.info("Snapshot taken: %s", name)
+        except StorageError as exc:
+            logger.error("Snapshot failed: %s", exc)
+
+    def purge(self) -> None:
+        """autopurge: keep snapRetainCount snapshots and the logs they need."""
+        purge(self.config.data_dir, self.config.data_log_dir, self.config.autopurge_snap_retain_count)
 
     def close(self) -> None:
-        if self.txn_log is not None:
-            self.txn_log.close()
+        self.log.close()
+        self._snapshot_executor.shutdown(wait=True)
 
 
 def open_database(config: ServerConfig) -> Database:
-    tree = DataTree(digest_enabled=config.digest_enabled, extended_types_enabled=config.extended_types_enabled)
-    logger.warning("pyzk storage is not wired in yet: running in memory only")
-    return Database(tree, None, config.digest_enabled)
-
-
-_ = TxnDigest
+    restored = restore(
+        config.data_dir,
+        config.data_log_dir,
+        digest_enabled=config.digest_enabled,
+        extended_types_enabled=config.extended_types_enabled,
+        snapshot_trust_empty=config.snapshot_trust_empty,
+        db_autocreate=config.db_autocreate,
+    )
+    if restored.last_zxid < 0:
+        raise StorageError(
+            f"no database in {config.data_dir} and zookeeper.db.autocreate=false: "
+            "a standalone server has no leader to sync from"
+        )
+    tree = restored.tree
+    logger.info(
+        "Restored database: snapshot %s, %d txns replayed from %d log files, last zxid 0x%x%s",
+        restored.snapshot_name, restored.txns_replayed, len(restored.logs_read), restored.last_zxid,
+        f", truncated {restored.truncated}" if restored.truncated else "",
+    )
+    disk = LocalDisk(config.data_dir, config.data_log_dir, snapshot_compression=config.snapshot_compression_method)
+    take_snapshot(tree, disk, digest_enabled=config.digest_enabled)
+    log = TxnLogWriter(config.data_log_dir, config.pre_alloc_size_kb, config.force_sync)
+    return Database(config, tree, disk, log)

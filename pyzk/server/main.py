@@ -15,10 +15,12 @@ from typing import Any
 
 from pyzk.config import ServerConfig
 from pyzk.pipeline.containers import container_candidates
+from pyzk.server.admin import start_admin_server
 from pyzk.server.commit import StandaloneCommit
 from pyzk.server.connection import ClientConnection
 from pyzk.server.zkserver import ZooKeeperServer
 from pyzk.server.database import Database, StorageError, open_database
+from pyzk.server.metrics import start_metrics_server
 from pyzk.version import FULL_VERSION
 
 logger = logging.getLogger(__name__)
@@ -62,6 +64,8 @@ async def _serve(config: ServerConfig) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
+    # ZooKeeperServerMain's order: metrics provider, AdminServer, then the client port.
+    ops_listeners = [s for s in (await start_metrics_server(server), await start_admin_server(server)) if s]
     per_ip: dict[str, int] = {}
     listener = await loop.create_server(
         lambda: ClientConnection(server, per_ip),
@@ -73,11 +77,16 @@ async def _serve(config: ServerConfig) -> int:
     logger.info("binding to port %s:%s", config.client_port_address, config.client_port)
     tick = asyncio.create_task(_tick(server, config.tick_time_ms / 1000.0))
     sweeper = asyncio.create_task(_sweep_containers(server, config))
+    purger = asyncio.create_task(_autopurge(db, config)) if config.autopurge_purge_interval_hours > 0 else None
     await stop.wait()
     logger.info("shutting down")
     tick.cancel()
     sweeper.cancel()
+    if purger is not None:
+        purger.cancel()
     listener.close()
+    for ops_listener in ops_listeners:
+        ops_listener.close()
     for conn in list(server.all_connections):
         conn.close()
     await asyncio.sleep(0)
@@ -98,6 +107,17 @@ async def _tick(server: ZooKeeperServer, tick_s: float) -> None:
             server.expire_sessions()
         except Exception:
             logger.exception("session expiry failed")
+
+
+async def _autopurge(db: Database, config: ServerConfig) -> None:
+    """DatadirCleanupManager: purge old snapshots and logs every purgeInterval hours."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(config.autopurge_purge_interval_hours * 3600)
+        try:
+            await loop.run_in_executor(None, db.purge)
+        except Exception:
+            logger.exception("autopurge failed")
 
 
 async def _sweep_containers(server: ZooKeeperServer, config: ServerConfig) -> None:

@@ -1,0 +1,429 @@
+"""Storage I/O: the txn log writer, snapshot files, epoch files, restore and purge on disk.
+
+Rule 1: this is the only storage module that touches the file system; format, snapshot_format,
+        recovery and layout stay pure and are driven from here.
+Rule 2: TxnLogWriter.commit runs on ONE executor thread and never touches the DataTree; the
+        event loop only appends entry bytes (under a lock) and reads what commit made durable.
+Rule 3: a new log file per process start and per roll (ZooKeeper never appends to an
+        existing file); files grow in preAllocSize steps of zeros (FilePadding); commit
+        fsyncs (fdatasync, FileChannel.force(false)) unless forceSync=no, and warns when an
+        fsync passes zookeeper.fsync.warningthresholdms.
+Rule 4: snapshots and epoch files are written to "<name>.tmp"-style temporaries, fsynced and
+        renamed into place, so a crash never leaves a half-written file under a real name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from pathlib import Path
+
+from pyzk.storage.errors import StorageError
+from pyzk.storage.format import LOG_FILE_HEADER, encode_log_record
+from pyzk.storage.layout import (
+    INITIALIZE_MARKER,
+    LOG_PREFIX,
+    SNAPSHOT_PREFIX,
+    VERSION_DIR,
+    log_name,
+    purge_candidates,
+    snapshot_name,
+    sorted_by_zxid,
+)
+from pyzk.storage.recovery import RestoredDatabase, recover
+from pyzk.storage.snapshot_format import (
+    SNAPSHOT_BYTES_MIN,
+    SnapshotSerializer,
+    looks_valid,
+)
+from pyzk.tree.datatree import DataTree
+
+logger = logging.getLogger(__name__)
+
+PRE_ALLOC_SIZE_KB_DEFAULT = 65536
+FSYNC_WARNING_THRESHOLD_MS_DEFAULT = 1000
+PAD_MARGIN_BYTES = 4096  # FilePadding: grow when the write position is this close to the end
+SNAPSHOT_STEP_NODES = 1000  # nodes serialized per event-loop turn (~a few ms each step)
+COMPRESSION_SUFFIXES = {"": "", "gz": ".gz"}
+
+
+def padded_file_size(position: int, file_size: int, pre_alloc_bytes: int) -> int:
+    """FilePadding.calculateFileSizeWithPadding."""
+    if pre_alloc_bytes > 0 and position + PAD_MARGIN_BYTES >= file_size:
+        if position > file_size:
+            file_size = position + pre_alloc_bytes
+            file_size -= file_size % pre_alloc_bytes
+        else:
+            file_size += pre_alloc_bytes
+    return file_size
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_file_atomically(path: Path, chunks: list[bytes], *, fsync: bool = True) -> None:
+    """AtomicFileWritingIdiom: write <path>.tmp, fsync, rename over <path>, fsync the folder."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as out:
+        out.writelines(chunks)
+        out.flush()
+        if fsync:
+            os.fsync(out.fileno())
+    os.replace(tmp, path)
+    if fsync:
+        _fsync_dir(path.parent)
+
+
+# ---- data directory ------------------------------------------------------------------------
+
+
+def version_dir(base_dir: str | os.PathLike[str]) -> Path:
+    """<base>/version-2, created if missing; StorageError when it cannot be created or written."""
+    base = Path(base_dir)
+    path = base / VERSION_DIR
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create {path}: {exc.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise StorageError(f"{path} is not writable (check the owner and permissions of {base})")
+    return path
+
+
+class LocalDisk:
+    """recovery.RecoveryDisk over dataDir/version-2 (snapshots) and dataLogDir/version-2 (logs)."""
+
+    def __init__(self, data_dir: str | os.PathLike[str], data_log_dir: str | os.PathLike[str] | None = None,
+                 *, snapshot_compression: str = "") -> None:
+        self.snap_dir = version_dir(data_dir)
+        self.log_dir = version_dir(data_log_dir if data_log_dir is not None else data_dir)
+        if snapshot_compression not in COMPRESSION_SUFFIXES:
+            raise StorageError(f"unsupported zookeeper.snapshot.compression.method {snapshot_compression!r}")
+        self.snapshot_suffix = COMPRESSION_SUFFIXES[snapshot_compression]
+
+    def _path(self, name: str) -> Path:
+        return (self.log_dir if name.startswith(LOG_PREFIX + ".") else self.snap_dir) / name
+
+    def describe(self, name: str) -> str:
+        return str(self._path(name))
+
+    def snapshot_names(self) -> list[str]:
+        return [n for n in os.listdir(self.snap_dir) if not n.endswith(".tmp")
+                and (n.count(".") == 1 or n.endswith(".gz"))]
+
+    def log_names(self) -> list[str]:
+        return [n for n in os.listdir(self.log_dir) if n.count(".") == 1]
+
+    def snapshot_looks_valid(self, name: str) -> bool:
+        path = self._path(name)
+        try:
+            if name.endswith(".gz"):
+                with gzip.open(path, "rb") as compressed:
+                    data = compressed.read()
+                return looks_valid(data[-5:], len(data))
+            size = path.stat().st_size
+            if size < SNAPSHOT_BYTES_MIN:
+                return False
+            with open(path, "rb") as snap:
+                snap.seek(size - 5)
+                return looks_valid(snap.read(5), size)
+        except (OSError, EOFError, gzip.BadGzipFile):
+            return False
+
+    def read_snapshot(self, name: str) -> bytes:
+        path = self._path(name)
+        if name.endswith(".gz"):
+            with gzip.open(path, "rb") as compressed:
+                return compressed.read()
+        return path.read_bytes()
+
+    def read_log(self, name: str) -> bytes:
+        return self._path(name).read_bytes()
+
+    def truncate_log(self, name: str, size: int) -> None:
+        with open(self._path(name), "r+b") as log:
+            log.truncate(size)
+            os.fsync(log.fileno())
+
+    def delete_log(self, name: str) -> None:
+        self._path(name).unlink()
+        _fsync_dir(self.log_dir)
+
+    def take_initialize_marker(self) -> bool:
+        marker = self.log_dir.parent / INITIALIZE_MARKER
+        try:
+            marker.unlink()
+        except FileNotFoundError:
+            return False
+        logger.info("Initialize file found, an empty database will not block voting participation")
+        return True
+
+    def write_snapshot(self, zxid: int, chunks: list[bytes]) -> str:
+        name = snapshot_name(zxid, self.snapshot_suffix)
+        if self.snapshot_suffix == ".gz":
+            chunks = [gzip.compress(b"".join(chunks))]
+        write_file_atomically(self.snap_dir / name, chunks)
+        logger.info("Snapshot written: %s", self.snap_dir / name)
+        return name
+
+
+def restore(data_dir: str | os.PathLike[str], data_log_dir: str | os.PathLike[str] | None = None, *,
+            digest_enabled: bool = True, extended_types_enabled: bool = False,
+            snapshot_trust_empty: bool = False, db_autocreate: bool = True) -> RestoredDatabase:
+    """FileTxnSnapLog.restore on a real data directory; StorageError (one line) on refusal."""
+    disk = LocalDisk(data_dir, data_log_dir)
+    try:
+        return recover(disk, digest_enabled=digest_enabled, extended_types_enabled=extended_types_enabled,
+                       snapshot_trust_empty=snapshot_trust_empty, db_autocreate=db_autocreate)
+    except OSError as exc:
+        raise StorageError(f"cannot read the data directory: {exc.filename or ''}: {exc.strerror}") from None
+
+
+# ---- txn log -------------------------------------------------------------------------------
+
+
+class _Roll:
+    """Marks, in the pending queue, where the next record must start a new file."""
+
+
+_ROLL = _Roll()
+
+
+class TxnLogWriter:
+    """FileTxnLog's writing half, group-committed (see the module rules)."""
+
+    def __init__(self, log_dir: str | os.PathLike[str], pre_alloc_size_kb: int = PRE_ALLOC_SIZE_KB_DEFAULT,
+                 force_sync: bool = True, *,
+                 fsync_warning_threshold_ms: int = FSYNC_WARNING_THRESHOLD_MS_DEFAULT,
+                 clock_ms: Callable[[], float] = lambda: time.monotonic() * 1000) -> None:
+        """`log_dir` is dataLogDir (its version-2 folder is used, and created if missing)."""
+        self.log_dir = version_dir(log_dir)
+        self.pre_alloc_bytes = pre_alloc_size_kb * 1024
+        self.force_sync = force_sync
+        self.fsync_warning_threshold_ms = fsync_warning_threshold_ms
+        self.fsync_threshold_exceeded = 0
+        self.last_fsync_ms = 0.0
+        self._clock_ms = clock_ms
+        self._lock = threading.Lock()
+        self._pending: list[tuple[bytes, int] | _Roll] = []
+        self._file: int | None = None  # an OS file descriptor
+        self._file_path: Path | None = None
+        self._position = 0
+        self._file_size = 0
+        self._last_zxid_seen = -1
+        self._failed: str | None = None
+        self.last_committed_zxid = -1
+
+    @property
+    def current_file(self) -> Path | None:
+        return self._file_path
+
+    def append(self, entry: bytes, zxid: int) -> None:
+        """Queue one txn entry (format.encode_txn_entry); it is durable after the next commit."""
+        with self._lock:
+            self._pending.append((entry, zxid))
+
+    def roll(self) -> None:
+        """The next appended txn starts a new log file (called when a snapshot starts)."""
+        with self._lock:
+            self._pending.append(_ROLL)
+
+    def _open(self, zxid: int) -> None:
+        path = self.log_dir / log_name(zxid)
+        logger.info("Creating new log file: %s", path.name)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.write(fd, LOG_FILE_HEADER)
+        _fsync_dir(self.log_dir)
+        self._file, self._file_path = fd, path
+        self._position = self._file_size = len(LOG_FILE_HEADER)
+
+    def _close_file(self) -> None:
+        if self._file is not None:
+            self._sync()
+            os.close(self._file)
+            self._file = None
+            self._file_path = None
+
+    def _sync(self) -> None:
+        if self._file is None or not self.force_sync:
+            return
+        start_ms = self._clock_ms()
+        os.fdatasync(self._file)
+        self.last_fsync_ms = elapsed_ms = self._clock_ms() - start_ms
+        if elapsed_ms > self.fsync_warning_threshold_ms:
+            self.fsync_threshold_exceeded += 1
+            logger.warning(
+                "fsync-ing the write ahead log in %s took %dms which will adversely effect operation "
+                "latency.File size is %d bytes. See the ZooKeeper troubleshooting guide",
+                threading.current_thread().name, elapsed_ms, self._file_size)
+
+    def _write_batch(self, records: list[bytes]) -> None:
+        assert self._file is not None
+        size = self._file_size
+        position = self._position
+        for record in records:
+            size = padded_file_size(position, size, self.pre_alloc_bytes)
+            position += len(record)
+        if size != self._file_size:
+            os.pwrite(self._file, b"\x00", size - 1)
+            self._file_size = size
+        data = b"".join(records)
+        written = 0
+        while written < len(data):
+            written += os.pwrite(self._file, memoryview(data)[written:], self._position + written)
+        self._position = position
+
+    def commit(self) -> int | None:
+        """Write and fsync everything appended so far; returns the last zxid now durable.
+
+        Runs on the single storage thread. Any OSError (disk full, I/O error) is a StorageError
+        and the writer refuses further commits: the server must stop, as ZooKeeper exits.
+        """
+        if self._failed is not None:
+            raise StorageError(self._failed)
+        with self._lock:
+            batch, self._pending = self._pending, []
+        if not batch:
+            return None
+        try:
+            records: list[bytes] = []
+            last_zxid = None
+            for item in batch:
+                if isinstance(item, _Roll):
+                    if records:
+                        self._write_batch(records)
+                        records = []
+                    self._close_file()
+                    continue
+                entry, zxid = item
+                if self._file is None:
+                    self._open(zxid)
+                if zxid <= self._last_zxid_seen:
+                    logger.warning("Current zxid 0x%x is <= 0x%x", zxid, self._last_zxid_seen)
+                else:
+                    self._last_zxid_seen = zxid
+                records.append(encode_log_record(entry))
+                last_zxid = zxid
+            if records:
+                self._write_batch(records)
+            self._sync()
+        except OSError as exc:
+            where = self._file_path or self.log_dir
+            self._failed = f"txn log write to {where} failed: {exc.strerror}"
+            raise StorageError(self._failed) from None
+        if last_zxid is not None:
+            self.last_committed_zxid = last_zxid
+        return last_zxid
+
+    def close(self) -> None:
+        """Commit what is pending, then close the current file."""
+        try:
+            if self._failed is None:
+                self.commit()
+        finally:
+            if self._file is not None:
+                os.close(self._file)
+                self._file = None
+                self._file_path = None
+
+
+# ---- snapshots -----------------------------------------------------------------------------
+
+
+def take_snapshot(tree: DataTree, disk: LocalDisk, *, digest_enabled: bool = True) -> str:
+    """Serialize and write a snapshot in one blocking call (start-up: loadData's takeSnapshot)."""
+    serializer = SnapshotSerializer(tree)
+    serializer.step(1 << 62)
+    try:
+        return disk.write_snapshot(serializer.zxid, serializer.file_chunks(digest_enabled=digest_enabled))
+    except OSError as exc:
+        raise StorageError(f"cannot write a snapshot in {disk.snap_dir}: {exc.strerror}") from None
+
+
+async def take_snapshot_async(tree: DataTree, disk: LocalDisk, executor: Executor, *,
+                              digest_enabled: bool = True, txn_log: TxnLogWriter | None = None,
+                              step_nodes: int = SNAPSHOT_STEP_NODES) -> str:
+    """A fuzzy snapshot while the server runs: serialize in steps on the loop, write in a thread.
+
+    Rolls `txn_log` first (SyncRequestProcessor rolls the log when it starts a snapshot).
+    """
+    if txn_log is not None:
+        txn_log.roll()
+    serializer = SnapshotSerializer(tree)
+    while not serializer.step(step_nodes):
+        await asyncio.sleep(0)
+    loop = asyncio.get_running_loop()
+
+    def seal_and_write() -> str:
+        return disk.write_snapshot(serializer.zxid, serializer.file_chunks(digest_enabled=digest_enabled))
+
+    try:
+        return await loop.run_in_executor(executor, seal_and_write)
+    except OSError as exc:
+        raise StorageError(f"cannot write a snapshot in {disk.snap_dir}: {exc.strerror}") from None
+
+
+# ---- epoch files ---------------------------------------------------------------------------
+
+
+def read_epoch(data_dir: str | os.PathLike[str], name: str) -> int | None:
+    """acceptedEpoch / currentEpoch in dataDir/version-2: ASCII decimal; None when missing."""
+    path = Path(data_dir) / VERSION_DIR / name
+    try:
+        text = path.read_text("ascii").splitlines()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StorageError(f"cannot read {path}: {exc}") from None
+    try:
+        return int(text[0]) if text else int("")
+    except ValueError:
+        raise StorageError(f"{path} does not hold an epoch number") from None
+
+
+def write_epoch(data_dir: str | os.PathLike[str], name: str, epoch: int) -> None:
+    """Write an epoch file as QuorumPeer.writeLongToFile: no newline, tmp + fsync + rename."""
+    path = version_dir(data_dir) / name
+    try:
+        write_file_atomically(path, [str(epoch).encode("ascii")])
+    except OSError as exc:
+        raise StorageError(f"cannot write {path}: {exc.strerror}") from None
+
+
+# ---- purge ---------------------------------------------------------------------------------
+
+
+def purge(data_dir: str | os.PathLike[str], data_log_dir: str | os.PathLike[str] | None,
+          snap_retain_count: int) -> list[Path]:
+    """PurgeTxnLog.purge: keep the newest snap_retain_count snapshots and the logs they need."""
+    disk = LocalDisk(data_dir, data_log_dir)
+    snapshots = disk.snapshot_names()
+    newest_first = sorted_by_zxid(snapshots, SNAPSHOT_PREFIX, newest_first=True)
+    valid: list[str] = []
+    for name in newest_first:  # FileTxnSnapLog.findNValidSnapshots
+        if len(valid) == snap_retain_count:
+            break
+        if disk.snapshot_looks_valid(name):
+            valid.append(name)
+    removed: list[Path] = []
+    for name in purge_candidates(valid, disk.log_names(), snapshots, snap_retain_count):
+        path = Path(disk.describe(name))
+        logger.info("Removing file: %s", path)
+        try:
+            path.unlink()
+        except OSError as exc:
+            logger.warning("Failed to remove %s: %s", path, exc.strerror)
+            continue
+        removed.append(path)
+    return removed

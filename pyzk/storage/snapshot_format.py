@@ -1,0 +1,372 @@
+"""Snapshot format (FileSnap, SerializeUtils, DataTree.serialize, SnapStream): pure bytes.
+
+Layout (3.8, CHECKED stream): FileHeader{ZKSN, 2, -1}, sessions, ACL cache, nodes in
+pre-order ending with the path "/", seal 1 (Adler32 of everything so far, then "/"), the
+digest trailer {zxid, digestVersion, digest}, seal 2 (cumulative Adler32, then "/").
+
+Rule 1: serialization is fuzzy and bounded: `SnapshotSerializer.step(nodes_max)` serializes at
+        most that many nodes from the live tree and may be interleaved with txns. Nodes deleted
+        in between are skipped, parents always precede children; replaying the log from the
+        snapshot's zxid + 1 makes the result consistent, exactly as for ZooKeeper's snapshots.
+Rule 2: the ACL cache is built on write: each distinct ACL list gets the next index from 1;
+        the built-in nodes with OPEN_ACL_UNSAFE are written with -1 and no entry. On read every
+        index is resolved to an interned tuple.
+Rule 3: children are written in sorted order where that is cheap, so equal trees give equal
+        files (and a fresh tree gives Apache ZooKeeper's snapshot.0 byte for byte).
+Rule 4: a reader accepts a missing digest trailer (older files) and ignores 3.9's
+        lastProcessedZxid trailer; a bad seal or a truncated body is SnapshotFormatError.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+from jute.data import ACL, OPEN_ACL_UNSAFE
+from jute.persistence import FILE_FORMAT_VERSION, SNAP_MAGIC, FileHeader
+from jute.primitives import JuteError
+from pyzk.storage.errors import SnapshotFormatError
+from pyzk.tree.datatree import (
+    DIGEST_VERSION,
+    QUOTA_NODE,
+    ZOOKEEPER_NODE,
+    DataTree,
+)
+from pyzk.tree.node import DataNode, is_container_owner, is_ttl_owner
+
+SNAP_FILE_HEADER = FileHeader(SNAP_MAGIC, FILE_FORMAT_VERSION, -1).encode()
+PATH_END_MARKER = b"\x00\x00\x00\x01/"  # ustring "/": end of nodes, and the tail of each seal
+SNAP_STREAM_END = b"\x00\x00\x00\x0aBenWasHere"  # after a Zab SNAP body (Learner.syncWithLeader)
+SNAPSHOT_BYTES_MIN = 10  # SnapStream.isValidCheckedStream
+OPEN_ACL_INDEX = -1  # ReferenceCountedACLCache.OPEN_UNSAFE_ACL_ID
+CHILDREN_SORTED_MAX = 1_000  # sorting more names in one step would stall the event loop
+BUILTIN_OPEN_PATHS = frozenset({"/", ZOOKEEPER_NODE, QUOTA_NODE})
+
+_INT = struct.Struct(">i")
+_LONG = struct.Struct(">q")
+_SESSION = struct.Struct(">qi")
+# DataNode record after its data: long aclIndex, then StatPersisted.
+_NODE_TAIL = struct.Struct(">qqqqqiiiqq")
+_ZXID_DIGEST = struct.Struct(">qiq")
+_NULL = b"\xff\xff\xff\xff"
+
+
+@dataclass(frozen=True, slots=True)
+class ZxidDigest:
+    """DataTree.ZxidDigest: the tree digest after applying txn `zxid` (zeros = unknown)."""
+
+    zxid: int
+    digest_version: int
+    digest: int
+
+
+@dataclass(slots=True)
+class LoadedSnapshot:
+    tree: DataTree
+    sessions: dict[int, int]
+    zxid_digest: ZxidDigest | None
+
+
+def looks_valid(data_tail: bytes, file_bytes: int) -> bool:
+    """SnapStream.isValidCheckedStream: long enough, and ends with int 1 then "/"."""
+    return file_bytes >= SNAPSHOT_BYTES_MIN and data_tail[-5:] == PATH_END_MARKER
+
+
+class SnapshotSerializer:
+    """Serializes one DataTree snapshot in bounded steps (see the module rules)."""
+
+    def __init__(self, tree: DataTree) -> None:
+        self.tree = tree
+        self.zxid = tree.last_processed_zxid  # names the file: the zxid when the snapshot started
+        sessions = bytearray(_INT.pack(len(tree.sessions)))
+        for session_id, timeout_ms in tree.sessions.items():
+            sessions += _SESSION.pack(session_id, timeout_ms)
+        self._sessions = bytes(sessions)
+        self._pending_paths = ["/"]
+        # id(acl tuple) -> (index, tuple); the tuple is kept so its id stays unique.
+        self._acl_indexes: dict[int, tuple[int, tuple[ACL, ...]]] = {}
+        self._node_chunks: list[bytes] = []
+        self.zxid_digest: ZxidDigest | None = None
+        self.nodes_written = 0
+
+    @property
+    def done(self) -> bool:
+        return not self._pending_paths
+
+    def _acl_index(self, path: str, acl: tuple[ACL, ...]) -> int:
+        if path in BUILTIN_OPEN_PATHS and acl == OPEN_ACL_UNSAFE:
+            return OPEN_ACL_INDEX
+        known = self._acl_indexes.get(id(acl))
+        if known is None:
+            known = (len(self._acl_indexes) + 1, acl)
+            self._acl_indexes[id(acl)] = known
+        return known[0]
+
+    def step(self, nodes_max: int) -> bool:
+        """Serialize up to `nodes_max` nodes; True once the whole tree has been written."""
+        nodes = self.tree.nodes
+        pending = self._pending_paths
+        out = bytearray()
+        pack_tail = _NODE_TAIL.pack
+        pack_len = _INT.pack
+        written = 0
+        while pending and written < nodes_max:
+            path = pending.pop()
+            node = nodes.get(path)
+            if node is None:
+                continue  # deleted since its parent was written: replay recreates nothing
+            raw_path = b"" if path == "/" else path.encode("utf-8", "surrogatepass")
+            out += pack_len(len(raw_path))
+            out += raw_path
+            data = node.data
+            if data is None:
+                out += _NULL
+            else:
+                out += pack_len(len(data))
+                out += data
+            out += pack_tail(
+                self._acl_index(path, node.acl), node.czxid, node.mzxid, node.ctime, node.mtime,
+                node.version, node.cversion, node.aversion, node.ephemeral_owner, node.pzxid,
+            )
+            written += 1
+            names = list(node.children)
+            if len(names) <= CHILDREN_SORTED_MAX:
+                names.sort()
+            prefix = "/" if path == "/" else path + "/"
+            pending.extend([prefix + name for name in reversed(names)])
+        self._node_chunks.append(bytes(out))
+        self.nodes_written += written
+        if not pending and self.zxid_digest is None:
+            tree = self.tree
+            if tree.last_processed_zxid > 0 and tree.digest_enabled:
+                self.zxid_digest = ZxidDigest(tree.last_processed_zxid, DIGEST_VERSION, tree.digest)
+            else:
+                self.zxid_digest = ZxidDigest(0, DIGEST_VERSION, 0)
+        return not pending
+
+    def _acl_cache(self) -> bytes:
+        out = bytearray(_INT.pack(len(self._acl_indexes)))
+        for index, acl in sorted(self._acl_indexes.values(), key=lambda item: item[0]):
+            out += _LONG.pack(index)
+            out += _INT.pack(len(acl))
+            for entry in acl:
+                entry.encode_into(out)
+        return bytes(out)
+
+    def body_chunks(self) -> list[bytes]:
+        """Sessions, ACL cache, nodes and the "/" marker (SerializeUtils.serializeSnapshot)."""
+        if not self.done:
+            raise RuntimeError("snapshot serialization is not finished")
+        return [self._sessions, self._acl_cache(), *self._node_chunks, PATH_END_MARKER]
+
+    def snap_stream(self) -> bytes:
+        """The Zab SNAP payload: the body, then "BenWasHere" (no header, seals or digest)."""
+        return b"".join(self.body_chunks()) + SNAP_STREAM_END
+
+    def file_chunks(self, *, digest_enabled: bool) -> list[bytes]:
+        """The whole snapshot file, sealed. Pure but O(size): run it off the event loop."""
+        chunks = [SNAP_FILE_HEADER, *self.body_chunks()]
+        checksum = 1
+        for chunk in chunks:
+            checksum = zlib.adler32(chunk, checksum)
+        seal = _LONG.pack(checksum) + PATH_END_MARKER
+        chunks.append(seal)
+        if digest_enabled:
+            assert self.zxid_digest is not None
+            zd = self.zxid_digest
+            trailer = _ZXID_DIGEST.pack(zd.zxid, zd.digest_version, zd.digest)
+            checksum = zlib.adler32(seal + trailer, checksum)
+            chunks.append(trailer + _LONG.pack(checksum) + PATH_END_MARKER)
+        return chunks
+
+
+def serialize_snapshot(tree: DataTree, *, digest_enabled: bool) -> bytes:
+    """The whole snapshot in one call (start-up, tools, tests)."""
+    serializer = SnapshotSerializer(tree)
+    while not serializer.step(1 << 30):
+        pass
+    return b"".join(serializer.file_chunks(digest_enabled=digest_enabled))
+
+
+# ---- reading -------------------------------------------------------------------------------
+
+
+class _Reader:
+    __slots__ = ("data", "pos")
+
+    def __init__(self, data: bytes, pos: int) -> None:
+        self.data = data
+        self.pos = pos
+
+    def need(self, count: int) -> None:
+        if self.pos + count > len(self.data):
+            raise SnapshotFormatError(f"snapshot ends at offset {len(self.data)} inside a record at {self.pos}")
+
+    def int(self) -> int:
+        self.need(4)
+        (value,) = _INT.unpack_from(self.data, self.pos)
+        self.pos += 4
+        return value
+
+    def long(self) -> int:
+        self.need(8)
+        (value,) = _LONG.unpack_from(self.data, self.pos)
+        self.pos += 8
+        return value
+
+    def raw(self) -> bytes | None:
+        length = self.int()
+        if length == -1:
+            return None
+        if length < -1:
+            raise SnapshotFormatError(f"negative length {length} at offset {self.pos - 4}")
+        self.need(length)
+        value = self.data[self.pos:self.pos + length]
+        self.pos += length
+        return value
+
+
+def _read_acl_cache(reader: _Reader, tree: DataTree) -> dict[int, tuple[ACL, ...]]:
+    acl_by_index: dict[int, tuple[ACL, ...]] = {OPEN_ACL_INDEX: tree.intern_acl(OPEN_ACL_UNSAFE)}
+    for _ in range(reader.int()):
+        index = reader.long()
+        count = reader.int()
+        acl: list[ACL] = []
+        for _ in range(max(count, 0)):
+            try:
+                entry, reader.pos = ACL.decode_from(reader.data, reader.pos, len(reader.data))
+            except JuteError as exc:
+                raise SnapshotFormatError(f"bad ACL cache entry at offset {reader.pos}: {exc}") from None
+            acl.append(entry)
+        acl_by_index[index] = tree.intern_acl(acl)
+    return acl_by_index
+
+
+def _read_nodes(reader: _Reader, tree: DataTree, acl_by_index: dict[int, tuple[ACL, ...]]) -> None:
+    """DataTree.deserialize: nodes until the "/" marker, each after its parent."""
+    nodes = tree.nodes
+    nodes.clear()
+    tree.ephemerals.clear()
+    tree.containers.clear()
+    tree.ttls.clear()
+    tree.digest = 0
+    digest = 0
+    data = reader.data
+    size = len(data)
+    pos = reader.pos
+    unpack_len = _INT.unpack_from
+    unpack_tail = _NODE_TAIL.unpack_from
+    tail_bytes = _NODE_TAIL.size
+    node_digest = tree.node_digest
+    extended = tree.extended_types_enabled
+    try:
+        while True:
+            (length,) = unpack_len(data, pos)
+            pos += 4
+            if length < 0 or pos + length > size:
+                raise SnapshotFormatError(f"bad path length {length} at offset {pos - 4}")
+            path = data[pos:pos + length].decode("utf-8", "surrogatepass")
+            pos += length
+            if path == "/":
+                break
+            (length,) = unpack_len(data, pos)
+            pos += 4
+            if length == -1:
+                value = None
+            elif length < 0 or pos + length > size:
+                raise SnapshotFormatError(f"bad data length {length} at offset {pos - 4}")
+            else:
+                value = data[pos:pos + length]
+                pos += length
+            (acl_index, czxid, mzxid, ctime, mtime, version, cversion, aversion, owner,
+             pzxid) = unpack_tail(data, pos)
+            pos += tail_bytes
+            acl = acl_by_index.get(acl_index)
+            if acl is None:
+                raise SnapshotFormatError(f"node {path!r} uses ACL index {acl_index}, not in the ACL cache")
+            node = DataNode(value, acl, czxid, mzxid, ctime, mtime, version, cversion, aversion, owner, pzxid)
+            if path == "":
+                key = "/"
+            else:
+                key = path
+                slash = path.rfind("/")
+                parent = nodes.get(path[:slash] if slash > 0 else "/")
+                if parent is None or slash < 0:
+                    raise SnapshotFormatError(f"node {path!r} at offset {pos} comes before its parent")
+                parent.children[path[slash + 1:]] = None
+                if owner:
+                    if is_container_owner(owner):
+                        tree.containers[path] = None
+                    elif is_ttl_owner(owner, extended):
+                        tree.ttls[path] = None
+                    else:
+                        tree.ephemerals.setdefault(owner, {})[path] = None
+            nodes[key] = node
+            digest += node_digest(key, node)
+    except struct.error:
+        raise SnapshotFormatError(f"snapshot ends inside a node record near offset {pos}") from None
+    except UnicodeDecodeError:
+        raise SnapshotFormatError(f"invalid UTF-8 path near offset {pos}") from None
+    if "/" not in nodes:
+        raise SnapshotFormatError("snapshot has no root node")
+    tree.digest = digest & ((1 << 64) - 1)
+    reader.pos = pos
+
+
+def _read_body(reader: _Reader, tree: DataTree) -> dict[int, int]:
+    sessions: dict[int, int] = {}
+    count = reader.int()
+    for _ in range(count):
+        session_id = reader.long()
+        sessions[session_id] = reader.int()
+    acl_by_index = _read_acl_cache(reader, tree)
+    _read_nodes(reader, tree, acl_by_index)
+    tree.sessions = sessions
+    tree.quotas.rebuild()
+    return sessions
+
+
+def _check_seal(reader: _Reader, what: str) -> None:
+    expected = zlib.adler32(memoryview(reader.data)[:reader.pos])
+    stored = reader.long()
+    reader.raw()  # the "/" after each seal; its value is not checked (SnapStream)
+    if stored != expected:
+        raise SnapshotFormatError(f"{what}: CRC corruption (stored {stored}, computed {expected})")
+
+
+def parse_snapshot(data: bytes, *, digest_enabled: bool = True,
+                   extended_types_enabled: bool = False) -> LoadedSnapshot:
+    """FileSnap.deserialize for one file's (uncompressed) bytes."""
+    reader = _Reader(data, 0)
+    reader.need(len(SNAP_FILE_HEADER))
+    (magic,) = _INT.unpack_from(data, 0)  # FileSnap checks only the magic
+    if magic != SNAP_MAGIC:
+        raise SnapshotFormatError(f"mismatching magic header {magic:#x} != {SNAP_MAGIC:#x}")
+    reader.pos = len(SNAP_FILE_HEADER)
+    tree = DataTree(digest_enabled=digest_enabled, extended_types_enabled=extended_types_enabled)
+    sessions = _read_body(reader, tree)
+    _check_seal(reader, "seal after the tree")
+    zxid_digest = None
+    if digest_enabled and len(data) - reader.pos >= _ZXID_DIGEST.size:
+        zxid, digest_version = struct.unpack_from(">qi", data, reader.pos)
+        reader.pos += 12
+        if digest_version < 2:
+            text = reader.raw()
+            digest = int(text, 16) if text else 0
+        else:
+            digest = reader.long()
+        zxid_digest = ZxidDigest(zxid, digest_version, digest)
+        _check_seal(reader, "seal after the digest")
+    return LoadedSnapshot(tree, sessions, zxid_digest)
+
+
+def parse_snap_stream(data: bytes, pos: int, *, digest_enabled: bool = True,
+                      extended_types_enabled: bool = False) -> tuple[LoadedSnapshot, int]:
+    """A Zab SNAP payload at data[pos:]: the body then "BenWasHere"; returns it and its end."""
+    reader = _Reader(data, pos)
+    tree = DataTree(digest_enabled=digest_enabled, extended_types_enabled=extended_types_enabled)
+    sessions = _read_body(reader, tree)
+    if reader.raw() != b"BenWasHere":
+        raise SnapshotFormatError(f"missing BenWasHere signature at offset {reader.pos}")
+    return LoadedSnapshot(tree, sessions, None), reader.pos
