@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import ssl
 import time
 from typing import Any
 
@@ -19,6 +20,7 @@ from pyzk.server.admin import start_admin_server
 from pyzk.server.commit import StandaloneCommit
 from pyzk.server.connection import ClientConnection
 from pyzk.server.zkserver import ZooKeeperServer
+from pyzk.server.tls import TlsConfigError, server_ssl_context
 from pyzk.server.database import Database, StorageError, open_database
 from pyzk.server.metrics import start_metrics_server
 from pyzk.version import FULL_VERSION
@@ -44,7 +46,7 @@ def run(config: ServerConfig) -> int:
     except StorageError as exc:
         logger.error("Unable to load database: %s", exc)
         return 1
-    except OSError as exc:
+    except (OSError, TlsConfigError, ssl.SSLError) as exc:
         logger.error("Unable to start: %s", exc)
         return 1
 
@@ -67,14 +69,23 @@ async def _serve(config: ServerConfig) -> int:
     # ZooKeeperServerMain's order: metrics provider, AdminServer, then the client port.
     ops_listeners = [s for s in (await start_metrics_server(server), await start_admin_server(server)) if s]
     per_ip: dict[str, int] = {}
-    listener = await loop.create_server(
-        lambda: ClientConnection(server, per_ip),
-        host=config.client_port_address or None,
-        port=config.client_port,
-        reuse_address=True,
-        backlog=config.client_port_listen_backlog if config.client_port_listen_backlog > 0 else 100,
-    )
-    logger.info("binding to port %s:%s", config.client_port_address, config.client_port)
+    backlog = config.client_port_listen_backlog if config.client_port_listen_backlog > 0 else 100
+    listeners = []
+    if config.client_port:
+        listeners.append(await loop.create_server(
+            lambda: ClientConnection(server, per_ip),
+            host=config.client_port_address or None, port=config.client_port,
+            reuse_address=True, backlog=backlog,
+        ))
+        logger.info("binding to port %s:%s", config.client_port_address, config.client_port)
+    if config.secure_client_port:
+        context = server_ssl_context(config.ssl)
+        listeners.append(await loop.create_server(
+            lambda: ClientConnection(server, per_ip),
+            host=config.secure_client_port_address or None, port=config.secure_client_port,
+            reuse_address=True, backlog=backlog, ssl=context,
+        ))
+        logger.info("binding to secure port %s:%s", config.secure_client_port_address, config.secure_client_port)
     tick = asyncio.create_task(_tick(server, config.tick_time_ms / 1000.0))
     sweeper = asyncio.create_task(_sweep_containers(server, config))
     purger = asyncio.create_task(_autopurge(db, config)) if config.autopurge_purge_interval_hours > 0 else None
@@ -84,7 +95,8 @@ async def _serve(config: ServerConfig) -> int:
     sweeper.cancel()
     if purger is not None:
         purger.cancel()
-    listener.close()
+    for listener in listeners:
+        listener.close()
     for ops_listener in ops_listeners:
         ops_listener.close()
     for conn in list(server.all_connections):

@@ -1,0 +1,123 @@
+"""TLS for secureClientPort (X509Util): an SSLContext from ZooKeeper's ssl.* settings.
+
+Rule 1: the store types 3.8 accepts are read as they are: JKS (via pyjks), PKCS12 and PEM;
+        the type comes from ssl.keyStore.type / ssl.trustStore.type, else the file extension
+        (.jks, .p12/.pfx, .pem), else JKS (Java's default).
+Rule 2: ssl.clientAuth is "need" by default: a client without a certificate signed by the
+        trust store is refused during the handshake; "want" asks, "none" does not.
+Rule 3: private key material is only ever written to a 0600 file in a private temporary
+        directory, removed as soon as the context has loaded it (ssl needs file paths).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import ssl
+import tempfile
+from pathlib import Path
+
+
+class TlsConfigError(ValueError):
+    pass
+
+
+def _pem(kind: str, der: bytes) -> bytes:
+    body = base64.encodebytes(der).replace(b"\n", b"")
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return b"-----BEGIN " + kind.encode() + b"-----\n" + b"\n".join(lines) + b"\n-----END " + kind.encode() + b"-----\n"
+
+
+def _store_type(settings: dict[str, str], prefix: str, location: str) -> str:
+    explicit = settings.get(f"{prefix}.type", "").strip().upper()
+    if explicit:
+        return explicit
+    lower = location.lower()
+    if lower.endswith((".p12", ".pfx")):
+        return "PKCS12"
+    if lower.endswith(".pem"):
+        return "PEM"
+    return "JKS"
+
+
+def _keystore_pem(location: str, password: str, store_type: str) -> tuple[bytes, bytes]:
+    """(private key PEM, certificate chain PEM) from a key store."""
+    data = Path(location).read_bytes()
+    if store_type == "PEM":
+        return data, data
+    if store_type == "PKCS12":
+        from cryptography.hazmat.primitives.serialization import (
+            Encoding,
+            NoEncryption,
+            PrivateFormat,
+            pkcs12,
+        )
+
+        key, cert, extra = pkcs12.load_key_and_certificates(data, password.encode() or None)
+        if key is None or cert is None:
+            raise TlsConfigError(f"{location}: no private key entry")
+        chain = cert.public_bytes(Encoding.PEM) + b"".join(c.public_bytes(Encoding.PEM) for c in extra or [])
+        return key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()), chain
+    if store_type == "JKS":
+        try:
+            import jks
+        except ImportError:
+            raise TlsConfigError("a JKS key store needs the pyjks package (pip install pyjks)") from None
+        store = jks.KeyStore.load(location, password)
+        for entry in store.private_keys.values():
+            if not entry.is_decrypted():
+                entry.decrypt(password)
+            key = _pem("PRIVATE KEY", entry.pkey_pkcs8)
+            chain = b"".join(_pem("CERTIFICATE", der) for _, der in entry.cert_chain)
+            return key, chain
+        raise TlsConfigError(f"{location}: no private key entry")
+    raise TlsConfigError(f"unsupported key store type {store_type}")
+
+
+def _truststore_pem(location: str, password: str, store_type: str) -> bytes:
+    data = Path(location).read_bytes()
+    if store_type == "PEM":
+        return data
+    if store_type == "PKCS12":
+        from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
+
+        _, cert, extra = pkcs12.load_key_and_certificates(data, password.encode() or None)
+        certs = ([cert] if cert is not None else []) + list(extra or [])
+        return b"".join(c.public_bytes(Encoding.PEM) for c in certs)
+    if store_type == "JKS":
+        try:
+            import jks
+        except ImportError:
+            raise TlsConfigError("a JKS trust store needs the pyjks package (pip install pyjks)") from None
+        store = jks.KeyStore.load(location, password)
+        return b"".join(_pem("CERTIFICATE", entry.cert) for entry in store.certs.values())
+    raise TlsConfigError(f"unsupported trust store type {store_type}")
+
+
+def server_ssl_context(settings: dict[str, str]) -> ssl.SSLContext:
+    """The server-side context for secureClientPort from the ssl.* settings."""
+    key_location = settings.get("ssl.keyStore.location", "")
+    if not key_location:
+        raise TlsConfigError("secureClientPort needs ssl.keyStore.location")
+    key_password = settings.get("ssl.keyStore.password", "")
+    key_pem, chain_pem = _keystore_pem(key_location, key_password, _store_type(settings, "ssl.keyStore", key_location))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with tempfile.TemporaryDirectory(prefix="pyzk-tls-") as private_dir:
+        os.chmod(private_dir, 0o700)
+        key_path = os.path.join(private_dir, "key.pem")
+        chain_path = os.path.join(private_dir, "chain.pem")
+        for path, content in ((key_path, key_pem), (chain_path, chain_pem)):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(content)
+        context.load_cert_chain(chain_path, key_path)
+    trust_location = settings.get("ssl.trustStore.location", "")
+    if trust_location:
+        trust_pem = _truststore_pem(
+            trust_location, settings.get("ssl.trustStore.password", ""),
+            _store_type(settings, "ssl.trustStore", trust_location),
+        )
+        context.load_verify_locations(cadata=trust_pem.decode("ascii"))
+    client_auth = settings.get("ssl.clientAuth", "need").strip().lower()
+    context.verify_mode = {"none": ssl.CERT_NONE, "want": ssl.CERT_OPTIONAL}.get(client_auth, ssl.CERT_REQUIRED)
+    return context
