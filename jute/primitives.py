@@ -79,8 +79,9 @@ def encode_text(value: str) -> bytes:
     return value.encode("utf-8", "surrogatepass")
 
 
-def decode_text(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogatepass")
+def decode_text(raw: bytes | bytearray | memoryview) -> str:
+    # str(), not raw.decode(): memoryview slices (zero-copy callers) have no .decode
+    return str(raw, "utf-8", "surrogatepass")
 
 
 # ---- construct reference constructs -------------------------------------------------------

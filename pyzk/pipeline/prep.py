@@ -74,6 +74,26 @@ class Prepared:
     error: int = 0  # the KeeperException prep met (also set for a failed multi)
 
 
+def multi_op_type(header_op: int, req: Any) -> int:
+    """The op a multi sub-request really is (MultiOperationRecord.deserialize -> Op.create).
+
+    ZooKeeper rebuilds every create-family sub-op from its flags: create2 becomes create,
+    flags 4 a createContainer, TTL flags a createTTL, and an unknown flag a plain create.
+    """
+    if header_op not in (OpCode.CREATE, OpCode.CREATE2, OpCode.CREATE_CONTAINER, OpCode.CREATE_TTL):
+        return header_op
+    try:
+        mode = CreateMode(req.flags)
+    except ValueError:
+        mode = CreateMode.PERSISTENT
+        req.flags = CreateMode.PERSISTENT
+    if mode.is_ttl:
+        return OpCode.CREATE_TTL
+    if mode == CreateMode.CONTAINER:
+        return OpCode.CREATE_CONTAINER
+    return OpCode.CREATE
+
+
 class Prep:
     def __init__(
         self,
@@ -312,7 +332,8 @@ class Prep:
                                        | {self._safe_parent(getattr(r, "path", None)) for _, r in ops})
         txns: list[Txn] = []
         failed: int = 0
-        for op, req in ops:
+        for header_op, req in ops:
+            op = multi_op_type(header_op, req)
             if failed:
                 txns.append(Txn(OpCode.ERROR, ErrorTxn(Err.RUNTIMEINCONSISTENCY).encode()))
                 continue
