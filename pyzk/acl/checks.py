@@ -44,7 +44,11 @@ def fixup_acl(
     auth_ids = list(auth_ids)
     fixed: list[ACL] = []
     for acl in unique:
-        if acl is None or acl.id is None or acl.id.scheme is None or acl.id.id is None:
+        if acl is None or acl.id is None or acl.id.scheme is None:
+            raise InvalidACL(f"malformed ACL entry {acl!r}")
+        # The id of an `auth` entry is never read (kazoo sends it as null); any other
+        # scheme needs one.
+        if acl.id.id is None and acl.id.scheme != "auth":
             raise InvalidACL(f"malformed ACL entry {acl!r}")
         if _is_world_anyone(acl.id):
             fixed.append(acl)

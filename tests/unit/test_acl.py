@@ -301,3 +301,14 @@ def test_mask_digest_acl() -> None:
     assert mask_digest_acl([ACL(1, Id("digest", "a:s1\nb:s2"))]) == [
         ACL(1, Id("digest", "a:x\nb:x"))
     ]
+
+
+def test_auth_entry_with_null_id_expands_like_an_empty_one() -> None:
+    """kazoo encodes CREATOR_ALL_ACL's empty id as a null string; fixupACL never reads it."""
+    from jute.data import ACL, Id
+    from pyzk.acl import AuthRegistry, fixup_acl
+
+    registry = AuthRegistry.from_properties({})
+    digest = Id("digest", "username:AgMi42rePFV36NiG/O2yXxAGWOE=")
+    fixed = fixup_acl([ACL(31, Id("auth", None))], [Id("ip", "127.0.0.1"), digest], registry)  # type: ignore[arg-type]
+    assert fixed == [ACL(31, digest)]
