@@ -43,6 +43,18 @@ _DOT = ord(".")
 
 def validate_path(path: str | None) -> None:
     """Raise BadPath unless path is a valid znode path (PathUtils.validatePath)."""
+    # Fast path for the common case, checked on every write: printable ASCII with no empty,
+    # "." or ".." segment (anything starting with "/." takes the exact slow path).
+    if (
+        path
+        and path[0] == "/"
+        and path[-1] != "/"
+        and path.isascii()
+        and path.isprintable()
+        and "//" not in path
+        and "/." not in path
+    ):
+        return
     if path is None:
         raise BadPath("Path cannot be null")
     if len(path) == 0:

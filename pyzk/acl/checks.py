@@ -82,14 +82,17 @@ def check_acl(
     skip_acl is zookeeper.skipACL=yes. An empty ACL allows all; `super:` allows all."""
     if skip_acl or not node_acl:
         return True
+    # world:anyone first: it is the common case and needs no look at the connection's ids.
+    for acl in node_acl:
+        if acl.perms & perm and acl.id.scheme == "world" and acl.id.id == "anyone":
+            return True
     auth_ids = list(auth_ids)
-    if any(auth_id.scheme == "super" for auth_id in auth_ids):
-        return True
+    for auth_id in auth_ids:
+        if auth_id.scheme == "super":
+            return True
     for acl in node_acl:
         if acl.perms & perm == 0:
             continue
-        if _is_world_anyone(acl.id):
-            return True
         provider = registry.provider(acl.id.scheme)
         if provider is None:
             continue
