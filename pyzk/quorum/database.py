@@ -1,0 +1,141 @@
+"""The replica's state as the core sees it: a base snapshot, the txn log after it, the tree.
+
+Rule 1: the tree holds every logged txn up to `tree.last_processed_zxid`; the log may run
+ahead of it (proposals not yet committed). Rule 2: `reload()` rebuilds the tree from the base
+and the whole log, as ZooKeeper reloads its database when it goes back to election; so after
+a reload every logged txn counts as processed. Rule 3: this module does no I/O; the driver
+mirrors every change through `Persist` effects.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass, field
+
+from pyzk.quorum.effects import Persist
+from pyzk.quorum.errors import InvariantViolation
+from pyzk.storage.format import decode_txn_entry
+from pyzk.storage.snapshot_format import SnapshotSerializer, parse_snap_stream
+from pyzk.tree.datatree import ApplyResult, DataTree
+
+SNAPSHOT_NODES_PER_STEP = 1 << 30
+
+
+@dataclass
+class DiskImage:
+    """What a server's dataDir holds, as Persist effects leave it (the core keeps one too)."""
+
+    snapshot: tuple[int, bytes] | None = None
+    entries: list[tuple[int, bytes]] = field(default_factory=list)
+    accepted_epoch: int | None = None
+    current_epoch: int | None = None
+
+    def apply(self, persist: Persist) -> None:
+        if persist.truncate_to_zxid is not None:
+            self.entries = [(z, e) for z, e in self.entries if z <= persist.truncate_to_zxid]
+        if persist.snapshot is not None:
+            self.snapshot = persist.snapshot
+            self.entries = [(z, e) for z, e in self.entries if z > persist.snapshot[0]]
+        self.entries.extend(persist.entries)
+        if persist.accepted_epoch is not None:
+            self.accepted_epoch = persist.accepted_epoch
+        if persist.current_epoch is not None:
+            self.current_epoch = persist.current_epoch
+
+    def copy(self) -> DiskImage:
+        return DiskImage(self.snapshot, list(self.entries), self.accepted_epoch, self.current_epoch)
+
+
+class ZabDatabase:
+    def __init__(self, snapshot: tuple[int, bytes] | None = None,
+                 entries: list[tuple[int, bytes]] | None = None) -> None:
+        self.base_snapshot = snapshot
+        self.log: list[tuple[int, bytes]] = list(entries or [])
+        self.tree = DataTree()
+        self.reload()
+
+    @property
+    def base_zxid(self) -> int:
+        return self.base_snapshot[0] if self.base_snapshot else 0
+
+    @property
+    def last_logged_zxid(self) -> int:
+        return self.log[-1][0] if self.log else self.base_zxid
+
+    @property
+    def last_processed_zxid(self) -> int:
+        return self.tree.last_processed_zxid
+
+    def reload(self, up_to_zxid: int | None = None) -> None:
+        """Rebuild the tree from the base snapshot and the log (up to `up_to_zxid` if given)."""
+        if self.base_snapshot is None:
+            self.tree = DataTree()
+        else:
+            zxid, stream = self.base_snapshot
+            self.tree = parse_snap_stream(stream, 0)[0].tree
+            self.tree.last_processed_zxid = zxid
+        for zxid, entry in self.log:
+            if up_to_zxid is not None and zxid > up_to_zxid:
+                break
+            self._apply_entry(entry)
+
+    def append(self, zxid: int, entry: bytes) -> None:
+        if zxid <= self.last_logged_zxid:
+            raise InvariantViolation(f"log append {zxid:#x} after {self.last_logged_zxid:#x}")
+        self.log.append((zxid, entry))
+
+    def entry(self, zxid: int) -> bytes | None:
+        i = bisect_right(self.log, zxid, key=_zxid_of) - 1
+        return self.log[i][1] if i >= 0 and self.log[i][0] == zxid else None
+
+    def apply_committed(self, zxid: int) -> ApplyResult:
+        """Apply logged txn `zxid`; it must be the next logged txn after the tree's zxid."""
+        entry = self.entry(zxid)
+        if entry is None or zxid <= self.last_processed_zxid:
+            raise InvariantViolation(f"commit of {zxid:#x} not next in log "
+                                     f"(tree at {self.last_processed_zxid:#x})")
+        nxt = self.next_logged_after(self.last_processed_zxid)
+        if nxt != zxid:
+            raise InvariantViolation(f"commit of {zxid:#x} skips {nxt!r}")
+        return self._apply_entry(entry)
+
+    def next_logged_after(self, zxid: int) -> int | None:
+        i = bisect_right(self.log, zxid, key=_zxid_of)
+        return self.log[i][0] if i < len(self.log) else None
+
+    def truncate(self, zxid: int) -> None:
+        """Drop logged txns above `zxid` and rebuild the tree (Learner TRUNC)."""
+        if zxid < self.base_zxid:
+            raise InvariantViolation(f"truncate to {zxid:#x} below snapshot {self.base_zxid:#x}")
+        self.log = [(z, e) for z, e in self.log if z <= zxid]
+        self.reload()
+
+    def committed_window(self, count: int) -> list[tuple[int, bytes]]:
+        """The last `count` logged txns that the tree has processed (Leader's committedLog)."""
+        end = bisect_right(self.log, self.last_processed_zxid, key=_zxid_of)
+        return self.log[max(0, end - count):end]
+
+    def snap_stream(self) -> bytes:
+        serializer = SnapshotSerializer(self.tree)
+        while not serializer.step(SNAPSHOT_NODES_PER_STEP):
+            pass
+        return serializer.snap_stream()
+
+    def load_snapshot(self, zxid: int, stream: bytes) -> None:
+        """SNAP from the leader: the tree is replaced; the log restarts after `zxid`."""
+        self.base_snapshot = (zxid, stream)
+        self.log = []
+        self.reload()
+
+    def rebase(self, zxid: int, stream: bytes) -> None:
+        """A snapshot of the current tree was taken at `zxid`: the log keeps only what follows."""
+        self.base_snapshot = (zxid, stream)
+        self.log = [(z, e) for z, e in self.log if z > zxid]
+
+    def _apply_entry(self, entry: bytes) -> ApplyResult:
+        hdr, txn, _digest = decode_txn_entry(entry)
+        return self.tree.apply(hdr, txn)
+
+
+def _zxid_of(logged: tuple[int, bytes]) -> int:
+    return logged[0]

@@ -1,0 +1,198 @@
+"""One ensemble member: Fast Leader Election and the Zab roles behind one Step/Ready surface.
+
+Inputs: tick(now_ms), step_notification(n), step_packet(sid, packet, snapshot), connected(sid),
+disconnected(sid), persisted(persist_id), submit(...) on the leader. Output: ready() -> Ready.
+
+Rule 1: LOOKING rebuilds the database from the disk image the core itself has written through
+Persist effects (ZooKeeper reloads its database from disk before an election), so an aborted
+sync leaves nothing behind. Rule 2: a role that fails sends the server back to LOOKING and
+forgets every callback gated on its unfinished writes. Rule 3: no clock, socket or randomness.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from jute.codes import ServerState
+from jute.quorum import QuorumPacket
+from pyzk.quorum.database import DiskImage, ZabDatabase
+from pyzk.quorum.effects import (
+    Disconnect,
+    Outbox,
+    Ready,
+    RoleChanged,
+    SendNotification,
+)
+from pyzk.quorum.election import FastLeaderElection
+from pyzk.quorum.errors import PeerProtocolError
+from pyzk.quorum.messages import Notification
+from pyzk.quorum.verifier import QuorumMaj
+from pyzk.quorum.zab import Follower, Leader, Phase, Probe, ZabConfig, ZabContext
+from pyzk.quorum.zxid import epoch_of
+
+logger = logging.getLogger(__name__)
+
+LOOPBACK_NOTIFICATIONS_MAX = 64
+
+
+class Peer:
+    def __init__(self, my_id: int, verifier: QuorumMaj, disk: DiskImage, now_ms: int,
+                 config: ZabConfig | None = None, probe: Probe | None = None) -> None:
+        self.my_id = my_id
+        self.verifier = verifier
+        self.disk = disk.copy()
+        self.outbox = Outbox(mirror=self.disk.apply)
+        db = ZabDatabase(self.disk.snapshot, self.disk.entries)
+        # QuorumPeer.loadDataBase: a missing epoch file is taken from the last zxid's epoch.
+        last_epoch = epoch_of(db.last_processed_zxid)
+        current = self.disk.current_epoch if self.disk.current_epoch is not None else last_epoch
+        accepted = self.disk.accepted_epoch if self.disk.accepted_epoch is not None else current
+        self.ctx = ZabContext(my_id, verifier, db, accepted, current, config or ZabConfig(),
+                              self.outbox, probe or Probe())
+        self.fle = FastLeaderElection(my_id, verifier)
+        self.role: Leader | Follower | None = None
+        self._settled = False
+        self._timer_reported: int | None = None
+        self._look(now_ms)
+
+    # ---- observation ---------------------------------------------------------------------
+
+    @property
+    def state(self) -> ServerState:
+        return self.fle.state
+
+    @property
+    def db(self) -> ZabDatabase:
+        return self.ctx.db
+
+    @property
+    def established(self) -> bool:
+        return self.role is not None and self.role.phase == Phase.BROADCAST and not self.role.failed
+
+    # ---- inputs --------------------------------------------------------------------------
+
+    def tick(self, now_ms: int) -> None:
+        if self.role is None:
+            self.fle.tick(now_ms)
+            self._pump_election(now_ms)
+        else:
+            self.role.tick(now_ms)
+        self._after(now_ms)
+
+    def step_notification(self, n: Notification, now_ms: int) -> None:
+        self.fle.step(n, now_ms)
+        self._pump_election(now_ms)
+        self._after(now_ms)
+
+    def step_packet(self, sid: int, packet: QuorumPacket, snapshot: bytes, now_ms: int) -> None:
+        try:
+            if isinstance(self.role, Leader):
+                self.role.step(sid, packet, now_ms)
+            elif isinstance(self.role, Follower):
+                self.role.step(sid, packet, snapshot, now_ms)
+            else:
+                raise PeerProtocolError(f"quorum packet {packet.type} from {sid} while LOOKING")
+        except PeerProtocolError as exc:
+            logger.info("peer %d: dropping link to %d: %s", self.my_id, sid, exc)
+            if isinstance(self.role, Leader):
+                self.role.disconnected(sid)
+                self.outbox.add(Disconnect(sid))
+            elif isinstance(self.role, Follower):
+                self.role.failed = str(exc)
+            else:
+                self.outbox.add(Disconnect(sid))
+        self._after(now_ms)
+
+    def connected(self, sid: int, now_ms: int) -> None:
+        if isinstance(self.role, Follower):
+            self.role.connected_to(sid, now_ms)
+        self._after(now_ms)
+
+    def disconnected(self, sid: int, now_ms: int) -> None:
+        if isinstance(self.role, Leader):
+            self.role.disconnected(sid)
+        elif isinstance(self.role, Follower):
+            self.role.disconnected(sid, now_ms)
+        self._after(now_ms)
+
+    def persisted(self, persist_id: int, now_ms: int) -> None:
+        """Every Persist with id <= persist_id is durable: release what waited for it."""
+        for pid in sorted(p for p in self.ctx.on_persisted if p <= persist_id):
+            self.ctx.on_persisted.pop(pid)()
+        self._after(now_ms)
+
+    def submit(self, session_id: int, cxid: int, txn_type: int, txn: object, now_ms: int) -> int | None:
+        """Leader only: propose a txn; its zxid, or None when not an established leader."""
+        if not isinstance(self.role, Leader):
+            return None
+        zxid = self.role.submit(session_id, cxid, txn_type, txn, now_ms)
+        self._after(now_ms)
+        return zxid
+
+    def touch_session(self, session_id: int, timeout_ms: int) -> None:
+        if isinstance(self.role, Follower):
+            self.role.touch_session(session_id, timeout_ms)
+
+    # ---- outputs -------------------------------------------------------------------------
+
+    def next_timer_ms(self) -> int | None:
+        return self.fle.next_timer_ms() if self.role is None else self.role.next_timer_ms()
+
+    def ready(self) -> Ready | None:
+        timer = self.next_timer_ms()
+        if not self.outbox.effects and timer == self._timer_reported:
+            return None
+        return Ready(tuple(self.outbox.effects), timer)
+
+    def advance(self, ready: Ready) -> None:
+        del self.outbox.effects[:len(ready.effects)]
+        self._timer_reported = ready.timer_ms
+
+    # ---- transitions ---------------------------------------------------------------------
+
+    def _look(self, now_ms: int) -> None:
+        self.role = None
+        self._settled = False
+        self.ctx.on_persisted.clear()
+        self.ctx.db = ZabDatabase(self.disk.snapshot, list(self.disk.entries))
+        self.outbox.add(RoleChanged(ServerState.LOOKING, -1, self.ctx.current_epoch))
+        self.fle.start(now_ms, self.ctx.db.last_logged_zxid, self.ctx.current_epoch)
+        self._pump_election(now_ms)
+
+    def _pump_election(self, now_ms: int) -> None:
+        for _ in range(LOOPBACK_NOTIFICATIONS_MAX):
+            sends = self.fle.take_sends()
+            if not sends:
+                break
+            for to, n in sends:
+                if to == self.my_id:
+                    self.fle.step(n, now_ms)  # Java's loopback queue
+                else:
+                    self.outbox.add(SendNotification(to, n))
+        vote = self.fle.decided
+        if vote is None or self.role is not None:
+            return
+        self.fle.decided = None
+        epoch = self.ctx.current_epoch
+        if self.fle.state == ServerState.LEADING:
+            self.outbox.add(RoleChanged(ServerState.LEADING, self.my_id, epoch))
+            self.role = Leader(self.ctx, now_ms)
+        elif self.fle.state == ServerState.FOLLOWING:
+            self.outbox.add(RoleChanged(ServerState.FOLLOWING, vote.leader, epoch))
+            self.role = Follower(self.ctx, vote.leader, now_ms)
+
+    def _after(self, now_ms: int) -> None:
+        role = self.role
+        if role is None:
+            return
+        if role.phase == Phase.BROADCAST and not self._settled and not role.failed:
+            self._settled = True
+            self.fle.settle_epoch(role.epoch if role.epoch is not None else self.ctx.current_epoch)
+        if role.failed:
+            logger.info("peer %d: %s -> LOOKING: %s", self.my_id, role.role_state.name, role.failed)
+            if isinstance(role, Leader):
+                role.drop_all()
+            else:
+                self.outbox.add(Disconnect(role.leader_sid))
+            self._look(now_ms)
+            self._after(now_ms)

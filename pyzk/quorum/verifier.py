@@ -1,0 +1,54 @@
+"""QuorumMaj (Q/flexible/QuorumMaj.java): a quorum is a strict majority of the voters.
+
+Rule: observers never count; ids outside the config never count. The config text is exactly
+`QuorumMaj.toString`: one `server.N=...` line per member in sid order, then `version=<hex>`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from pyzk.config import QuorumServer
+
+
+@dataclass(frozen=True)
+class QuorumMaj:
+    """Voters and observers by sid, each with its `QuorumServer.toString` text."""
+
+    voters: Mapping[int, str]
+    observers: Mapping[int, str] = field(default_factory=dict)
+    version: int = 0
+
+    @classmethod
+    def from_servers(cls, servers: Mapping[int, QuorumServer], version: int = 0) -> QuorumMaj:
+        voters = {sid: s.config_text() for sid, s in sorted(servers.items()) if s.role == "participant"}
+        observers = {sid: s.config_text() for sid, s in sorted(servers.items()) if s.role != "participant"}
+        return cls(voters, observers, version)
+
+    @classmethod
+    def of_sids(cls, sids: Iterable[int]) -> QuorumMaj:
+        """A test/simulator config: loopback placeholders, one participant per sid."""
+        return cls({sid: f"127.0.0.1:{2888 + sid}:{3888 + sid}:participant" for sid in sorted(sids)})
+
+    @property
+    def half(self) -> int:
+        return len(self.voters) // 2
+
+    def is_voter(self, sid: int) -> bool:
+        return sid in self.voters
+
+    def is_quorum(self, sids: Iterable[int]) -> bool:
+        """containsQuorum: more than half of the voters are in `sids` (duplicates ignored)."""
+        return len({sid for sid in sids if sid in self.voters}) > self.half
+
+    def committed_zxid(self, acked_zxid_by_sid: Mapping[int, int]) -> int:
+        """The highest zxid acked by a quorum of voters (-1 when no quorum has acked anything)."""
+        acked = sorted((z for sid, z in acked_zxid_by_sid.items() if sid in self.voters), reverse=True)
+        quorum_size = self.half + 1
+        return acked[quorum_size - 1] if len(acked) >= quorum_size else -1
+
+    def config_text(self) -> str:
+        members = {**self.voters, **self.observers}
+        lines = "".join(f"server.{sid}={members[sid]}\n" for sid in sorted(members))
+        return f"{lines}version={self.version:x}"

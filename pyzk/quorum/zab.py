@@ -1,0 +1,671 @@
+"""Zab roles (Q/Leader.java, Q/LearnerHandler.java, Q/Learner.java, Q/Follower.java) as pure
+state machines over QuorumPacket.
+
+Rule 1: each role has a phase (DISCOVERY, SYNCHRONIZATION, BROADCAST) and a whitelist of
+packet types per phase; anything else is a PeerProtocolError (drop that link).
+Rule 2: durability gates replies. A follower ACKs a proposal, and the leader counts its own
+vote for one, only in the callback of the Persist that wrote it; LEADERINFO waits for the
+acceptedEpoch write, ACK(NEWLEADER) for the currentEpoch write and the synced proposals.
+Rule 3: commits go in zxid order; ACKs for committed, unknown or epoch-start zxids are ignored.
+Rule 4: a role that can no longer make progress sets `failed` with the reason; the Peer
+then goes back to LOOKING.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from jute.codes import OpCode, ServerState
+from jute.codes import QuorumPacketType as P
+from jute.quorum import LearnerInfo, QuorumPacket
+from jute.txn import TxnHeader
+from pyzk.quorum.database import ZabDatabase
+from pyzk.quorum.effects import (
+    Apply,
+    Connect,
+    Disconnect,
+    Established,
+    LearnerRequest,
+    Outbox,
+    SendPacket,
+    SessionsTouched,
+    SyncReleased,
+)
+from pyzk.quorum.errors import PeerProtocolError
+from pyzk.quorum.verifier import QuorumMaj
+from pyzk.quorum.zxid import (
+    COUNTER_MAX,
+    counter_of,
+    epoch_of,
+    is_epoch_start,
+    make_zxid,
+)
+from pyzk.storage.format import decode_txn_entry, encode_txn_entry
+
+logger = logging.getLogger(__name__)
+
+PROTOCOL_VERSION = 0x10000
+CONNECT_ATTEMPTS_MAX = 5
+CONNECT_RETRY_MS = 1000
+_INT = struct.Struct(">i")
+_TOUCH = struct.Struct(">qi")
+
+
+class Phase(enum.Enum):
+    DISCOVERY = "discovery"
+    SYNCHRONIZATION = "synchronization"
+    BROADCAST = "broadcast"
+
+
+@dataclass(frozen=True)
+class ZabConfig:
+    tick_time_ms: int = 2000
+    init_limit_ticks: int = 10
+    sync_limit_ticks: int = 5
+    commit_log_count: int = 500  # zookeeper.commitLogCount
+
+
+class Probe:
+    """CODE_PROBE: the core marks rare paths; the simulator counts them (no-op by default)."""
+
+    def __call__(self, site: str) -> None:
+        pass
+
+
+class ZabContext:
+    """What both roles share with the Peer: identity, database, epochs, effects, callbacks."""
+
+    def __init__(self, my_id: int, verifier: QuorumMaj, db: ZabDatabase, accepted_epoch: int,
+                 current_epoch: int, config: ZabConfig, outbox: Outbox, probe: Probe) -> None:
+        self.my_id = my_id
+        self.verifier = verifier
+        self.db = db
+        self.accepted_epoch = accepted_epoch
+        self.current_epoch = current_epoch
+        self.config = config
+        self.outbox = outbox
+        self.probe = probe
+        self.on_persisted: dict[int, Callable[[], None]] = {}
+
+    def persist(self, then: Callable[[], None] | None = None, **fields: object) -> int:
+        persist_id = self.outbox.persist(**fields)
+        if then is not None:
+            self.on_persisted[persist_id] = then
+        return persist_id
+
+    def send(self, to: int, type_: P, zxid: int, data: bytes | None = None, snapshot: bytes = b"") -> None:
+        self.outbox.add(SendPacket(to, QuorumPacket(int(type_), zxid, data, None), snapshot))
+
+
+def packet(type_: P, zxid: int, data: bytes | None = None) -> QuorumPacket:
+    return QuorumPacket(int(type_), zxid, data, None)
+
+
+def _int_data(p: QuorumPacket) -> int:
+    if p.data is None or len(p.data) < 4:
+        raise PeerProtocolError(f"{P(p.type).name} without its int payload")
+    return int(_INT.unpack_from(p.data, 0)[0])
+
+
+# ---- leader ------------------------------------------------------------------------------
+
+
+class LearnerStage(enum.Enum):
+    """Where one learner is in LearnerHandler.run."""
+
+    INFO = "awaiting FOLLOWERINFO"
+    ACKEPOCH = "awaiting ACKEPOCH"
+    NEWLEADER_ACK = "awaiting ACK of NEWLEADER"
+    SYNCED = "acked NEWLEADER"
+
+
+LEADER_ACCEPTS: dict[LearnerStage, frozenset[P]] = {
+    LearnerStage.INFO: frozenset({P.FOLLOWERINFO}),
+    LearnerStage.ACKEPOCH: frozenset({P.ACKEPOCH}),
+    LearnerStage.NEWLEADER_ACK: frozenset({P.ACK}),
+    LearnerStage.SYNCED: frozenset({P.ACK, P.PING, P.REQUEST, P.REVALIDATE}),
+}
+
+
+@dataclass
+class LearnerLink:
+    sid: int
+    stage: LearnerStage
+    accepted_epoch: int = -1
+    last_heard_ms: int = 0
+
+
+class Leader:
+    role_state = ServerState.LEADING
+
+    def __init__(self, ctx: ZabContext, now_ms: int) -> None:
+        self.ctx = ctx
+        self.phase = Phase.DISCOVERY
+        self.failed: str | None = None
+        self.epoch: int | None = None  # fixed once a quorum has connected
+        self.epoch_durable = False
+        self.learners: dict[int, LearnerLink] = {}
+        self.connecting: dict[int, int] = {ctx.my_id: ctx.accepted_epoch}
+        self.epoch_acks: dict[int, None] = {ctx.my_id: None}
+        self.newleader_acks: dict[int, None] = {}
+        self.forwarding: dict[int, None] = {}  # learners that get live proposals and commits
+        self.outstanding: dict[int, dict[int, None]] = {}  # zxid -> voters that acked it
+        self.last_proposed = ctx.db.last_processed_zxid
+        self.pending_syncs: list[tuple[int, int]] = []  # (learner sid, zxid to wait for)
+        self.peer_last_zxids: dict[int, int] = {}  # ACKEPOCH.zxid per learner
+        self.deadline_ms = now_ms + ctx.config.init_limit_ticks * ctx.config.tick_time_ms
+        self.next_ping_ms = now_ms + ctx.config.tick_time_ms // 2
+        self._maybe_fix_epoch()
+
+    # ---- inputs --------------------------------------------------------------------------
+
+    def step(self, sid: int, p: QuorumPacket, now_ms: int) -> None:
+        link = self.learners.get(sid)
+        if link is None:
+            link = self.learners[sid] = LearnerLink(sid, LearnerStage.INFO)
+        link.last_heard_ms = now_ms
+        type_ = P(p.type) if p.type in P.__members__.values() else None
+        if type_ is None or type_ not in LEADER_ACCEPTS[link.stage]:
+            raise PeerProtocolError(f"leader: {p.type} from {sid} while {link.stage.value}")
+        if type_ == P.FOLLOWERINFO:
+            self._on_followerinfo(link, p)
+        elif type_ == P.ACKEPOCH:
+            self._on_ackepoch(link, p)
+        elif type_ == P.ACK:
+            self._on_ack(link, p.zxid)
+        elif type_ == P.PING:
+            self._on_ping_reply(link, p)
+        elif type_ == P.REQUEST and self._is_sync_request(p):
+            self._on_sync_request(sid)
+        else:
+            self.ctx.outbox.add(LearnerRequest(sid, p))
+
+    def disconnected(self, sid: int) -> None:
+        self._drop_learner(sid, notify=False)
+
+    def tick(self, now_ms: int) -> None:
+        cfg = self.ctx.config
+        if self.phase != Phase.BROADCAST and now_ms >= self.deadline_ms:
+            self.failed = "timeout while waiting for epoch or NEWLEADER quorum"
+            return
+        if now_ms < self.next_ping_ms:
+            return
+        self.next_ping_ms = now_ms + cfg.tick_time_ms // 2
+        sync_limit_ms = cfg.sync_limit_ticks * cfg.tick_time_ms
+        limit_ms = sync_limit_ms if self.phase == Phase.BROADCAST else cfg.init_limit_ticks * cfg.tick_time_ms
+        for link in list(self.learners.values()):
+            if now_ms - link.last_heard_ms > limit_ms:
+                self.ctx.probe("leader dropped a silent learner")
+                self._drop_learner(link.sid, notify=True)
+            elif link.stage in (LearnerStage.NEWLEADER_ACK, LearnerStage.SYNCED):
+                self.ctx.send(link.sid, P.PING, self.last_proposed)
+        if self.phase == Phase.BROADCAST:
+            synced = [self.ctx.my_id] + [s for s, l in self.learners.items() if l.stage == LearnerStage.SYNCED]
+            if not self.ctx.verifier.is_quorum(synced):
+                self.failed = "not sufficient followers synced"
+
+    def next_timer_ms(self) -> int:
+        if self.phase != Phase.BROADCAST:
+            return min(self.deadline_ms, self.next_ping_ms)
+        return self.next_ping_ms
+
+    def submit(self, session_id: int, cxid: int, txn_type: int, txn: object, time_ms: int) -> int | None:
+        """Propose one txn; returns its zxid, or None when this leader cannot propose now."""
+        if self.phase != Phase.BROADCAST or self.failed:
+            return None
+        if counter_of(self.last_proposed) >= COUNTER_MAX:
+            self.failed = "zxid counter exhausted; forcing a new election"
+            return None
+        zxid = self.last_proposed + 1
+        self.last_proposed = zxid
+        entry = encode_txn_entry(TxnHeader(session_id, cxid, zxid, time_ms, txn_type), txn, None)
+        self.ctx.db.append(zxid, entry)
+        self.outstanding[zxid] = {}
+        self.ctx.persist(lambda: self._on_ack_from(self.ctx.my_id, zxid), entries=((zxid, entry),))
+        for sid in self.forwarding:
+            self.ctx.send(sid, P.PROPOSAL, zxid, entry)
+        return zxid
+
+    # ---- discovery -----------------------------------------------------------------------
+
+    def _on_followerinfo(self, link: LearnerLink, p: QuorumPacket) -> None:
+        if p.data is None or len(p.data) < 12:
+            raise PeerProtocolError("FOLLOWERINFO without LearnerInfo")
+        info = LearnerInfo.from_bytes(p.data + b"\x00" * max(0, 20 - len(p.data)))
+        if info.serverid != link.sid:
+            raise PeerProtocolError(f"FOLLOWERINFO sid {info.serverid} on link of {link.sid}")
+        if info.configVersion > self.ctx.verifier.version:
+            raise PeerProtocolError("follower is ahead of the leader (config version)")
+        link.accepted_epoch = epoch_of(p.zxid)
+        link.stage = LearnerStage.ACKEPOCH
+        if self.epoch is None:
+            self.connecting[link.sid] = link.accepted_epoch
+            self._maybe_fix_epoch()
+        elif self.epoch_durable:
+            self._send_leaderinfo(link.sid)
+
+    def _maybe_fix_epoch(self) -> None:
+        if self.epoch is not None or not self.ctx.verifier.is_quorum(self.connecting):
+            return
+        epoch = max(self.connecting.values()) + 1
+        self.epoch = epoch
+        self.ctx.accepted_epoch = epoch
+        self.ctx.persist(self._on_epoch_durable, accepted_epoch=epoch)
+
+    def _on_epoch_durable(self) -> None:
+        self.epoch_durable = True
+        for link in self.learners.values():
+            if link.stage == LearnerStage.ACKEPOCH:
+                self._send_leaderinfo(link.sid)
+        self._maybe_epoch_quorum()
+
+    def _send_leaderinfo(self, sid: int) -> None:
+        assert self.epoch is not None
+        self.ctx.send(sid, P.LEADERINFO, make_zxid(self.epoch, 0), _INT.pack(PROTOCOL_VERSION))
+
+    def _on_ackepoch(self, link: LearnerLink, p: QuorumPacket) -> None:
+        if self.epoch is None or not self.epoch_durable:
+            raise PeerProtocolError("ACKEPOCH before LEADERINFO")
+        learner_current_epoch = _int_data(p)
+        peer_last_zxid = p.zxid
+        mine = (self.ctx.current_epoch, self.ctx.db.last_logged_zxid)
+        if self.phase == Phase.DISCOVERY and learner_current_epoch != -1 and \
+                (learner_current_epoch, peer_last_zxid) > mine:
+            self.ctx.probe("leader refused a learner ahead of it")
+            raise PeerProtocolError(f"follower {link.sid} is ahead of the leader")
+        link.stage = LearnerStage.NEWLEADER_ACK
+        link.accepted_epoch = self.epoch
+        self.peer_last_zxids[link.sid] = peer_last_zxid
+        if learner_current_epoch != -1 and peer_last_zxid != -1:
+            self.epoch_acks[link.sid] = None
+        if self.phase == Phase.DISCOVERY:
+            self._maybe_epoch_quorum()
+        else:
+            self._sync_learner(link.sid, peer_last_zxid)
+
+    def _maybe_epoch_quorum(self) -> None:
+        if self.phase != Phase.DISCOVERY or not self.epoch_durable:
+            return
+        if not self.ctx.verifier.is_quorum(self.epoch_acks):
+            return
+        assert self.epoch is not None
+        self.phase = Phase.SYNCHRONIZATION
+        self.ctx.current_epoch = self.epoch
+        self.last_proposed = make_zxid(self.epoch, 0)
+        self.ctx.persist(lambda: self._on_newleader_ack(self.ctx.my_id), current_epoch=self.epoch)
+        for sid, link in self.learners.items():
+            if link.stage == LearnerStage.NEWLEADER_ACK:
+                self._sync_learner(sid, self.peer_last_zxids[sid])
+
+    # ---- synchronization -----------------------------------------------------------------
+
+    def _sync_learner(self, sid: int, peer_last_zxid: int) -> None:
+        """LearnerHandler.syncFollower + startForwarding + NEWLEADER, queued in wire order."""
+        assert self.epoch is not None
+        db = self.ctx.db
+        last_processed = db.last_processed_zxid
+        window = db.committed_window(self.ctx.config.commit_log_count)
+        min_committed, max_committed = (window[0][0], window[-1][0]) if window else (last_processed, last_processed)
+        peer_new_epoch = is_epoch_start(peer_last_zxid)
+        queued: list[tuple[int, bytes]] = []
+        op: tuple[P, int] | None
+        if peer_last_zxid == last_processed:
+            op = (P.DIFF, peer_last_zxid)
+        elif peer_last_zxid > max_committed and not peer_new_epoch:
+            op = (P.TRUNC, max_committed)
+            self.ctx.probe("leader sent TRUNC")
+        elif min_committed <= peer_last_zxid <= max_committed:
+            op, queued = _walk_committed_log(window, peer_last_zxid, max_committed)
+        else:
+            op = None
+        if op is None:
+            self.ctx.probe("leader sent SNAP")
+            self.ctx.send(sid, P.SNAP, last_processed, snapshot=db.snap_stream())
+            queued_up_to = last_processed
+        else:
+            if op[0] == P.DIFF and queued:
+                self.ctx.probe("leader sent DIFF with proposals")
+            self.ctx.send(sid, op[0], op[1])
+            for zxid, entry in queued:
+                self.ctx.send(sid, P.PROPOSAL, zxid, entry)
+                self.ctx.send(sid, P.COMMIT, zxid)
+            queued_up_to = queued[-1][0] if queued else (op[1] if op[0] == P.TRUNC else max(peer_last_zxid, max_committed))
+        for zxid in self.outstanding:
+            if zxid > queued_up_to:
+                self.ctx.send(sid, P.PROPOSAL, zxid, db.entry(zxid))
+        self.forwarding[sid] = None
+        self.ctx.send(sid, P.NEWLEADER, make_zxid(self.epoch, 0), self.ctx.verifier.config_text().encode())
+
+    def _on_newleader_ack(self, sid: int) -> None:
+        if self.failed:
+            return
+        self.newleader_acks[sid] = None
+        if sid in self.learners:
+            self.learners[sid].stage = LearnerStage.SYNCED
+        if self.phase == Phase.BROADCAST:
+            self.ctx.send(sid, P.UPTODATE, -1)
+        elif self.ctx.verifier.is_quorum(self.newleader_acks) and self.ctx.my_id in self.newleader_acks:
+            self._establish()
+
+    def _establish(self) -> None:
+        assert self.epoch is not None
+        self.phase = Phase.BROADCAST
+        for sid, link in self.learners.items():
+            if link.stage == LearnerStage.SYNCED:
+                self.ctx.send(sid, P.UPTODATE, -1)
+        self.ctx.outbox.add(Established(ServerState.LEADING, self.epoch, self.ctx.db.last_processed_zxid))
+
+    # ---- broadcast -----------------------------------------------------------------------
+
+    def _on_ack(self, link: LearnerLink, zxid: int) -> None:
+        if link.stage == LearnerStage.NEWLEADER_ACK:
+            assert self.epoch is not None
+            if zxid != make_zxid(self.epoch, 0):
+                raise PeerProtocolError(f"NEWLEADER ack with zxid {zxid:#x} from {link.sid}")
+            self._on_newleader_ack(link.sid)
+            return
+        if is_epoch_start(zxid):
+            return  # the ACK of UPTODATE
+        self._on_ack_from(link.sid, zxid)
+
+    def _on_ack_from(self, sid: int, zxid: int) -> None:
+        acks = self.outstanding.get(zxid)
+        if acks is None or self.failed:
+            self.ctx.probe("leader ignored an ACK for a committed or unknown zxid")
+            return
+        acks[sid] = None
+        self._try_to_commit()
+
+    def _try_to_commit(self) -> None:
+        while self.outstanding:
+            zxid = next(iter(self.outstanding))
+            if not self.ctx.verifier.is_quorum(self.outstanding[zxid]):
+                return
+            del self.outstanding[zxid]
+            result = self.ctx.db.apply_committed(zxid)
+            for sid in self.forwarding:
+                self.ctx.send(sid, P.COMMIT, zxid)
+            self.ctx.outbox.add(Apply(zxid, result, self.ctx.db.tree.digest))
+            self._release_syncs(zxid)
+
+    def _is_sync_request(self, p: QuorumPacket) -> bool:
+        return p.data is not None and len(p.data) >= 16 and \
+            _INT.unpack_from(p.data, 12)[0] == OpCode.SYNC
+
+    def _on_sync_request(self, sid: int) -> None:
+        if not self.outstanding:
+            self.ctx.send(sid, P.SYNC, 0)
+        else:
+            self.pending_syncs.append((sid, self.last_proposed))
+
+    def _release_syncs(self, committed_zxid: int) -> None:
+        while self.pending_syncs and self.pending_syncs[0][1] <= committed_zxid:
+            sid, _ = self.pending_syncs.pop(0)
+            if sid in self.forwarding:
+                self.ctx.send(sid, P.SYNC, 0)
+
+    def _on_ping_reply(self, link: LearnerLink, p: QuorumPacket) -> None:
+        data = p.data or b""
+        touches = tuple(_TOUCH.unpack_from(data, i) for i in range(0, len(data) - len(data) % 12, 12))
+        if touches:
+            self.ctx.outbox.add(SessionsTouched(link.sid, touches))
+
+    def _drop_learner(self, sid: int, *, notify: bool) -> None:
+        self.learners.pop(sid, None)
+        self.forwarding.pop(sid, None)
+        if notify:
+            self.ctx.outbox.add(Disconnect(sid))
+
+    def drop_all(self) -> None:
+        for sid in list(self.learners):
+            self._drop_learner(sid, notify=True)
+
+
+def _walk_committed_log(window: list[tuple[int, bytes]], peer_last_zxid: int,
+                        max_committed: int) -> tuple[tuple[P, int] | None, list[tuple[int, bytes]]]:
+    """queueCommittedProposals: the op packet and the proposals to send, or (None, []) = SNAP."""
+    peer_new_epoch = is_epoch_start(peer_last_zxid)
+    op: tuple[P, int] | None = None
+    previous = None
+    queued: list[tuple[int, bytes]] = []
+    for zxid, entry in window:
+        if zxid < peer_last_zxid:
+            previous = zxid
+            continue
+        if op is None:
+            if zxid == peer_last_zxid:
+                op = (P.DIFF, max_committed)
+                previous = zxid
+                continue
+            if peer_new_epoch:
+                op = (P.DIFF, max_committed)
+            elif epoch_of(zxid) != epoch_of(peer_last_zxid) or previous is None:
+                return None, []
+            else:
+                op = (P.TRUNC, previous)
+        queued.append((zxid, entry))
+    if op is None:
+        op = (P.DIFF, max_committed)
+    return op, queued
+
+
+# ---- follower ----------------------------------------------------------------------------
+
+FOLLOWER_ACCEPTS: dict[tuple[Phase, bool], frozenset[P]] = {
+    (Phase.DISCOVERY, False): frozenset({P.LEADERINFO}),
+    (Phase.SYNCHRONIZATION, False): frozenset({P.DIFF, P.TRUNC, P.SNAP}),
+    (Phase.SYNCHRONIZATION, True): frozenset({P.PROPOSAL, P.COMMIT, P.NEWLEADER, P.UPTODATE, P.PING}),
+    (Phase.BROADCAST, True): frozenset({P.PROPOSAL, P.COMMIT, P.PING, P.SYNC, P.REVALIDATE}),
+}
+
+
+class Follower:
+    role_state = ServerState.FOLLOWING
+
+    def __init__(self, ctx: ZabContext, leader_sid: int, now_ms: int) -> None:
+        self.ctx = ctx
+        self.leader_sid = leader_sid
+        self.phase = Phase.DISCOVERY
+        self.failed: str | None = None
+        self.epoch: int | None = None
+        self.connected = False
+        self.connect_attempts = 1
+        self.retry_at_ms: int | None = None
+        self.sync_mode: P | None = None
+        self.snapshot_needed = False
+        self.newleader_seen = False
+        self.not_committed: list[tuple[int, bytes]] = []  # received in sync, not yet logged
+        self.committed_in_sync: list[int] = []
+        self.logged_in_sync: list[int] = []
+        self.session_touches: dict[int, int] = {}
+        self.last_heard_ms = now_ms
+        ctx.outbox.add(Connect(leader_sid))
+
+    # ---- inputs --------------------------------------------------------------------------
+
+    def connected_to(self, sid: int, now_ms: int) -> None:
+        if sid != self.leader_sid:
+            return
+        self.connected = True
+        self.last_heard_ms = now_ms
+        info = LearnerInfo(self.ctx.my_id, PROTOCOL_VERSION, self.ctx.verifier.version)
+        self.ctx.send(sid, P.FOLLOWERINFO, make_zxid(self.ctx.accepted_epoch, 0), info.encode())
+
+    def disconnected(self, sid: int, now_ms: int) -> None:
+        if sid != self.leader_sid:
+            return
+        if not self.connected and self.connect_attempts < CONNECT_ATTEMPTS_MAX:
+            self.retry_at_ms = now_ms + CONNECT_RETRY_MS
+            return
+        self.failed = "connection to the leader lost"
+
+    def tick(self, now_ms: int) -> None:
+        cfg = self.ctx.config
+        if self.retry_at_ms is not None:
+            if now_ms >= self.retry_at_ms:
+                self.retry_at_ms = None
+                self.connect_attempts += 1
+                self.last_heard_ms = now_ms
+                self.ctx.outbox.add(Connect(self.leader_sid))
+            return
+        limit_ticks = cfg.sync_limit_ticks if self.phase == Phase.BROADCAST else cfg.init_limit_ticks
+        if now_ms - self.last_heard_ms > limit_ticks * cfg.tick_time_ms:
+            self.ctx.probe("follower timed out on a silent leader")
+            self.failed = "leader silent for too long"
+
+    def next_timer_ms(self) -> int:
+        if self.retry_at_ms is not None:
+            return self.retry_at_ms
+        cfg = self.ctx.config
+        limit_ticks = cfg.sync_limit_ticks if self.phase == Phase.BROADCAST else cfg.init_limit_ticks
+        return self.last_heard_ms + limit_ticks * cfg.tick_time_ms + 1
+
+    def touch_session(self, session_id: int, timeout_ms: int) -> None:
+        self.session_touches[session_id] = timeout_ms
+
+    def step(self, sid: int, p: QuorumPacket, snapshot: bytes, now_ms: int) -> None:
+        if sid != self.leader_sid:
+            raise PeerProtocolError(f"follower: packet from {sid}, not from leader {self.leader_sid}")
+        self.last_heard_ms = now_ms
+        type_ = P(p.type) if p.type in P.__members__.values() else None
+        allowed = FOLLOWER_ACCEPTS.get((self.phase, self.sync_mode is not None or self.phase == Phase.BROADCAST))
+        if type_ is None or allowed is None or type_ not in allowed:
+            raise PeerProtocolError(f"follower: {p.type} while {self.phase.value}")
+        handler = getattr(self, f"_on_{type_.name.lower()}")
+        if type_ == P.SNAP:
+            handler(p, snapshot)
+        else:
+            handler(p)
+
+    # ---- discovery -----------------------------------------------------------------------
+
+    def _on_leaderinfo(self, p: QuorumPacket) -> None:
+        new_epoch = epoch_of(p.zxid)
+        last_logged = self.ctx.db.last_logged_zxid
+        self.epoch = new_epoch
+        self.phase = Phase.SYNCHRONIZATION
+        if new_epoch > self.ctx.accepted_epoch:
+            self.ctx.accepted_epoch = new_epoch
+            current = self.ctx.current_epoch
+            self.ctx.persist(lambda: self.ctx.send(self.leader_sid, P.ACKEPOCH, last_logged, _INT.pack(current)),
+                             accepted_epoch=new_epoch)
+        elif new_epoch == self.ctx.accepted_epoch:
+            self.ctx.send(self.leader_sid, P.ACKEPOCH, last_logged, _INT.pack(-1))
+        else:
+            self.failed = f"leader epoch {new_epoch} is below my accepted epoch {self.ctx.accepted_epoch}"
+
+    # ---- synchronization -----------------------------------------------------------------
+
+    def _on_diff(self, p: QuorumPacket) -> None:
+        self.sync_mode = P.DIFF
+
+    def _on_trunc(self, p: QuorumPacket) -> None:
+        self.sync_mode = P.TRUNC
+        self.snapshot_needed = True
+        self.ctx.probe("follower truncated its log")
+        self.ctx.db.truncate(p.zxid)
+        self.ctx.persist(truncate_to_zxid=p.zxid)
+
+    def _on_snap(self, p: QuorumPacket, snapshot: bytes) -> None:
+        self.sync_mode = P.SNAP
+        self.snapshot_needed = True
+        self.ctx.probe("follower loaded a SNAP")
+        self.ctx.db.load_snapshot(p.zxid, snapshot)
+
+    def _on_proposal(self, p: QuorumPacket) -> None:
+        entry = p.data or b""
+        hdr = decode_txn_entry(entry)[0]
+        if hdr.zxid != p.zxid:
+            raise PeerProtocolError(f"PROPOSAL {p.zxid:#x} carries txn {hdr.zxid:#x}")
+        last = self.not_committed[-1][0] if self.not_committed else self.ctx.db.last_logged_zxid
+        if p.zxid <= last:
+            raise PeerProtocolError(f"PROPOSAL {p.zxid:#x} not after {last:#x}")
+        if self.phase == Phase.BROADCAST:
+            self._log_and_ack(((p.zxid, entry),))
+        else:
+            self.not_committed.append((p.zxid, entry))
+
+    def _on_commit(self, p: QuorumPacket) -> None:
+        if self.phase == Phase.BROADCAST:
+            self._apply(p.zxid)
+        elif self.snapshot_needed and not self.newleader_seen:
+            # SNAP/TRUNC: commits before NEWLEADER go straight into the tree (and its snapshot).
+            if not self.not_committed or self.not_committed[0][0] != p.zxid:
+                raise PeerProtocolError(f"COMMIT {p.zxid:#x} does not match the first pending proposal")
+            zxid, entry = self.not_committed.pop(0)
+            self.ctx.db.append(zxid, entry)
+            self._apply(zxid)
+        else:
+            self.committed_in_sync.append(p.zxid)
+
+    def _on_newleader(self, p: QuorumPacket) -> None:
+        if self.newleader_seen or self.epoch is None or p.zxid != make_zxid(self.epoch, 0):
+            raise PeerProtocolError(f"unexpected NEWLEADER {p.zxid:#x}")
+        self.newleader_seen = True
+        db = self.ctx.db
+        snapshot = None
+        if self.snapshot_needed:
+            stream = db.snap_stream()
+            snapshot = (db.last_processed_zxid, stream)
+            db.rebase(db.last_processed_zxid, stream)
+        entries = tuple(self.not_committed)
+        for zxid, entry in entries:
+            db.append(zxid, entry)
+        self.logged_in_sync = [z for z, _ in entries]
+        self.not_committed = []
+        self.ctx.current_epoch = self.epoch
+        newleader_zxid = p.zxid
+        self.ctx.persist(lambda: self.ctx.send(self.leader_sid, P.ACK, newleader_zxid),
+                         snapshot=snapshot, entries=entries, current_epoch=self.epoch)
+
+    def _on_uptodate(self, p: QuorumPacket) -> None:
+        if not self.newleader_seen or self.epoch is None:
+            raise PeerProtocolError("UPTODATE before NEWLEADER")
+        self.phase = Phase.BROADCAST
+        self.ctx.send(self.leader_sid, P.ACK, make_zxid(self.epoch, 0))
+        self.ctx.outbox.add(Established(ServerState.FOLLOWING, self.epoch, self.ctx.db.last_processed_zxid))
+        committed = set(self.committed_in_sync)
+        for zxid in self.logged_in_sync:
+            if zxid not in committed:
+                self.ctx.send(self.leader_sid, P.ACK, zxid)
+        late = tuple(self.not_committed)
+        self.not_committed = []
+        if late:
+            self._log_and_ack(late)
+        for zxid in self.committed_in_sync:
+            if zxid > self.ctx.db.last_processed_zxid:
+                self._apply(zxid)
+        self.committed_in_sync = []
+
+    # ---- broadcast -----------------------------------------------------------------------
+
+    def _log_and_ack(self, entries: tuple[tuple[int, bytes], ...]) -> None:
+        for zxid, entry in entries:
+            self.ctx.db.append(zxid, entry)
+
+        def ack() -> None:
+            for zxid, _ in entries:
+                self.ctx.send(self.leader_sid, P.ACK, zxid)
+
+        self.ctx.persist(ack, entries=entries)
+
+    def _apply(self, zxid: int) -> None:
+        result = self.ctx.db.apply_committed(zxid)
+        self.ctx.outbox.add(Apply(zxid, result, self.ctx.db.tree.digest))
+
+    def _on_ping(self, p: QuorumPacket) -> None:
+        if self.phase != Phase.BROADCAST:
+            return  # a learner in sync ignores PINGs
+        data = b"".join(_TOUCH.pack(s, t) for s, t in self.session_touches.items())
+        self.session_touches.clear()
+        self.ctx.send(self.leader_sid, P.PING, p.zxid, data)
+
+    def _on_sync(self, p: QuorumPacket) -> None:
+        self.ctx.outbox.add(SyncReleased())
+
+    def _on_revalidate(self, p: QuorumPacket) -> None:
+        self.ctx.outbox.add(LearnerRequest(self.leader_sid, p))

@@ -1,0 +1,1 @@
+"""Deterministic simulation of a pyzk ensemble: one seed, one history (see world.py)."""

@@ -1,0 +1,545 @@
+"""The simulated world: N peers, their disks, TCP-like links, faults and a write workload.
+
+Rule 1: one seed, one history. Every random draw comes from a named stream derived from the
+seed (network, disk, faults, workload), events run in (time_ms, sequence) order, and nothing
+iterates an unordered set, so the trace digest depends on the seed alone.
+Rule 2: links behave like TCP: FIFO per connection; a reset loses in-flight data and tells
+both ends; a partition holds quorum-port data until it heals (TCP retransmits) and drops
+election frames (QuorumCnxManager's queues may drop them; FLE re-sends).
+Rule 3: a crash loses every write not yet fsynced; a restart builds the peer from the
+durable disk alone.
+Rule 4: the checker runs on every effect that can break an invariant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import random
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from jute.codes import OpCode, ServerState
+from jute.codes import QuorumPacketType as P
+from jute.data import ACL, Id
+from jute.txn import CreateTxn, SetDataTxn
+from pyzk.quorum.database import DiskImage
+from pyzk.quorum.effects import (
+    Apply,
+    Connect,
+    Disconnect,
+    Established,
+    Persist,
+    Ready,
+    RoleChanged,
+    SendNotification,
+    SendPacket,
+)
+from pyzk.quorum.errors import InvariantViolation
+from pyzk.quorum.peer import Peer
+from pyzk.quorum.verifier import QuorumMaj
+from pyzk.quorum.zab import Leader, Probe, ZabConfig
+from pyzk.quorum.zxid import hex_zxid
+from pyzk.sim.checker import ZabChecker
+
+OPEN_ACL = [ACL(31, Id("world", "anyone"))]
+PARTITION_RETRY_MS = 50
+EVENTS_MAX = 2_000_000
+
+
+@dataclass(frozen=True)
+class SimOptions:
+    peers: int = 3
+    tick_time_ms: int = 200
+    init_limit_ticks: int = 10
+    sync_limit_ticks: int = 5
+    commit_log_count: int = 500
+    net_delay_ms: tuple[int, int] = (1, 15)
+    disk_delay_ms: tuple[int, int] = (1, 8)
+    write_interval_ms: int = 40
+    fault_interval_ms: int = 700  # mean time between fault events; 0 = no random faults
+    faults_ms: int = 15_000  # random faults stop here; then heal and check liveness
+    liveness_ms: int = 40_000
+
+    @classmethod
+    def swarm(cls, rng: random.Random) -> SimOptions:
+        """vopr's options_swarm: each seed draws its own ensemble and fault mix."""
+        return cls(
+            peers=rng.choice((3, 3, 5)),
+            tick_time_ms=rng.choice((100, 200)),
+            init_limit_ticks=rng.choice((5, 10)),
+            sync_limit_ticks=rng.choice((3, 5)),
+            commit_log_count=rng.choice((500, 8, 3)),
+            net_delay_ms=(1, rng.choice((5, 15, 60))),
+            disk_delay_ms=(1, rng.choice((3, 10, 40))),
+            write_interval_ms=rng.choice((20, 50)),
+            fault_interval_ms=rng.choice((300, 700, 1500)),
+            faults_ms=rng.choice((6000, 10_000)),
+        )
+
+
+class CountingProbe(Probe):
+    def __init__(self) -> None:
+        self.hits: Counter[str] = Counter()
+
+    def __call__(self, site: str) -> None:
+        self.hits[site] += 1
+
+
+@dataclass
+class QuorumLink:
+    """One quorum-port TCP connection between `a` (initiator) and `b`."""
+
+    serial: int
+    a: int
+    b: int
+    open: bool = False
+    alive: bool = True
+    last_delivery_ms: dict[int, int] = field(default_factory=dict)  # per sending side
+    in_flight: dict[int, deque[SendPacket]] = field(default_factory=dict)  # per sending side, FIFO
+
+
+@dataclass
+class SimDisk:
+    durable: DiskImage = field(default_factory=DiskImage)
+    pending: list[Persist] = field(default_factory=list)
+    last_fsync_ms: int = 0
+
+
+class SimulationFailure(Exception):
+    def __init__(self, seed: int, reason: str) -> None:
+        super().__init__(f"seed {seed}: {reason}")
+        self.seed = seed
+        self.reason = reason
+
+
+class World:
+    def __init__(self, seed: int, options: SimOptions | None = None, *, trace: bool = False,
+                 random_faults: bool = True) -> None:
+        self.seed = seed
+        self.options = options or SimOptions.swarm(random.Random(f"{seed}-swarm"))
+        self.rng_network = random.Random(f"{seed}-network")
+        self.rng_disk = random.Random(f"{seed}-disk")
+        self.rng_faults = random.Random(f"{seed}-faults")
+        self.rng_workload = random.Random(f"{seed}-workload")
+        self.trace_enabled = trace
+        self.trace_lines: list[str] = []
+        self._trace_hash = hashlib.sha256()
+        self.now_ms = 0
+        self._events: list[tuple[int, int, str, tuple[Any, ...]]] = []
+        self._sequence = 0
+        self.sids = list(range(1, self.options.peers + 1))
+        self.verifier = QuorumMaj.of_sids(self.sids)
+        o = self.options
+        self.zab_config = ZabConfig(o.tick_time_ms, o.init_limit_ticks, o.sync_limit_ticks, o.commit_log_count)
+        self.probe = CountingProbe()
+        self.checker = ZabChecker()
+        self.disks = {sid: SimDisk() for sid in self.sids}
+        self.incarnation = {sid: 0 for sid in self.sids}
+        self.peers: dict[int, Peer | None] = {}
+        self.links: dict[tuple[int, int], QuorumLink] = {}
+        self._link_serial = 0
+        self.blocked: set[tuple[int, int]] = set()  # (from, to) pairs that cannot talk
+        self._timer_at: dict[int, int | None] = {}
+        self.writes_submitted = 0
+        self.writes_committed = 0
+        self.random_faults = random_faults
+        self.workload_enabled = True
+        for sid in self.sids:
+            self._start_peer(sid)
+        self._schedule(o.write_interval_ms, "write", ())
+        if random_faults and o.fault_interval_ms:
+            self._schedule(self.rng_faults.randint(1, 2 * o.fault_interval_ms), "fault", ())
+
+    # ---- the event loop ------------------------------------------------------------------
+
+    def _schedule(self, at_ms: int, kind: str, args: tuple[Any, ...]) -> None:
+        self._sequence += 1
+        heapq.heappush(self._events, (at_ms, self._sequence, kind, args))
+
+    def trace(self, line: str) -> None:
+        text = f"{self.now_ms:>7} {line}"
+        self._trace_hash.update(text.encode() + b"\n")
+        if self.trace_enabled:
+            self.trace_lines.append(text)
+
+    @property
+    def trace_digest(self) -> str:
+        return self._trace_hash.hexdigest()
+
+    def run_until(self, stop_ms: int, condition: Callable[[], bool] | None = None) -> bool:
+        """Run events up to `stop_ms` or until `condition()` holds; True if it held."""
+        for _ in range(EVENTS_MAX):
+            if condition is not None and condition():
+                return True
+            if not self._events or self._events[0][0] > stop_ms:
+                self.now_ms = max(self.now_ms, stop_ms)
+                return condition is not None and condition()
+            at_ms, _, kind, args = heapq.heappop(self._events)
+            self.now_ms = at_ms
+            try:
+                getattr(self, f"_on_{kind}")(*args)
+            except InvariantViolation as exc:
+                raise SimulationFailure(self.seed, f"t={self.now_ms} {exc}") from exc
+        raise SimulationFailure(self.seed, "event budget exhausted")
+
+    # ---- peers ---------------------------------------------------------------------------
+
+    def _start_peer(self, sid: int) -> None:
+        self.incarnation[sid] += 1
+        disk = self.disks[sid]
+        self.trace(f"{sid} starts (incarnation {self.incarnation[sid]}, log to "
+                   f"{hex_zxid(disk.durable.entries[-1][0] if disk.durable.entries else 0)})")
+        self.peers[sid] = Peer(sid, self.verifier, disk.durable, self.now_ms, self.zab_config, self.probe)
+        self._timer_at[sid] = None
+        self._drain(sid)
+
+    def crash(self, sid: int) -> None:
+        if self.peers.get(sid) is None:
+            return
+        disk = self.disks[sid]
+        self.trace(f"{sid} CRASH (loses {len(disk.pending)} unsynced writes)")
+        self.peers[sid] = None
+        disk.pending.clear()
+        self.incarnation[sid] += 1
+        for key, link in sorted(self.links.items()):
+            if sid in key:
+                self._reset_link(link, notify_both=True)
+
+    def restart(self, sid: int) -> None:
+        if self.peers.get(sid) is None:
+            self._start_peer(sid)
+
+    def _drain(self, sid: int) -> None:
+        """Execute a peer's Ready effects in order (the driver's job)."""
+        for _ in range(1000):
+            peer = self.peers.get(sid)
+            if peer is None:
+                return
+            ready = peer.ready()
+            if ready is None:
+                return
+            peer.advance(ready)
+            for effect in ready.effects:
+                self._execute(sid, peer, effect)
+            self._arm_timer(sid, ready)
+        raise SimulationFailure(self.seed, f"peer {sid} never became quiet")
+
+    def _arm_timer(self, sid: int, ready: Ready) -> None:
+        if ready.timer_ms is not None and ready.timer_ms != self._timer_at.get(sid):
+            self._timer_at[sid] = ready.timer_ms
+            self._schedule(max(ready.timer_ms, self.now_ms), "timer", (sid, self.incarnation[sid]))
+
+    def _execute(self, sid: int, peer: Peer, effect: object) -> None:
+        if isinstance(effect, SendNotification):
+            self._send_notification(sid, effect)
+        elif isinstance(effect, SendPacket):
+            self._send_packet(sid, effect)
+        elif isinstance(effect, Persist):
+            disk = self.disks[sid]
+            disk.pending.append(effect)
+            lo, hi = self.options.disk_delay_ms
+            disk.last_fsync_ms = max(disk.last_fsync_ms, self.now_ms + self.rng_disk.randint(lo, hi))
+            self._schedule(disk.last_fsync_ms, "fsync", (sid, self.incarnation[sid]))
+        elif isinstance(effect, Connect):
+            self._connect(sid, effect.to)
+        elif isinstance(effect, Disconnect):
+            link = self.links.get(_pair(sid, effect.to))
+            if link is not None:
+                self._reset_link(link, notify_both=False, notify=effect.to)
+        elif isinstance(effect, Apply):
+            self.checker.on_apply(sid, effect.zxid, effect.tree_digest, peer, isinstance(peer.role, Leader))
+            if isinstance(peer.role, Leader):
+                self.writes_committed += 1
+            self.trace(f"{sid} apply {hex_zxid(effect.zxid)} digest={effect.tree_digest:#x}")
+        elif isinstance(effect, Established):
+            self.trace(f"{sid} ESTABLISHED {effect.state.name} epoch={effect.epoch} "
+                       f"zxid={hex_zxid(effect.last_zxid)}")
+            if effect.state == ServerState.LEADING:
+                self.checker.on_leader_established(sid, effect.epoch, peer)
+            else:
+                self.checker.on_follower_established(sid, peer)
+        elif isinstance(effect, RoleChanged):
+            self.trace(f"{sid} -> {effect.state.name}" + (f" (leader {effect.leader})" if effect.leader >= 0 else ""))
+
+    # ---- election links ------------------------------------------------------------------
+
+    def _send_notification(self, sid: int, effect: SendNotification) -> None:
+        to = effect.to
+        if (sid, to) in self.blocked or self.peers.get(to) is None:
+            return
+        lo, hi = self.options.net_delay_ms
+        self._schedule(self.now_ms + self.rng_network.randint(lo, hi), "notification",
+                       (sid, to, self.incarnation[sid], self.incarnation[to], effect.notification))
+
+    def _on_notification(self, sid: int, to: int, from_inc: int, to_inc: int, n: Any) -> None:
+        peer = self.peers.get(to)
+        if peer is None or self.incarnation[to] != to_inc or self.incarnation[sid] != from_inc:
+            return
+        if (sid, to) in self.blocked:
+            return
+        if self.trace_enabled:
+            self.trace(f"{sid}->{to} {n.state.name} leader={n.leader} zxid={hex_zxid(n.zxid)} "
+                       f"ee={n.election_epoch} pe={n.peer_epoch}")
+        peer.step_notification(n, self.now_ms)
+        self._drain(to)
+
+    # ---- quorum links --------------------------------------------------------------------
+
+    def _connect(self, sid: int, to: int) -> None:
+        old = self.links.get(_pair(sid, to))
+        if old is not None:
+            self._reset_link(old, notify_both=False, notify=to)
+        self._link_serial += 1
+        link = QuorumLink(self._link_serial, sid, to)
+        self.links[_pair(sid, to)] = link
+        lo, hi = self.options.net_delay_ms
+        self._schedule(self.now_ms + self.rng_network.randint(lo, hi), "link_open", (link,))
+
+    def _on_link_open(self, link: QuorumLink) -> None:
+        if not link.alive:
+            return
+        if (link.a, link.b) in self.blocked or (link.b, link.a) in self.blocked or self.peers.get(link.b) is None:
+            self.trace(f"{link.a} connect to {link.b} failed")
+            self._reset_link(link, notify_both=False, notify=link.a)
+            return
+        link.open = True
+        self.trace(f"{link.a} connected to {link.b} (link {link.serial})")
+        peer = self.peers.get(link.a)
+        if peer is not None:
+            peer.connected(link.b, self.now_ms)
+            self._drain(link.a)
+
+    def _reset_link(self, link: QuorumLink, *, notify_both: bool, notify: int | None = None) -> None:
+        if not link.alive:
+            return
+        link.alive = False
+        if self.links.get(_pair(link.a, link.b)) is link:
+            del self.links[_pair(link.a, link.b)]
+        targets = [link.a, link.b] if notify_both else ([notify] if notify is not None else [])
+        lo, hi = self.options.net_delay_ms
+        for sid in targets:
+            other = link.b if sid == link.a else link.a
+            self._schedule(self.now_ms + self.rng_network.randint(lo, hi), "link_closed",
+                           (sid, other, self.incarnation[sid]))
+
+    def _on_link_closed(self, sid: int, other: int, inc: int) -> None:
+        peer = self.peers.get(sid)
+        if peer is None or self.incarnation[sid] != inc:
+            return
+        current = self.links.get(_pair(sid, other))
+        if current is not None and current.alive:
+            return  # a newer connection replaced it; the old one's close is old news
+        self.trace(f"{sid} link to {other} closed")
+        peer.disconnected(other, self.now_ms)
+        self._drain(sid)
+
+    def _send_packet(self, sid: int, effect: SendPacket) -> None:
+        link = self.links.get(_pair(sid, effect.to))
+        if link is None or not link.alive or not link.open:
+            return
+        lo, hi = self.options.net_delay_ms
+        at_ms = max(link.last_delivery_ms.get(sid, 0), self.now_ms + self.rng_network.randint(lo, hi))
+        link.last_delivery_ms[sid] = at_ms
+        link.in_flight.setdefault(sid, deque()).append(effect)
+        self._schedule(at_ms, "packet", (link, sid, effect.to))
+
+    def _on_packet(self, link: QuorumLink, sid: int, to: int) -> None:
+        """Deliver the oldest in-flight packet from `sid` on this link (events are tokens)."""
+        if not link.alive:
+            return
+        if (sid, to) in self.blocked:
+            # TCP keeps retransmitting: the data waits for the partition to heal.
+            self._schedule(self.now_ms + PARTITION_RETRY_MS, "packet", (link, sid, to))
+            return
+        effect = link.in_flight[sid].popleft()
+        peer = self.peers.get(to)
+        if peer is None:
+            return
+        p = effect.packet
+        self.trace(f"{sid}->{to} {P(p.type).name} zxid={hex_zxid(p.zxid)}")
+        peer.step_packet(sid, p, effect.snapshot, self.now_ms)
+        self._drain(to)
+
+    # ---- disk, timers --------------------------------------------------------------------
+
+    def _on_fsync(self, sid: int, inc: int) -> None:
+        peer = self.peers.get(sid)
+        disk = self.disks[sid]
+        if peer is None or self.incarnation[sid] != inc or not disk.pending:
+            return
+        persist = disk.pending.pop(0)
+        disk.durable.apply(persist)
+        peer.persisted(persist.persist_id, self.now_ms)
+        self._drain(sid)
+
+    def _on_timer(self, sid: int, inc: int) -> None:
+        peer = self.peers.get(sid)
+        if peer is None or self.incarnation[sid] != inc:
+            return
+        self._timer_at[sid] = None
+        peer.tick(self.now_ms)
+        self._drain(sid)
+
+    # ---- workload and faults -------------------------------------------------------------
+
+    def established_leaders(self) -> list[int]:
+        return [sid for sid in self.sids
+                if (p := self.peers.get(sid)) is not None and isinstance(p.role, Leader) and p.established]
+
+    def _on_write(self) -> None:
+        if self.workload_enabled:
+            for sid in self.established_leaders():
+                peer = self.peers[sid]
+                assert peer is not None
+                n = self.writes_submitted
+                if n > 0 and self.rng_workload.random() < 0.4:
+                    txn: Any = SetDataTxn(f"/w{self.rng_workload.randrange(n)}", b"v%d" % n, n)
+                    txn_type = OpCode.SET_DATA
+                else:
+                    txn = CreateTxn(f"/w{n}", b"d%d" % n, OPEN_ACL, False, n + 1)
+                    txn_type = OpCode.CREATE
+                if peer.submit(0x100 + sid, n, txn_type, txn, self.now_ms) is not None:
+                    self.writes_submitted += 1
+                self._drain(sid)
+            self._schedule(self.now_ms + self.options.write_interval_ms, "write", ())
+
+    def _on_fault(self) -> None:
+        o = self.options
+        if self.now_ms >= o.faults_ms or not self.random_faults:
+            return
+        rng = self.rng_faults
+        kind = rng.choice(("crash", "crash_unsynced", "restart", "restart", "reset", "partition",
+                           "heal", "isolate", "isolate_leader"))
+        sid = rng.choice(self.sids)
+        down = [s for s in self.sids if self.peers.get(s) is None]
+        unsynced = [s for s in self.sids if self.disks[s].pending and self.peers.get(s) is not None]
+        may_crash = len(down) < (len(self.sids) - 1) // 2 + 1
+        if kind == "crash" and may_crash:
+            self.crash(sid)
+        elif kind == "crash_unsynced" and may_crash and unsynced:
+            # buggify: the crash point between a write and its fsync
+            self.crash(rng.choice(unsynced))
+        elif kind == "isolate_leader" and self.established_leaders():
+            self.isolate(rng.choice(self.established_leaders()))
+        elif kind == "restart" and down:
+            self.restart(rng.choice(down))
+        elif kind == "reset" and self.links:
+            keys = sorted(self.links)
+            link = self.links[keys[rng.randrange(len(keys))]]
+            self.trace(f"reset link {link.a}-{link.b}")
+            self._reset_link(link, notify_both=True)
+        elif kind == "partition":
+            other = rng.choice([s for s in self.sids if s != sid])
+            self.partition_pairs([(sid, other)], symmetric=rng.random() < 0.7)
+        elif kind == "isolate":
+            self.isolate(sid)
+        elif kind == "heal":
+            self.heal()
+        self._schedule(self.now_ms + rng.randint(1, 2 * o.fault_interval_ms), "fault", ())
+
+    def partition_pairs(self, pairs: list[tuple[int, int]], *, symmetric: bool = True) -> None:
+        for a, b in pairs:
+            self.blocked.add((a, b))
+            if symmetric:
+                self.blocked.add((b, a))
+        self.trace(f"partition {sorted(self.blocked)}")
+
+    def isolate(self, sid: int) -> None:
+        self.partition_pairs([(sid, s) for s in self.sids if s != sid])
+
+    def partition(self, *groups: set[int]) -> None:
+        """Only servers in the same group can talk."""
+        group_of = {sid: i for i, g in enumerate(groups) for sid in g}
+        pairs = [(a, b) for a in self.sids for b in self.sids
+                 if a != b and group_of.get(a, -1 - a) != group_of.get(b, -1 - b)]
+        self.partition_pairs(pairs)
+
+    def heal(self) -> None:
+        if self.blocked:
+            self.blocked.clear()
+            self.trace("heal")
+
+    # ---- the scenario DSL ----------------------------------------------------------------
+
+    def peer(self, sid: int) -> Peer:
+        peer = self.peers.get(sid)
+        if peer is None:
+            raise SimulationFailure(self.seed, f"peer {sid} is down")
+        return peer
+
+    def leader(self) -> int:
+        leaders = self.established_leaders()
+        if len(leaders) != 1:
+            raise SimulationFailure(self.seed, f"expected one leader, have {leaders}: {self.describe()}")
+        return leaders[0]
+
+    def run_for(self, duration_ms: int) -> None:
+        self.run_until(self.now_ms + duration_ms)
+
+    def run_until_stable(self, within_ms: int = 20_000) -> None:
+        if not self.run_until(self.now_ms + within_ms, self.stable):
+            raise SimulationFailure(self.seed, "not stable: " + self.describe())
+
+    def submit_to_leader(self, path: str, data: bytes = b"") -> int:
+        sid = self.leader()
+        zxid = self.peer(sid).submit(0x99, 0, OpCode.CREATE, CreateTxn(path, data, OPEN_ACL, False, 1),
+                                     self.now_ms)
+        self._drain(sid)
+        if zxid is None:
+            raise SimulationFailure(self.seed, f"leader {sid} refused a write")
+        return zxid
+
+    # ---- liveness and agreement at the end -----------------------------------------------
+
+    def stable(self) -> bool:
+        """One established leader, everyone else following it in broadcast, all in sync."""
+        peers = [self.peers.get(sid) for sid in self.sids]
+        if any(p is None or not p.established for p in peers):
+            return False
+        leaders = self.established_leaders()
+        if len(leaders) != 1:
+            return False
+        zxids = {p.db.last_processed_zxid for p in peers if p is not None}
+        return len(zxids) == 1
+
+    def run(self) -> None:
+        """The whole VOPR run: faults, then heal + restart everyone, then require stability."""
+        o = self.options
+        self.run_until(o.faults_ms)
+        self.heal()
+        for sid in self.sids:
+            self.restart(sid)
+        self.trace("faults off; liveness phase")
+        self.run_until(o.faults_ms + o.liveness_ms // 2)
+        self.workload_enabled = False
+        if not self.run_until(o.faults_ms + o.liveness_ms, self.stable):
+            raise SimulationFailure(self.seed, "liveness: no stable ensemble after healing "
+                                    + self.describe())
+        self.check_agreement()
+
+    def check_agreement(self) -> None:
+        digests = {}
+        for sid in self.sids:
+            peer = self.peers[sid]
+            assert peer is not None
+            digests[sid] = (peer.db.last_processed_zxid, peer.db.tree.digest)
+        if len(set(digests.values())) != 1:
+            raise SimulationFailure(self.seed, f"agreement: final trees differ {digests}")
+
+    def describe(self) -> str:
+        parts = []
+        for sid in self.sids:
+            p = self.peers.get(sid)
+            if p is None:
+                parts.append(f"{sid}:down")
+            else:
+                phase = p.role.phase.value if p.role is not None else "-"
+                parts.append(f"{sid}:{p.state.name}/{phase}@{hex_zxid(p.db.last_processed_zxid)}")
+        return " ".join(parts)
+
+
+def _pair(a: int, b: int) -> tuple[int, int]:
+    return (a, b) if a < b else (b, a)

@@ -1,0 +1,199 @@
+"""Zab roles: the (phase, packet type) whitelist, sync-method choice, tolerated duplicates."""
+
+from __future__ import annotations
+
+import pytest
+
+from jute.codes import OpCode
+from jute.codes import QuorumPacketType as P
+from jute.data import ACL, Id
+from jute.quorum import QuorumPacket
+from jute.txn import CreateTxn, TxnHeader
+from pyzk.quorum.database import ZabDatabase
+from pyzk.quorum.effects import Apply, Outbox, Persist, SendPacket, SessionsTouched
+from pyzk.quorum.errors import PeerProtocolError
+from pyzk.quorum.verifier import QuorumMaj
+from pyzk.quorum.zab import (
+    FOLLOWER_ACCEPTS,
+    LEADER_ACCEPTS,
+    Follower,
+    Leader,
+    LearnerLink,
+    LearnerStage,
+    Phase,
+    Probe,
+    ZabConfig,
+    ZabContext,
+    _walk_committed_log,
+)
+from pyzk.quorum.zxid import make_zxid
+from pyzk.storage.format import encode_txn_entry
+
+OPEN_ACL = [ACL(31, Id("world", "anyone"))]
+
+
+def entry(zxid: int) -> bytes:
+    return encode_txn_entry(TxnHeader(1, 0, zxid, 0, OpCode.CREATE),
+                            CreateTxn(f"/n{zxid:x}", b"", OPEN_ACL, False, 1), None)
+
+
+def context(my_id: int = 1, log: list[int] | None = None, epoch: int = 0) -> ZabContext:
+    db = ZabDatabase(None, [(z, entry(z)) for z in (log or [])])
+    return ZabContext(my_id, QuorumMaj.of_sids([1, 2, 3]), db, epoch, epoch, ZabConfig(), Outbox(), Probe())
+
+
+def sent(ctx: ZabContext) -> list[tuple[int, P, int]]:
+    return [(e.to, P(e.packet.type), e.packet.zxid) for e in ctx.outbox.effects if isinstance(e, SendPacket)]
+
+
+def persist_all(ctx: ZabContext) -> None:
+    for pid in sorted(ctx.on_persisted):
+        ctx.on_persisted.pop(pid)()
+
+
+def pkt(type_: P, zxid: int, data: bytes | None = None) -> QuorumPacket:
+    return QuorumPacket(int(type_), zxid, data, None)
+
+
+@pytest.mark.parametrize(("stage", "type_"), [
+    (stage, type_) for stage in LearnerStage for type_ in P if type_ not in LEADER_ACCEPTS[stage]])
+def test_leader_rejects_every_packet_outside_the_stage_whitelist(stage: LearnerStage, type_: P) -> None:
+    leader = Leader(context(), 0)
+    leader.learners[2] = LearnerLink(2, stage)
+    with pytest.raises(PeerProtocolError):
+        leader.step(2, pkt(type_, 0), 0)
+
+
+@pytest.mark.parametrize(("phase_and_mode", "type_"), [
+    (key, type_) for key in sorted(FOLLOWER_ACCEPTS, key=str) for type_ in P
+    if type_ not in FOLLOWER_ACCEPTS[key]])
+def test_follower_rejects_every_packet_outside_the_phase_whitelist(
+        phase_and_mode: tuple[Phase, bool], type_: P) -> None:
+    phase, has_mode = phase_and_mode
+    follower = Follower(context(), 2, 0)
+    follower.phase = phase
+    follower.sync_mode = P.DIFF if has_mode else None
+    with pytest.raises(PeerProtocolError):
+        follower.step(2, pkt(type_, 0), b"", 0)
+
+
+def test_unknown_packet_type_is_a_protocol_error() -> None:
+    with pytest.raises(PeerProtocolError):
+        Follower(context(), 2, 0).step(2, QuorumPacket(99, 0, None, None), b"", 0)
+
+
+WINDOW = [(z, b"") for z in (make_zxid(1, 1), make_zxid(1, 2), make_zxid(1, 3), make_zxid(2, 1), make_zxid(2, 2))]
+
+
+@pytest.mark.parametrize(("peer_last", "op", "queued"), [
+    (make_zxid(1, 2), (P.DIFF, make_zxid(2, 2)), [make_zxid(1, 3), make_zxid(2, 1), make_zxid(2, 2)]),
+    (make_zxid(2, 0), (P.DIFF, make_zxid(2, 2)), [make_zxid(2, 1), make_zxid(2, 2)]),
+    (make_zxid(1, 4), None, []),  # uncommitted tail of an older epoch inside the window: SNAP
+])
+def test_queue_committed_proposals(peer_last: int, op: tuple[P, int] | None, queued: list[int]) -> None:
+    got_op, got_queued = _walk_committed_log(WINDOW, peer_last, make_zxid(2, 2))
+    assert got_op == op
+    assert [z for z, _ in got_queued] == queued
+
+
+def test_walk_truncates_to_the_previous_proposal_within_an_epoch() -> None:
+    window = [(make_zxid(1, 1), b""), (make_zxid(1, 3), b"")]
+    assert _walk_committed_log(window, make_zxid(1, 2), make_zxid(1, 3)) == (
+        (P.TRUNC, make_zxid(1, 1)), [(make_zxid(1, 3), b"")])
+
+
+def established_leader(log: list[int]) -> tuple[Leader, ZabContext]:
+    """A leader of epoch 1 (from epoch 0) with followers 2 and 3 connected and synced."""
+    ctx = context(1, log)
+    leader = Leader(ctx, 0)
+    for sid in (2, 3):
+        leader.step(sid, pkt(P.FOLLOWERINFO, 0, b"\0" * 7 + bytes([sid]) + b"\0\1\0\0" + b"\0" * 8), 0)
+    persist_all(ctx)  # acceptedEpoch durable -> LEADERINFO
+    for sid in (2, 3):
+        leader.step(sid, pkt(P.ACKEPOCH, log[-1] if log else 0, b"\0\0\0\0"), 0)
+    persist_all(ctx)  # currentEpoch durable -> the leader's own NEWLEADER ack
+    for sid in (2, 3):
+        leader.step(sid, pkt(P.ACK, make_zxid(1, 0)), 0)
+    assert leader.phase == Phase.BROADCAST
+    return leader, ctx
+
+
+def test_leader_discovery_and_sync_send_packets_in_wire_order() -> None:
+    _, ctx = established_leader([])
+    to_2 = [(t, z) for to, t, z in sent(ctx) if to == 2]
+    assert to_2 == [(P.LEADERINFO, make_zxid(1, 0)), (P.DIFF, 0), (P.NEWLEADER, make_zxid(1, 0)),
+                    (P.UPTODATE, -1)]
+    persists = [e for e in ctx.outbox.effects if isinstance(e, Persist)]
+    assert [(p.accepted_epoch, p.current_epoch) for p in persists] == [(1, None), (None, 1)]
+
+
+def test_leader_waits_for_its_own_durable_write_and_tolerates_duplicate_acks() -> None:
+    leader, ctx = established_leader([])
+    zxid = leader.submit(5, 1, OpCode.CREATE, CreateTxn("/a", b"", OPEN_ACL, False, 1), 0)
+    assert zxid == make_zxid(1, 1)
+    leader.step(2, pkt(P.ACK, zxid), 0)
+    assert not [e for e in ctx.outbox.effects if isinstance(e, Apply)]  # own write not durable
+    persist_all(ctx)
+    assert [e.zxid for e in ctx.outbox.effects if isinstance(e, Apply)] == [zxid]
+    for duplicate in (zxid, zxid, make_zxid(1, 0), make_zxid(1, 77)):
+        leader.step(3, pkt(P.ACK, duplicate), 0)  # committed, UPTODATE's ack, unknown: ignored
+    assert [z for to, t, z in sent(ctx) if t == P.COMMIT] == [zxid, zxid]
+
+
+def test_follower_acks_only_after_its_write_is_durable_and_ignores_pings_in_sync() -> None:
+    ctx = context(2)
+    follower = Follower(ctx, 1, 0)
+    follower.connected_to(1, 0)
+    follower.step(1, pkt(P.LEADERINFO, make_zxid(1, 0), b"\0\1\0\0"), b"", 0)
+    assert (1, P.ACKEPOCH, 0) not in sent(ctx)  # acceptedEpoch not durable yet
+    persist_all(ctx)
+    assert (1, P.ACKEPOCH, 0) in sent(ctx)
+    follower.step(1, pkt(P.DIFF, 0), b"", 0)
+    follower.step(1, pkt(P.PROPOSAL, make_zxid(0, 1), entry(make_zxid(0, 1))), b"", 0)
+    follower.step(1, pkt(P.COMMIT, make_zxid(0, 1)), b"", 0)
+    follower.step(1, pkt(P.NEWLEADER, make_zxid(1, 0), b"cfg"), b"", 0)
+    follower.step(1, pkt(P.PING, make_zxid(1, 0)), b"", 0)
+    assert [t for _, t, _ in sent(ctx)] == [P.FOLLOWERINFO, P.ACKEPOCH]
+    persist_all(ctx)
+    follower.step(1, pkt(P.UPTODATE, -1), b"", 0)
+    assert follower.phase == Phase.BROADCAST
+    assert ctx.db.last_processed_zxid == make_zxid(0, 1)
+    follower.step(1, pkt(P.PROPOSAL, make_zxid(1, 1), entry(make_zxid(1, 1))), b"", 0)
+    assert (1, P.ACK, make_zxid(1, 1)) not in sent(ctx)
+    persist_all(ctx)
+    assert (1, P.ACK, make_zxid(1, 1)) in sent(ctx)
+
+
+def test_follower_refuses_an_older_leader_epoch() -> None:
+    ctx = context(2, epoch=3)
+    follower = Follower(ctx, 1, 0)
+    follower.step(1, pkt(P.LEADERINFO, make_zxid(2, 0), b"\0\1\0\0"), b"", 0)
+    assert follower.failed
+
+
+def test_ping_reply_carries_session_touches_to_the_leader() -> None:
+    ctx = context(2)
+    follower = Follower(ctx, 1, 0)
+    follower.phase = Phase.BROADCAST
+    follower.touch_session(0x1234, 30000)
+    follower.step(1, pkt(P.PING, make_zxid(1, 7)), b"", 0)
+    (reply,) = [e.packet for e in ctx.outbox.effects if isinstance(e, SendPacket)]
+    assert (reply.type, reply.zxid, reply.data) == (P.PING, make_zxid(1, 7),
+                                                    bytes.fromhex("0000000000001234 00007530"))
+    leader, lctx = established_leader([])
+    leader.step(2, reply, 0)
+    assert [e for e in lctx.outbox.effects if isinstance(e, SessionsTouched)] == [
+        SessionsTouched(2, ((0x1234, 30000),))]
+
+
+def test_sync_waits_for_outstanding_proposals() -> None:
+    leader, ctx = established_leader([])
+    sync_request = bytes(8) + bytes(4) + OpCode.SYNC.to_bytes(4, "big") + b"\0\0\0\1/"
+    leader.step(2, pkt(P.REQUEST, -1, sync_request), 0)
+    assert sent(ctx)[-1] == (2, P.SYNC, 0)  # nothing outstanding: at once
+    zxid = leader.submit(5, 1, OpCode.CREATE, CreateTxn("/a", b"", OPEN_ACL, False, 1), 0)
+    leader.step(2, pkt(P.REQUEST, -1, sync_request), 0)
+    assert sent(ctx)[-1] == (3, P.PROPOSAL, zxid)
+    persist_all(ctx)
+    leader.step(3, pkt(P.ACK, zxid), 0)
+    assert sent(ctx)[-3:] == [(2, P.COMMIT, zxid), (3, P.COMMIT, zxid), (2, P.SYNC, 0)]
