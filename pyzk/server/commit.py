@@ -18,6 +18,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Protocol
 
+from pyzk.storage.errors import StorageError
+
 logger = logging.getLogger(__name__)
 
 # Bound on one batch, as SyncRequestProcessor flushes at least every 1000 txns.
@@ -55,12 +57,16 @@ class StandaloneCommit:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="SyncThread")
         self.fsync_ms_last = 0.0
         self.on_batch_committed: Callable[[int], None] | None = None
+        self.on_fatal: Callable[[], None] | None = None
+        self.failed: str | None = None
 
     @property
     def queued(self) -> int:
         return len(self._queue)
 
     def submit(self, item: Any) -> None:
+        if self.failed is not None:
+            return  # stopping: nothing more is acknowledged
         self._queue.append(item)
         if not self._running:
             self._running = True
@@ -85,12 +91,13 @@ class StandaloneCommit:
                         self._apply(item)
                 if txns and self.on_batch_committed is not None:
                     self.on_batch_committed(len(txns))
-        except Exception:
+        except StorageError as exc:
             # A log write that fails leaves us unable to promise durability: stop serving
-            # rather than answer writes we did not persist.
-            logger.exception("Severe unrecoverable error while writing the txn log; stopping")
-            self._loop.stop()
-            raise
+            # rather than answer writes we did not persist (SyncRequestProcessor exits).
+            logger.error("Severe unrecoverable error, exiting: %s", exc)
+            self.failed = str(exc)
+            if self.on_fatal is not None:
+                self.on_fatal()
         finally:
             self._running = False
 

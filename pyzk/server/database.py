@@ -3,9 +3,9 @@
 This adapter is the only place the server touches pyzk.storage (ZooKeeperServer.loadData,
 SyncRequestProcessor's snapshot trigger, DatadirCleanupManager).
 
-Rule 1: start-up restores the newest valid snapshot plus the log, then writes a snapshot of
-        what it loaded (as loadData does), so a torn tail that was truncated is never replayed
-        against a newer file again.
+Rule 1: start-up restores the newest valid snapshot plus the log, then snapshots what it
+        loaded when that differs from the newest snapshot (as loadData does): before serving
+        for a small tree, in the background for a large one.
 Rule 2: the txn log is written and fsynced only on the commit thread; a snapshot is
         serialized in bounded steps on the loop (fuzzy, made consistent by replay) and
         written on its own thread, so it never holds up a commit.
@@ -28,6 +28,9 @@ from pyzk.tree.datatree import DataTree
 
 logger = logging.getLogger(__name__)
 
+# Up to this many znodes the start-up snapshot is written before serving, as loadData does.
+STARTUP_SNAPSHOT_SYNC_NODES_MAX = 100_000
+
 __all__ = ["Database", "StorageError", "open_database"]
 
 
@@ -42,6 +45,7 @@ class Database:
         self._snapshot_task: asyncio.Task[Any] | None = None
         self._snapshot_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="Snapshot Thread")
         self.last_snapshot_zxid = tree.last_processed_zxid
+        self.deferred_snapshot = False
 
     # ---- the commit stage's TxnLogSink ---------------------------------------------------
 
@@ -80,6 +84,12 @@ class Database:
         except StorageError as exc:
             logger.error("Snapshot failed: %s", exc)
 
+    def start_deferred_snapshot(self) -> None:
+        """loadData's start-up snapshot, taken in the background for a large tree."""
+        if self.deferred_snapshot:
+            self.deferred_snapshot = False
+            self._snapshot_task = asyncio.get_running_loop().create_task(self._snapshot())
+
     def purge(self) -> None:
         """autopurge: keep snapRetainCount snapshots and the logs they need."""
         purge(self.config.data_dir, self.config.data_log_dir, self.config.autopurge_snap_retain_count)
@@ -110,6 +120,16 @@ def open_database(config: ServerConfig) -> Database:
         f", truncated {restored.truncated}" if restored.truncated else "",
     )
     disk = LocalDisk(config.data_dir, config.data_log_dir, snapshot_compression=config.snapshot_compression_method)
-    take_snapshot(tree, disk, digest_enabled=config.digest_enabled)
     log = TxnLogWriter(config.data_log_dir, config.pre_alloc_size_kb, config.force_sync)
-    return Database(config, tree, disk, log)
+    db = Database(config, tree, disk, log)
+    if restored.created_snapshot or (
+        restored.txns_replayed == 0 and not restored.truncated and not restored.killed_sessions
+    ):
+        return db  # the newest snapshot already is the loaded state
+    if tree.node_count <= STARTUP_SNAPSHOT_SYNC_NODES_MAX:
+        take_snapshot(tree, disk, digest_enabled=config.digest_enabled)
+    else:
+        # A large tree is snapshotted in the background once serving: crash-safe, since any
+        # truncation is already on disk and the old snapshot + logs stay until the next one.
+        db.deferred_snapshot = True
+    return db

@@ -39,8 +39,9 @@ def _wall_ms() -> int:
 def run(config: ServerConfig) -> int:
     """Serve until a termination signal; returns the process exit code."""
     if not config.standalone:
-        logger.error("Ensemble mode (more than one voting server.N) is not implemented yet in pyzk")
-        return 3
+        from pyzk.server.quorum_main import run_ensemble
+
+        return run_ensemble(config)
     try:
         return asyncio.run(_serve(config))
     except StorageError as exc:
@@ -65,6 +66,7 @@ async def _serve(config: ServerConfig) -> int:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    commit.on_fatal = stop.set
 
     # ZooKeeperServerMain's order: metrics provider, AdminServer, then the client port.
     ops_listeners = [s for s in (await start_metrics_server(server), await start_admin_server(server)) if s]
@@ -89,6 +91,7 @@ async def _serve(config: ServerConfig) -> int:
     tick = asyncio.create_task(_tick(server, config.tick_time_ms / 1000.0))
     sweeper = asyncio.create_task(_sweep_containers(server, config))
     purger = asyncio.create_task(_autopurge(db, config)) if config.autopurge_purge_interval_hours > 0 else None
+    db.start_deferred_snapshot()
     await stop.wait()
     logger.info("shutting down")
     tick.cancel()
@@ -107,8 +110,12 @@ async def _serve(config: ServerConfig) -> int:
             break
         await asyncio.sleep(0.01)
     commit.close()
-    db.close()
-    return 0
+    try:
+        db.close()
+    except StorageError as exc:
+        logger.error("Closing the txn log failed: %s", exc)
+        return 1
+    return 1 if commit.failed is not None else 0
 
 
 async def _tick(server: ZooKeeperServer, tick_s: float) -> None:

@@ -242,10 +242,11 @@ class TxnLogWriter:
     def _open(self, zxid: int) -> None:
         path = self.log_dir / log_name(zxid)
         logger.info("Creating new log file: %s", path.name)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        os.write(fd, LOG_FILE_HEADER)
+        self._file_path = path  # set first: a failure to create or fill it names this file
+        self._position = self._file_size = 0
+        self._file = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.write(self._file, LOG_FILE_HEADER)
         _fsync_dir(self.log_dir)
-        self._file, self._file_path = fd, path
         self._position = self._file_size = len(LOG_FILE_HEADER)
 
     def _close_file(self) -> None:
@@ -319,7 +320,7 @@ class TxnLogWriter:
                 self._write_batch(records)
             self._sync()
         except OSError as exc:
-            where = self._file_path or self.log_dir
+            where = f"{self._file_path} at offset {self._position}" if self._file_path else self.log_dir
             self._failed = f"txn log write to {where} failed: {exc.strerror}"
             raise StorageError(self._failed) from None
         if last_zxid is not None:

@@ -4,8 +4,10 @@ Rule 1: `apply(header, txn)` is the only mutator used by the server, recovery an
         it never sees a client request and never checks ACLs (prep did that).
 Rule 2: apply is total: errors a txn meets (NONODE/NODEEXISTS during replay of a fuzzy
         snapshot) become the result's err, never exceptions, exactly as processTxn does.
-Rule 3: each change reports the watch events it fires, in order, as (EventType, path); the
-        caller (the watch manager) delivers them in the same synchronous step.
+Rule 3: each change reports the watch events it fires, in order, as (EventType, path, acl);
+        acl is the ACL of the node the event is about (the parent's for NodeChildrenChanged),
+        taken at the change, since a watcher only hears of nodes it may read (CVE-2024-23944,
+        in the 3.8 oracle). The caller (the watch manager) delivers them in the same step.
 Rule 4: the tree digest (DigestCalculator, AdHash sum of CRC32 per node) is kept incrementally:
         subtract a node's digest before changing it, add it back after.
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from jute.codes import EPHEMERAL_OWNER_CONTAINER, Err, EventType, OpCode
 from jute.data import ACL, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE, Stat
@@ -46,7 +48,7 @@ DIGEST_VERSION = 2
 _DIGEST_STAT = struct.Struct(">qqqqqiiiq")
 _MASK64 = (1 << 64) - 1
 
-WatchEvent = tuple[EventType, str]
+WatchEvent = tuple[EventType, str, tuple[ACL, ...]]
 
 # Sub-txn record classes of a multi, by sub-txn type (DataTree.processTxn, case multi).
 TXN_RECORDS: dict[int, Any] = {
@@ -196,6 +198,60 @@ class DataTree:
     def ephemerals_of(self, session_id: int) -> list[str]:
         return list(self.ephemerals.get(session_id, ()))
 
+    # ---- bulk load (snapshot restore) ----------------------------------------------------
+
+    def bulk_load(self, nodes: Iterable[tuple[str, DataNode]]) -> None:
+        """Replace every node with `nodes`, each parent before its children (DataTree.deserialize).
+
+        Links each node into its parent's children, indexes ephemerals, containers and TTL
+        nodes, recomputes the digest (node_digest, inlined: this runs once per node of a
+        snapshot) and the quota stats. The nodes' `children` must be empty.
+        Raises ValueError naming the first path whose parent was not loaded before it.
+        """
+        loaded: dict[str, DataNode] = {}
+        ephemerals: dict[int, dict[str, None]] = {}
+        containers: dict[str, None] = {}
+        ttls: dict[str, None] = {}
+        self.nodes, self.ephemerals, self.containers, self.ttls = loaded, ephemerals, containers, ttls
+        find_parent = loaded.get
+        extended = self.extended_types_enabled
+        digest_enabled = self.digest_enabled
+        crc32 = zlib.crc32
+        pack_stat = _DIGEST_STAT.pack
+        digest = 0
+        parent_path = parent = None  # siblings come in runs: skip the lookup for the next one
+        for path, node in nodes:
+            if path != "/":
+                slash = path.rfind("/")
+                if slash < 0:
+                    raise ValueError(f"node {path!r} is not an absolute path")
+                if path[:slash] != parent_path:
+                    parent_path = path[:slash]
+                    parent = find_parent(parent_path or "/")
+                if parent is None:
+                    raise ValueError(f"node {path!r} comes before its parent")
+                parent.children[path[slash + 1:]] = None
+                owner = node.ephemeral_owner
+                if owner:
+                    if is_container_owner(owner):
+                        containers[path] = None
+                    elif is_ttl_owner(owner, extended):
+                        ttls[path] = None
+                    else:
+                        ephemerals.setdefault(owner, {})[path] = None
+            loaded[path] = node
+            if digest_enabled and not path.startswith("/zookeeper/"):
+                crc = crc32(b"" if path == "/" else path.encode("utf-8", "surrogatepass"))
+                if node.data is not None:
+                    crc = crc32(node.data, crc)
+                digest += crc32(pack_stat(node.czxid, node.mzxid, node.pzxid, node.ctime, node.mtime,
+                                          node.version, node.cversion, node.aversion,
+                                          node.ephemeral_owner), crc)
+        if "/" not in loaded:
+            raise ValueError("no root node")
+        self.digest = digest & _MASK64
+        self.quotas.rebuild()
+
     # ---- mutations (txn appliers) --------------------------------------------------------
 
     def create_node(
@@ -229,8 +285,8 @@ class DataTree:
             else:
                 self.ephemerals.setdefault(owner, {})[path] = None
         self.quotas.on_create(path, data)
-        events.append((EventType.NODE_CREATED, path))
-        events.append((EventType.NODE_CHILDREN_CHANGED, parent_path))
+        events.append((EventType.NODE_CREATED, path, node.acl))
+        events.append((EventType.NODE_CHILDREN_CHANGED, parent_path, parent.acl))
         return node
 
     def delete_node(self, path: str, zxid: int, events: list[WatchEvent]) -> None:
@@ -262,8 +318,8 @@ class DataTree:
                     if not paths:
                         del self.ephemerals[owner]
         self.quotas.on_delete(path, node.data)
-        events.append((EventType.NODE_DELETED, path))
-        events.append((EventType.NODE_CHILDREN_CHANGED, parent_path))
+        events.append((EventType.NODE_DELETED, path, node.acl))
+        events.append((EventType.NODE_CHILDREN_CHANGED, parent_path, parent.acl))
 
     def set_data(self, path: str, data: bytes | None, version: int, zxid: int, time: int,
                  events: list[WatchEvent]) -> Stat:
@@ -278,7 +334,7 @@ class DataTree:
         node.version = version
         self._post_change(path, node)
         self.quotas.on_set_data(path, old, data)
-        events.append((EventType.NODE_DATA_CHANGED, path))
+        events.append((EventType.NODE_DATA_CHANGED, path, node.acl))
         return self.stat_of(node)
 
     def set_acl(self, path: str, acl: Any, version: int) -> Stat:
