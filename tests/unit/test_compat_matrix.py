@@ -1,0 +1,155 @@
+"""The matrix's pure parts: junit reading, test ids, the gap list and its ratchet."""
+
+from __future__ import annotations
+
+from tests.compat.matrix import (
+    KNOWN_GAPS_HEADER,
+    find_gaps,
+    outcome_table,
+    parse_known_gaps,
+    ratchet,
+    updated_known_gaps,
+)
+from tests.compat.pytest_run import (
+    REFERENCE_SIDE,
+    CaseOutcome,
+    SuiteRun,
+    read_junit,
+    read_junit_by_target,
+    split_classname,
+    strip_target_param,
+    target_start_id,
+)
+
+JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">
+<testcase classname="kazoo.tests.test_client.TestClient" name="test_create" time="0.1"/>
+<testcase classname="kazoo.tests.test_client.TestClient" name="test_fail" time="0.1">
+  <failure message="assert 1 == 2">trace</failure></testcase>
+<testcase classname="kazoo.tests.test_sasl.TestSASLGSSAPIAuthentication" name="test_gss">
+  <skipped type="pytest.skip" message="Kerberos support not available.">x</skipped></testcase>
+<testcase classname="tests.compat.test_zkcli" name="test_ls[pyzk-R]" time="0.1"/>
+<testcase classname="tests.compat.test_zkcli" name="test_ls[pyzk-R]" time="0.1">
+  <error message="failed on teardown">boom</error></testcase>
+</testsuite></testsuites>"""
+
+
+def _run(
+    kind: str, outcomes: dict[str, str], label: str = "kazoo[1]", started: bool = True
+) -> SuiteRun:
+    suite, size = label[:-1].split("[")
+    run = SuiteRun(suite, kind, int(size), start_error=None if started else "exited")
+    run.outcomes[target_start_id(suite, int(size))] = CaseOutcome(
+        "passed" if started else "failed"
+    )
+    run.outcomes.update(
+        {f"{label}::{key}": CaseOutcome(value) for key, value in outcomes.items()}
+    )
+    return run
+
+
+def test_read_junit_maps_outcomes_and_keeps_the_worse_of_two_reports() -> None:
+    outcomes = read_junit(JUNIT, "kazoo[3]", "pyzk")
+    assert {key: result.outcome for key, result in outcomes.items()} == {
+        "kazoo[3]::kazoo.tests.test_client::TestClient::test_create": "passed",
+        "kazoo[3]::kazoo.tests.test_client::TestClient::test_fail": "failed",
+        "kazoo[3]::kazoo.tests.test_sasl::TestSASLGSSAPIAuthentication::test_gss": "skipped",
+        "kazoo[3]::tests.compat.test_zkcli::test_ls[R]": "error",
+    }
+    assert (
+        outcomes["kazoo[3]::kazoo.tests.test_client::TestClient::test_fail"].message
+        == "assert 1 == 2"
+    )
+
+
+def test_strip_target_param_removes_only_the_target_id() -> None:
+    assert strip_target_param("test_x[apache]", "apache") == "test_x"
+    assert strip_target_param("test_x[apache-3]", "apache") == "test_x[3]"
+    assert strip_target_param("test_x[pyzk-a-b]", "apache") == "test_x[pyzk-a-b]"
+    assert strip_target_param("test_x", "pyzk") == "test_x"
+
+
+def test_split_classname_separates_module_from_classes() -> None:
+    assert split_classname("kazoo.tests.test_lock.TestSemaphore") == (
+        "kazoo.tests.test_lock",
+        ["TestSemaphore"],
+    )
+    assert split_classname("tests.compat.test_raw") == ("tests.compat.test_raw", [])
+
+
+def test_a_test_missing_on_one_target_is_not_run_there() -> None:
+    table = outcome_table([_run("apache", {"a": "passed"}), _run("pyzk", {})])
+    assert table["kazoo[1]::a"]["pyzk"].outcome == "not-run"
+
+
+def test_gaps_are_passes_on_apache_that_do_not_pass_on_pyzk() -> None:
+    runs = [
+        _run(
+            "apache",
+            {"a": "passed", "b": "passed", "c": "failed", "d": "passed", "e": "passed"},
+        ),
+        _run("pyzk", {"a": "passed", "b": "failed", "c": "failed", "d": "skipped"}),
+    ]
+    assert find_gaps(runs) == ["kazoo[1]::b", "kazoo[1]::d", "kazoo[1]::e"]
+
+
+def test_a_target_that_does_not_start_is_one_gap_not_one_per_test() -> None:
+    runs = [
+        _run("apache", {"a": "passed", "b": "passed"}),
+        _run("pyzk", {}, started=False),
+    ]
+    assert find_gaps(runs) == ["kazoo[1]::target-starts"]
+
+
+def test_ratchet_fails_on_unlisted_gaps_and_on_listed_tests_that_pass() -> None:
+    runs = [
+        _run("apache", {"a": "passed", "b": "passed", "c": "passed"}),
+        _run("pyzk", {"a": "failed", "b": "passed", "c": "failed"}),
+    ]
+    result = ratchet(runs, ["kazoo[1]::a", "kazoo[1]::b"])
+    assert result.new_gaps == ["kazoo[1]::c"]
+    assert result.fixed_gaps == ["kazoo[1]::b"]
+    assert result.failed
+    assert not ratchet(runs, ["kazoo[1]::a", "kazoo[1]::c"]).failed
+
+
+def test_ratchet_ignores_listed_tests_of_suites_that_did_not_run() -> None:
+    runs = [_run("apache", {"a": "passed"}), _run("pyzk", {"a": "passed"})]
+    assert not ratchet(runs, ["kazoo[3]::a", "compat[1]::x"]).failed
+
+
+def test_update_keeps_lines_of_other_suites_and_round_trips() -> None:
+    runs = [
+        _run("apache", {"a": "passed", "b": "passed"}),
+        _run("pyzk", {"a": "failed", "b": "passed"}),
+    ]
+    text = updated_known_gaps(runs, ["kazoo[1]::b", "kazoo[3]::z"])
+    assert text.startswith(KNOWN_GAPS_HEADER)
+    assert parse_known_gaps(text) == ["kazoo[1]::a", "kazoo[3]::z"]
+    assert not ratchet(runs, parse_known_gaps(text)).failed
+
+
+SPLIT_JUNIT = """<testsuites><testsuite name="pytest">
+<testcase classname="tests.compat.test_zkcli" name="test_ls[apache]"/>
+<testcase classname="tests.compat.test_zkcli" name="test_ls[pyzk]"><failure message="differs"/></testcase>
+<testcase classname="tests.compat.test_fourletter" name="test_srvr_matches[conf]">
+  <failure message="pyzk differs"/></testcase>
+</testsuite></testsuites>"""
+
+
+def test_one_run_over_both_targets_splits_into_columns() -> None:
+    columns = read_junit_by_target(
+        SPLIT_JUNIT, "compat[1]", ("apache", "pyzk"), "apache"
+    )
+    ls_id = "compat[1]::tests.compat.test_zkcli::test_ls"
+    srvr_id = "compat[1]::tests.compat.test_fourletter::test_srvr_matches[conf]"
+    assert columns["apache"][ls_id].outcome == "passed"
+    assert columns["pyzk"][ls_id].outcome == "failed"
+    # A comparison test fails on pyzk's side only; Apache is what it compares against.
+    assert columns["apache"][srvr_id] == REFERENCE_SIDE
+    assert columns["pyzk"][srvr_id].outcome == "failed"
+
+
+def test_with_one_target_a_comparison_test_belongs_to_it() -> None:
+    columns = read_junit_by_target(SPLIT_JUNIT, "compat[1]", ("apache",), "apache")
+    srvr_id = "compat[1]::tests.compat.test_fourletter::test_srvr_matches[conf]"
+    assert columns["apache"][srvr_id].outcome == "failed"
