@@ -2,22 +2,30 @@
 
 Rule 1: two tables, data and child; each maps path -> {watcher: mode}. A later watch on the
         same (watcher, path, table) replaces the earlier mode, as 3.8's WatcherModeManager does.
-Rule 2: STANDARD watches fire once and are removed; PERSISTENT ones stay; PERSISTENT_RECURSIVE
-        watches live in the data table only, fire for the path and every descendant, and never
-        for NodeChildrenChanged.
+Rule 2: STANDARD watches fire once and are removed; PERSISTENT ones stay. Both persistent modes
+        are registered in both tables (3.8 DataTree.addWatch); PERSISTENT_RECURSIVE fires for
+        the path and every descendant, and never for NodeChildrenChanged.
 Rule 3: one trigger notifies each watcher at most once; NodeDeleted goes through the data
         table first and the child table then skips watchers already told (DataTree.deleteNode).
 Rule 4: a watcher is any hashable object with `send_event(type, path)` — the client connection.
         Delivery happens synchronously inside trigger, so the notification is queued on the
         connection before the reply of the write that caused it.
+Rule 5: a matched watcher is told only if `may_read(watcher, acl)` allows it, acl being the
+        ACL of the node the event is about (ServerCnxn.process with the CVE-2024-23944 fix,
+        which the 3.8 oracle carries). A filtered watcher still counts as told: a one-shot
+        watch is consumed and NodeDeleted is not retried through the child table.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from enum import IntEnum
-from typing import Any, Iterable, Protocol
+from typing import Any, Protocol
 
 from jute.codes import EventType
+from jute.data import ACL
+
+ReadCheck = Callable[[Any, Sequence[ACL]], bool]
 
 
 class WatcherMode(IntEnum):
@@ -48,9 +56,13 @@ class WatchTable:
             self.recursive_count += 1
         self.by_watcher.setdefault(watcher, {})[path] = None
 
-    def contains(self, path: str, watcher: Any) -> bool:
-        paths = self.by_watcher.get(watcher)
-        return paths is not None and path in paths
+    def is_watched(self, path: str) -> bool:
+        """checkWatches' test (3.8 WatchManager.containsWatcher): does anyone watch path?
+
+        ZooKeeper 3.8 answers for any connection's watch on the path, not only the asking
+        one's (verified against 3.8.0); a recursive watch on an ancestor does not count.
+        """
+        return bool(self.by_path.get(path))
 
     def remove(self, path: str, watcher: Any) -> bool:
         paths = self.by_watcher.get(watcher)
@@ -72,8 +84,9 @@ class WatchTable:
         for path in list(self.by_watcher.get(watcher, ())):
             self.remove(path, watcher)
 
-    def trigger(self, path: str, event_type: int, suppress: Iterable[Any] | None = None) -> dict[Any, None]:
-        """Fire event_type on path; returns the watchers that matched (notified or suppressed)."""
+    def trigger(self, path: str, event_type: int, acl: Sequence[ACL] = (), may_read: ReadCheck | None = None,
+                suppress: Iterable[Any] | None = None) -> dict[Any, None]:
+        """Fire event_type on path; returns the watchers that matched (notified or not)."""
         matched: dict[Any, None] = {}
         for local_path, at_parent in self._paths_for(path):
             watchers = self.by_path.get(local_path)
@@ -96,7 +109,7 @@ class WatchTable:
                 del self.by_path[local_path]
         skip = suppress if suppress is not None else ()
         for watcher in matched:
-            if watcher not in skip:
+            if watcher not in skip and (may_read is None or may_read(watcher, acl)):
                 watcher.send_event(event_type, path)
         return matched
 
@@ -116,9 +129,10 @@ class WatchTable:
 
 
 class WatchManager:
-    def __init__(self) -> None:
+    def __init__(self, may_read: ReadCheck | None = None) -> None:
         self.data = WatchTable()
         self.child = WatchTable()
+        self.may_read = may_read
 
     def add_data_watch(self, path: str, watcher: Any) -> None:
         self.data.add(path, watcher, WatcherMode.STANDARD)
@@ -127,22 +141,21 @@ class WatchManager:
         self.child.add(path, watcher, WatcherMode.STANDARD)
 
     def add_persistent(self, path: str, watcher: Any, recursive: bool) -> None:
-        if recursive:
-            self.data.add(path, watcher, WatcherMode.PERSISTENT_RECURSIVE)
-        else:
-            self.data.add(path, watcher, WatcherMode.PERSISTENT)
-            self.child.add(path, watcher, WatcherMode.PERSISTENT)
+        mode = WatcherMode.PERSISTENT_RECURSIVE if recursive else WatcherMode.PERSISTENT
+        self.data.add(path, watcher, mode)
+        self.child.add(path, watcher, mode)
 
-    def deliver(self, events: Iterable[tuple[EventType, str]]) -> None:
+    def deliver(self, events: Iterable[tuple[EventType, str, Sequence[ACL]]]) -> None:
         """Deliver the watch events an applied txn produced, in order."""
-        for event_type, path in events:
+        may_read = self.may_read
+        for event_type, path, acl in events:
             if event_type == EventType.NODE_DELETED:
-                told = self.data.trigger(path, event_type)
-                self.child.trigger(path, event_type, told)
+                told = self.data.trigger(path, event_type, acl, may_read)
+                self.child.trigger(path, event_type, acl, may_read, told)
             elif event_type == EventType.NODE_CHILDREN_CHANGED:
-                self.child.trigger(path, event_type)
+                self.child.trigger(path, event_type, acl, may_read)
             else:
-                self.data.trigger(path, event_type)
+                self.data.trigger(path, event_type, acl, may_read)
 
     def remove_watcher(self, watcher: Any) -> None:
         self.data.remove_watcher(watcher)

@@ -13,7 +13,7 @@ Rule 4: pure: time and the next zxid are passed in; session validity is a callba
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 from jute.codes import EPHEMERAL_OWNER_CONTAINER, TTL_MAX_MS, CreateMode, Err, OpCode, Perms
 from jute.data import ACL, Id
@@ -36,6 +36,7 @@ from jute.txn import (
 from pyzk.acl import AuthRegistry, InvalidACL, check_acl, fixup_acl
 from pyzk.paths import BadPath, validate_path
 from pyzk.tree.datatree import SPECIAL_PATHS, DataTree
+from pyzk.tree.javaorder import JavaHashSet
 from pyzk.tree.node import is_container_owner, is_ttl_owner, ttl_owner
 
 
@@ -164,11 +165,11 @@ class Prep:
         if not self.session_valid(session_id):
             raise PrepError(Err.SESSIONEXPIRED)
 
-    def _check_acl(self, acl: tuple[ACL, ...], perm: int, auth_ids: list[Id], path: str) -> None:
+    def _check_acl(self, acl: tuple[ACL, ...], perm: int, auth_ids: Sequence[Id], path: str) -> None:
         if not check_acl(acl, perm, auth_ids, self.registry, self.skip_acl):
             raise PrepError(Err.NOAUTH, path)
 
-    def _fixup(self, acl: Any, auth_ids: list[Id], path: str) -> tuple[ACL, ...]:
+    def _fixup(self, acl: Any, auth_ids: Sequence[Id], path: str) -> tuple[ACL, ...]:
         try:
             return tuple(fixup_acl(acl, auth_ids, self.registry))
         except InvalidACL:
@@ -196,7 +197,7 @@ class Prep:
 
     # ---- per-op txn builders (pRequest2Txn) ----------------------------------------------
 
-    def _create(self, op: int, req: Any, session_id: int, auth_ids: list[Id], zxid: int, time: int) -> tuple[int, Any]:
+    def _create(self, op: int, req: Any, session_id: int, auth_ids: Sequence[Id], zxid: int, time: int) -> tuple[int, Any]:
         ttl = req.ttl if isinstance(req, CreateTTLRequest) else -1
         try:
             mode = CreateMode(req.flags)
@@ -247,7 +248,7 @@ class Prep:
         self._add(ChangeRecord(zxid, path, True, 0, 0, 0, node_owner, 0, acl))
         return op, txn
 
-    def _delete(self, op: int, req: Any, session_id: int, auth_ids: list[Id], zxid: int) -> tuple[int, Any]:
+    def _delete(self, op: int, req: Any, session_id: int, auth_ids: Sequence[Id], zxid: int) -> tuple[int, Any]:
         self._check_session(session_id)
         path = req.path
         if path is None:
@@ -267,7 +268,7 @@ class Prep:
         self._add(ChangeRecord(zxid, path, False))
         return op, DeleteTxn(path)
 
-    def _set_data(self, req: Any, session_id: int, auth_ids: list[Id], zxid: int) -> tuple[int, Any]:
+    def _set_data(self, req: Any, session_id: int, auth_ids: Sequence[Id], zxid: int) -> tuple[int, Any]:
         self._check_session(session_id)
         path = req.path
         self._validate(path)
@@ -279,7 +280,7 @@ class Prep:
         self._add(node)
         return OpCode.SET_DATA, SetDataTxn(path, req.data, version)
 
-    def _set_acl(self, req: Any, session_id: int, auth_ids: list[Id], zxid: int) -> tuple[int, Any]:
+    def _set_acl(self, req: Any, session_id: int, auth_ids: Sequence[Id], zxid: int) -> tuple[int, Any]:
         self._check_session(session_id)
         path = req.path
         self._validate(path)
@@ -293,7 +294,7 @@ class Prep:
         self._add(node)
         return OpCode.SET_ACL, SetACLTxn(path, list(acl), version)
 
-    def _check(self, req: Any, session_id: int, auth_ids: list[Id]) -> tuple[int, Any]:
+    def _check(self, req: Any, session_id: int, auth_ids: Sequence[Id]) -> tuple[int, Any]:
         self._check_session(session_id)
         path = req.path
         self._validate(path)
@@ -302,7 +303,7 @@ class Prep:
         version = self._check_and_inc_version(node.version, req.version, path)
         return OpCode.CHECK, CheckVersionTxn(path, version)
 
-    def _one(self, op: int, req: Any, session_id: int, auth_ids: list[Id], zxid: int, time: int) -> tuple[int, Any]:
+    def _one(self, op: int, req: Any, session_id: int, auth_ids: Sequence[Id], zxid: int, time: int) -> tuple[int, Any]:
         if op in (OpCode.CREATE, OpCode.CREATE2, OpCode.CREATE_CONTAINER, OpCode.CREATE_TTL):
             return self._create(op, req, session_id, auth_ids, zxid, time)
         if op in (OpCode.DELETE, OpCode.DELETE_CONTAINER):
@@ -317,7 +318,7 @@ class Prep:
 
     # ---- entry points --------------------------------------------------------------------
 
-    def prep_write(self, op: int, req: Any, session_id: int, cxid: int, auth_ids: list[Id],
+    def prep_write(self, op: int, req: Any, session_id: int, cxid: int, auth_ids: Sequence[Id],
                    zxid: int, time: int) -> Prepared:
         """A client write (create*, delete, setData, setACL) -> a txn or an ErrorTxn."""
         try:
@@ -327,7 +328,7 @@ class Prep:
             return Prepared(TxnHeader(session_id, cxid, zxid, time, OpCode.ERROR), ErrorTxn(exc.err), exc.err)
 
     def prep_multi(self, ops: list[tuple[int, Any]], session_id: int, cxid: int,
-                   auth_ids: list[Id], zxid: int, time: int) -> Prepared:
+                   auth_ids: Sequence[Id], zxid: int, time: int) -> Prepared:
         saved = self._snapshot_pending({getattr(r, "path", None) or "" for _, r in ops}
                                        | {self._safe_parent(getattr(r, "path", None)) for _, r in ops})
         txns: list[Txn] = []
@@ -382,14 +383,19 @@ class Prep:
         return Prepared(TxnHeader(session_id, 0, zxid, time, OpCode.CREATE_SESSION), CreateSessionTxn(timeout_ms))
 
     def prep_close_session(self, session_id: int, cxid: int, zxid: int, time: int) -> Prepared:
-        """closeSession: the txn lists the session's ephemerals, outstanding ones included."""
-        paths = dict.fromkeys(self.tree.ephemerals.get(session_id, ()))
+        """closeSession: the txn lists the session's ephemerals, outstanding ones included.
+
+        The list is in the order ZooKeeper iterates its copy of the session's ephemerals
+        (a HashSet), which is the order their NodeDeleted events go out.
+        """
+        paths = JavaHashSet.copy_of(JavaHashSet(self.tree.ephemerals.get(session_id, ())))
         for rec in self._outstanding_order:
             if not rec.exists:
-                paths.pop(rec.path, None)
+                paths.discard(rec.path)
             elif rec.ephemeral_owner == session_id:
-                paths[rec.path] = None
-        for p in paths:
+                paths.add(rec.path)
+        ordered = list(paths)
+        for p in ordered:
             self._add(ChangeRecord(zxid, p, False))
-        txn = CloseSessionTxn(list(paths)) if self.close_session_txn_enabled else None
+        txn = CloseSessionTxn(ordered) if self.close_session_txn_enabled else None
         return Prepared(TxnHeader(session_id, cxid, zxid, time, OpCode.CLOSE_SESSION), txn)

@@ -68,6 +68,7 @@ from jute.proto import (
 )
 from pyzk.acl import AuthRegistry, check_acl, mask_digest_acl
 from pyzk.pipeline.prep import Prep, Prepared
+from pyzk.server.authinfo import AuthInfo
 from pyzk.server.commit import Barrier
 from pyzk.server.stats import ServerStats
 from pyzk.sessions import SessionTracker, generate_password
@@ -108,6 +109,8 @@ WRITE_OPS = frozenset({
     OpCode.CREATE, OpCode.CREATE2, OpCode.CREATE_CONTAINER, OpCode.CREATE_TTL,
     OpCode.DELETE, OpCode.SET_DATA, OpCode.SET_ACL, OpCode.MULTI,
 })
+# Forwarded to the leader by a follower besides the writes (FollowerRequestProcessor).
+FORWARDED_OPS = frozenset({OpCode.CLOSE_SESSION, OpCode.SYNC})
 NO_RECORD_OPS = frozenset({OpCode.PING, OpCode.CLOSE_SESSION, OpCode.WHO_AM_I})
 KNOWN_OPS = frozenset(REQUEST_RECORDS) | NO_RECORD_OPS | {OpCode.MULTI, OpCode.MULTI_READ}
 
@@ -158,7 +161,7 @@ class ClientSession:
         self.session_id = 0
         self.timeout_ms = 0
         self.old_client = False
-        self.auth_ids: list[Id] = [Id("ip", remote_ip)]
+        self.auth_info = AuthInfo(Id("ip", remote_ip))
         self.pending: deque[PendingRequest] = deque()
         self.closed = False
         self.established = False
@@ -177,6 +180,11 @@ class ClientSession:
         self.latency_max_ms = 0
         self.latency_total_ms = 0
         self.latency_count = 0
+
+    @property
+    def auth_ids(self) -> tuple[Id, ...]:
+        """The ids as ZooKeeper iterates them; an immutable snapshot, safe to hand to prep."""
+        return self.auth_info.ids
 
     # Watcher protocol (pyzk.watches): notification frame (xid -1, zxid -1, state SyncConnected).
     def send_event(self, event_type: int, path: str) -> None:
@@ -237,7 +245,7 @@ class ZooKeeperServer:
         self.tree = tree
         self.now_ms = now_ms
         self.wall_ms = wall_ms
-        self.watches = WatchManager()
+        self.watches = WatchManager(may_read=self._may_read)
         self.registry = AuthRegistry.from_properties(config.system_properties)
         self.sessions = SessionTracker(config.tick_time_ms, config.server_id, now_ms())
         for sid, timeout in tree.sessions.items():
@@ -260,6 +268,10 @@ class ZooKeeperServer:
         self.mode = "standalone"
         self.trace_mask = 306
 
+    def _may_read(self, conn: ClientSession, acl: Any) -> bool:
+        """Whether a watch event on a node with this ACL may reach conn (READ permission)."""
+        return check_acl(acl, Perms.READ, conn.auth_ids, self.registry, self.config.skip_acl)
+
     # ---- sessions ------------------------------------------------------------------------
 
     def _session_valid(self, session_id: int) -> bool:
@@ -272,6 +284,10 @@ class ZooKeeperServer:
 
     def connect(self, conn: ClientSession, body: bytes) -> None:
         """A ConnectRequest arrived (ZooKeeperServer.processConnectRequest)."""
+        if not self.serving:
+            # ZooKeeperServer not running (an ensemble member between roles): close, as Java does.
+            conn.close()
+            return
         req = ConnectRequest.from_bytes(body)
         conn.old_client = req.readOnly is None
         if req.lastZxidSeen > self.tree.last_processed_zxid:
@@ -371,6 +387,10 @@ class ZooKeeperServer:
             self._send_reply(conn, xid, Err.UNIMPLEMENTED, None, zxid=-1)
             conn.close()
             return
+        forward = getattr(self.commit, "forward", None)
+        if forward is not None and (op in WRITE_OPS or op in FORWARDED_OPS):
+            self._forward(conn, xid, op, body[pos:], forward)
+            return
         record: Any = None
         try:
             if op == OpCode.MULTI or op == OpCode.MULTI_READ:
@@ -399,6 +419,23 @@ class ZooKeeperServer:
         else:
             self._enqueue_read(conn, req)
 
+    def _forward(self, conn: ClientSession, xid: int, op: int, body: bytes, forward: Callable[..., None]) -> None:
+        """A follower's write, closeSession or sync: the leader preps it (from the raw bytes);
+        the reply waits for its txn to be applied here (sync: for the leader's SYNC)."""
+        record: Any = None
+        if op == OpCode.SYNC:
+            try:
+                record, _ = SyncRequest.decode_from(body, 0, len(body))
+            except JuteError as exc:
+                self._enqueue_read(conn, PendingRequest(xid, -9999, exc, False, time.monotonic()))
+                return
+        else:
+            self.stats.outstanding += 1
+            if op == OpCode.CLOSE_SESSION:
+                self.sessions.set_closing(conn.session_id)
+        conn.pending.append(PendingRequest(xid, op, record, True, time.monotonic()))
+        forward(conn, xid, op, body, lambda: self._complete_head(conn, None))
+
     def _enqueue_read(self, conn: ClientSession, req: PendingRequest) -> None:
         if conn.pending:
             conn.pending.append(req)
@@ -406,10 +443,9 @@ class ZooKeeperServer:
             self._run_read(conn, req)
 
     def _submit_write(self, conn: ClientSession, req: PendingRequest) -> None:
-        zxid = self._take_zxid()
         now = self.wall_ms()
         if req.op == OpCode.CLOSE_SESSION:
-            prepared = self.prep.prep_close_session(conn.session_id, req.xid, zxid, now)
+            prepared = self.prep.prep_close_session(conn.session_id, req.xid, self._take_zxid(), now)
             self.sessions.set_closing(conn.session_id)
         elif req.op == OpCode.MULTI:
             ops = req.record
@@ -420,9 +456,10 @@ class ZooKeeperServer:
                 req.record = JuteError("Mixing read and write operations in a multi")
                 self._enqueue_read(conn, req)
                 return
-            prepared = self.prep.prep_multi(ops, conn.session_id, req.xid, list(conn.auth_ids), zxid, now)
+            prepared = self.prep.prep_multi(ops, conn.session_id, req.xid, conn.auth_ids, self._take_zxid(), now)
         else:
-            prepared = self.prep.prep_write(req.op, req.record, conn.session_id, req.xid, list(conn.auth_ids), zxid, now)
+            prepared = self.prep.prep_write(req.op, req.record, conn.session_id, req.xid, conn.auth_ids,
+                                            self._take_zxid(), now)
         req.in_flight = True
         conn.pending.append(req)
         self.stats.outstanding += 1
@@ -431,8 +468,11 @@ class ZooKeeperServer:
     # ---- apply (called by the commit stage, in zxid order) ------------------------------
 
     def apply_committed(self, prepared: Prepared) -> None:
+        self.deliver_applied(prepared, self.tree.apply(prepared.hdr, prepared.txn))
+
+    def deliver_applied(self, prepared: Prepared, rc: ApplyResult) -> None:
+        """After the tree applied a txn (here, or in the quorum core): watches, then replies."""
         hdr = prepared.hdr
-        rc = self.tree.apply(hdr, prepared.txn)
         self.prep.applied(hdr.zxid)
         if rc.events:
             self.watches.deliver(rc.events)
@@ -558,9 +598,8 @@ class ZooKeeperServer:
         if op == OpCode.EXISTS:
             if "\0" in r.path:
                 raise KeeperError(Err.BADARGUMENTS)
+            # 3.8 checks no ACL on exists (the READ check came with 3.9); verified on the oracle.
             node = tree.nodes.get(r.path)
-            if node is not None and not check_acl(node.acl, Perms.READ, conn.auth_ids, self.registry, self.config.skip_acl):
-                raise KeeperError(Err.NOAUTH)
             if r.watch:
                 self.watches.add_data_watch(r.path, conn)
             if node is None:
@@ -698,8 +737,7 @@ class ZooKeeperServer:
             logger.info("Session 0x%x: auth success for scheme %s and address /%s:%d",
                         conn.session_id, packet.scheme, conn.remote_ip, conn.remote_port)
             for i in ids:
-                if i not in conn.auth_ids:
-                    conn.auth_ids.append(i)
+                conn.auth_info.add(i)
             self._send_reply(conn, xid, 0, None, zxid=0)
         else:
             logger.warning("Authentication failed for scheme: %s", packet.scheme)
@@ -731,8 +769,7 @@ class ZooKeeperServer:
             return
         if conn.sasl.complete and conn.sasl.authorized_id is not None:
             for i in self.registry.sasl_ids(conn.sasl.authorized_id):
-                if i not in conn.auth_ids:
-                    conn.auth_ids.append(i)
+                conn.auth_info.add(i)
         self._send_reply(conn, xid, 0, SetSASLResponse(token), zxid=0)
 
 
