@@ -125,6 +125,7 @@ class DataTree:
     # ---- digest --------------------------------------------------------------------------
 
     def node_digest(self, path: str, node: DataNode) -> int:
+        """DigestCalculator.calculateDigest; stores the result in node.digest_cache."""
         if not self.digest_enabled or path.startswith("/zookeeper/"):
             return 0
         crc = zlib.crc32(b"" if path == "/" else path.encode("utf-8", "surrogatepass"))
@@ -134,14 +135,19 @@ class DataTree:
             node.czxid, node.mzxid, node.pzxid, node.ctime, node.mtime,
             node.version, node.cversion, node.aversion, node.ephemeral_owner,
         )
-        return zlib.crc32(block, crc)
+        node.digest_cache = digest = zlib.crc32(block, crc)
+        return digest
+
+    def _cached_digest(self, path: str, node: DataNode) -> int:
+        cached = node.digest_cache
+        return cached if cached >= 0 else self.node_digest(path, node)
 
     def _put(self, path: str, node: DataNode) -> None:
         self.nodes[path] = node
         self.digest = (self.digest + self.node_digest(path, node)) & _MASK64
 
     def _pre_change(self, path: str, node: DataNode) -> None:
-        self.digest = (self.digest - self.node_digest(path, node)) & _MASK64
+        self.digest = (self.digest - self._cached_digest(path, node)) & _MASK64
 
     def _post_change(self, path: str, node: DataNode) -> None:
         self.digest = (self.digest + self.node_digest(path, node)) & _MASK64
@@ -298,7 +304,7 @@ class DataTree:
         parent = self.nodes.get(parent_path)
         if parent is None:
             raise TreeError(Err.NONODE)
-        self.digest = (self.digest - self.node_digest(path, node)) & _MASK64
+        self.digest = (self.digest - self._cached_digest(path, node)) & _MASK64
         del self.nodes[path]
         self._pre_change(parent_path, parent)
         parent.children.pop(path[i + 1 :], None)

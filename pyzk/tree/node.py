@@ -45,6 +45,7 @@ class DataNode:
         "ephemeral_owner",
         "pzxid",
         "children",
+        "digest_cache",
     )
 
     def __init__(
@@ -74,6 +75,9 @@ class DataNode:
         self.pzxid = pzxid
         # Child names in insertion order (a dict, not a set: deterministic iteration).
         self.children: dict[str, None] = {}
+        # This node's last computed digest, -1 until computed (DataNode.digestCached):
+        # saves recomputing it when the node changes again.
+        self.digest_cache = -1
 
     def stat(self, extended_types_enabled: bool) -> Stat:
         """The Stat a client sees (DataNode.copyStat)."""
