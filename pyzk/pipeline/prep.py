@@ -12,10 +12,18 @@ Rule 4: pure: time and the next zxid are passed in; session validity is a callba
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
-from jute.codes import EPHEMERAL_OWNER_CONTAINER, TTL_MAX_MS, CreateMode, Err, OpCode, Perms
+from jute.codes import (
+    EPHEMERAL_OWNER_CONTAINER,
+    TTL_MAX_MS,
+    CreateMode,
+    Err,
+    OpCode,
+    Perms,
+)
 from jute.data import ACL, Id
 from jute.proto import CreateTTLRequest
 from jute.txn import (
@@ -39,12 +47,20 @@ from pyzk.tree.datatree import SPECIAL_PATHS, DataTree
 from pyzk.tree.javaorder import JavaHashSet
 from pyzk.tree.node import is_container_owner, is_ttl_owner, ttl_owner
 
+# CreateMode flag -> (ephemeral, sequential, TTL), computed once instead of per create.
+_CREATE_FLAGS: dict[int, tuple[bool, bool, bool]] = {
+    m.value: (m.is_ephemeral, m.is_sequential, m.is_ttl) for m in CreateMode
+}
+
 
 class PrepError(Exception):
     def __init__(self, err: int, path: str | None = None) -> None:
-        super().__init__(f"{Err(err).name} {path or ''}")
+        super().__init__(err, path)
         self.err = err
         self.path = path
+
+    def __str__(self) -> str:
+        return f"{Err(self.err).name} {self.path or ''}"
 
 
 @dataclass(slots=True)
@@ -129,6 +145,13 @@ class Prep:
         return ChangeRecord(-1, path, True, node.version, node.cversion, node.aversion,
                             node.ephemeral_owner, len(node.children), node.acl)
 
+    def _exists(self, path: str) -> bool:
+        """Whether path exists once the outstanding txns are applied (no exception dance)."""
+        rec = self.outstanding.get(path)
+        if rec is not None:
+            return rec.exists
+        return path in self.tree.nodes
+
     def _add(self, rec: ChangeRecord) -> None:
         self.outstanding[rec.path] = rec
         self._outstanding_order.append(rec)
@@ -199,15 +222,15 @@ class Prep:
 
     def _create(self, op: int, req: Any, session_id: int, auth_ids: Sequence[Id], zxid: int, time: int) -> tuple[int, Any]:
         ttl = req.ttl if isinstance(req, CreateTTLRequest) else -1
-        try:
-            mode = CreateMode(req.flags)
-        except ValueError:
-            raise PrepError(Err.BADARGUMENTS, req.path) from None
+        flags = _CREATE_FLAGS.get(req.flags)
+        if flags is None:
+            raise PrepError(Err.BADARGUMENTS, req.path)
+        is_ephemeral, is_sequential, is_ttl = flags
         path = req.path
         # validateCreateRequest
-        if mode.is_ttl and not self.extended_types_enabled:
+        if is_ttl and not self.extended_types_enabled:
             raise PrepError(Err.UNIMPLEMENTED, path)
-        if mode.is_ttl:
+        if is_ttl:
             if ttl <= 0 or ttl > TTL_MAX_MS:
                 raise PrepError(Err.BADARGUMENTS, path)
         elif ttl >= 0:
@@ -219,15 +242,11 @@ class Prep:
         acl = self._fixup(req.acl, auth_ids, path)
         parent = self.record_for(parent_path)
         self._check_acl(parent.acl, Perms.CREATE, auth_ids, path)
-        if mode.is_sequential:
+        if is_sequential:
             path = f"{path}{parent.cversion:010d}" if parent.cversion >= 0 else f"{path}-{-parent.cversion:09d}"
         self._validate(path)
-        try:
-            self.record_for(path)
+        if self._exists(path):
             raise PrepError(Err.NODEEXISTS, path)
-        except PrepError as exc:
-            if exc.err != Err.NONODE:
-                raise
         owner = parent.ephemeral_owner
         if owner and not is_container_owner(owner) and not is_ttl_owner(owner, self.extended_types_enabled):
             raise PrepError(Err.NOCHILDRENFOREPHEMERALS, path)
@@ -239,8 +258,8 @@ class Prep:
             txn = CreateTTLTxn(path, req.data, list(acl), new_cversion, ttl)
             node_owner = ttl_owner(ttl)
         else:
-            txn = CreateTxn(path, req.data, list(acl), mode.is_ephemeral, new_cversion)
-            node_owner = session_id if mode.is_ephemeral else 0
+            txn = CreateTxn(path, req.data, list(acl), is_ephemeral, new_cversion)
+            node_owner = session_id if is_ephemeral else 0
         parent = parent.duplicate(zxid)
         parent.child_count += 1
         parent.cversion = new_cversion
