@@ -1,0 +1,414 @@
+"""The asyncio shell around one Peer: election port, quorum port, timers and the storage thread.
+
+Rule 1: every input to the Peer is followed by `drain()`, which executes the Ready effects in
+list order. Effects the server layer owns (Apply, RoleChanged, Established, LearnerRequest,
+SessionsTouched, SyncReleased) go to `on_effect` in that same order. A drain never nests:
+effects produced while one runs (a submit from `on_effect`) are executed after its batch.
+Rule 2: election connections follow QuorumCnxManager (§3.1): the connection initiated by the
+larger sid is kept; messages for a sid wait in a short queue while it (re)connects, and the
+last message is re-sent on a new connection.
+Rule 3: Persist effects run in order on one storage thread; `persisted(id)` reaches the Peer
+only after the write and its fsync returned. A storage failure is fatal (`on_fatal`).
+Rule 4: the Peer's clock is wall-clock ms, because it stamps proposals with it (TxnHeader.time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from jute.primitives import JuteError
+from jute.quorum import QuorumPacket
+from pyzk.config import QuorumServer
+from pyzk.quorum.disk import QuorumDisk
+from pyzk.quorum.effects import (
+    Connect,
+    Disconnect,
+    Effect,
+    Persist,
+    SendNotification,
+    SendPacket,
+)
+from pyzk.quorum.errors import PeerProtocolError
+from pyzk.quorum.messages import (
+    decode_initial_message,
+    decode_notification,
+    encode_initial_message,
+    encode_notification,
+)
+from pyzk.quorum.peer import Peer
+from pyzk.quorum.streams import (
+    ElectionFrameSplitter,
+    QuorumStreamSplitter,
+    election_frame,
+    learner_sid,
+)
+
+logger = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 5.0  # zookeeper.cnxTimeout
+HANDSHAKE_TIMEOUT_S = 5.0
+ELECTION_QUEUE_MAX = 16  # QuorumCnxManager keeps a small per-sid queue and drops the oldest
+READ_BYTES = 1 << 16
+DRAIN_ROUNDS_MAX = 10_000
+
+
+def wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class QuorumDriver:
+    def __init__(self, my_id: int, servers: dict[int, QuorumServer], peer: Peer, disk: QuorumDisk,
+                 on_effect: Callable[[Effect], None], on_fatal: Callable[[str], None], *,
+                 listen_on_all_ips: bool = False) -> None:
+        self.my_id = my_id
+        self.servers = servers
+        self.peer = peer
+        self.disk = disk
+        self.on_effect = on_effect
+        self.on_fatal = on_fatal
+        self.listen_on_all_ips = listen_on_all_ips
+        self._listeners: list[asyncio.base_events.Server] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._election_links: dict[int, asyncio.StreamWriter] = {}
+        self._election_queues: dict[int, deque[bytes]] = {}
+        self._election_last: dict[int, bytes] = {}
+        self._election_dialing: set[int] = set()
+        self._quorum_links: dict[int, asyncio.StreamWriter] = {}
+        self._quorum_dials: dict[int, int] = {}  # sid -> generation of the newest Connect
+        self._persist_queue: list[Persist] = []
+        self._persisting = False
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="QuorumSyncThread")
+        self._draining = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at_ms: int | None = None
+        self._closed = False
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        me = self.servers[self.my_id]
+        host = "0.0.0.0" if self.listen_on_all_ips else me.host
+        self._listeners.append(await asyncio.start_server(
+            self._on_election_accept, host, me.election_port, reuse_address=True))
+        logger.info("%d is accepting connections now, my election bind port: %s:%d",
+                    self.my_id, host, me.election_port)
+        self._listeners.append(await asyncio.start_server(
+            self._on_quorum_accept, host, me.quorum_port, reuse_address=True))
+        self.drain()
+
+    # Connection handlers run as our own tasks, so that close() can cancel them cleanly.
+    def _on_election_accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._spawn(self._accept_election(reader, writer))
+
+    def _on_quorum_accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._spawn(self._accept_quorum(reader, writer))
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+        for listener in self._listeners:
+            listener.close()
+        for writer in [*self._election_links.values(), *self._quorum_links.values()]:
+            writer.close()
+        for task in list(self._tasks):
+            task.cancel()
+        for _ in range(100):  # bounded: let a running storage batch reach disk
+            if not self._persisting:
+                break
+            await asyncio.sleep(0.01)
+        self._executor.shutdown(wait=True)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ---- inputs from the server layer ----------------------------------------------------
+
+    def submit(self, session_id: int, cxid: int, txn_type: int, txn: object) -> int | None:
+        zxid = self.peer.submit(session_id, cxid, txn_type, txn, wall_ms())
+        self.drain()
+        return zxid
+
+    def touch_session(self, session_id: int, timeout_ms: int) -> None:
+        self.peer.touch_session(session_id, timeout_ms)
+
+    def send_packet(self, to: int, packet: QuorumPacket) -> None:
+        """A packet the server layer sends itself (REQUEST, REVALIDATE) on the quorum link."""
+        writer = self._quorum_links.get(to)
+        if writer is not None and not writer.is_closing():
+            writer.write(packet.encode())
+
+    # ---- the Ready loop ------------------------------------------------------------------
+
+    def drain(self) -> None:
+        if self._draining or self._closed:
+            return
+        self._draining = True
+        try:
+            for _ in range(DRAIN_ROUNDS_MAX):
+                ready = self.peer.ready()
+                if ready is None:
+                    break
+                self.peer.advance(ready)
+                for effect in ready.effects:
+                    self._execute(effect)
+        finally:
+            self._draining = False
+        self._arm_timer(self.peer.next_timer_ms())
+
+    def _execute(self, effect: Effect) -> None:
+        if isinstance(effect, SendNotification):
+            self._send_notification(effect.to, encode_notification(effect.notification))
+        elif isinstance(effect, SendPacket):
+            writer = self._quorum_links.get(effect.to)
+            if writer is not None and not writer.is_closing():
+                writer.write(effect.packet.encode() + effect.snapshot)
+        elif isinstance(effect, Persist):
+            self._persist(effect)
+        elif isinstance(effect, Connect):
+            self._connect_quorum(effect.to)
+        elif isinstance(effect, Disconnect):
+            self._quorum_dials[effect.to] = self._quorum_dials.get(effect.to, 0) + 1
+            writer = self._quorum_links.pop(effect.to, None)
+            if writer is not None:
+                writer.close()
+        else:
+            self.on_effect(effect)
+
+    def _step(self, action: Callable[[int], None]) -> None:
+        """Run one Peer input (given the clock) and drain; our own invariant failures are fatal."""
+        if self._closed:
+            return
+        try:
+            action(wall_ms())
+        except AssertionError as exc:  # InvariantViolation: never serve data we cannot trust
+            logger.exception("quorum core invariant violated")
+            self.on_fatal(f"quorum core invariant violated: {exc}")
+            return
+        self.drain()
+
+    def _arm_timer(self, at_ms: int | None) -> None:
+        if at_ms == self._timer_at_ms and self._timer is not None:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at_ms = at_ms
+        if at_ms is None or self._closed:
+            return
+        # +1 ms: fire after the due time, never a hair before it (wall and loop clocks differ).
+        delay_s = max(0, at_ms - wall_ms() + 1) / 1000.0
+        self._timer = asyncio.get_running_loop().call_later(delay_s, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at_ms = None
+        self._step(self.peer.tick)
+
+    # ---- storage -------------------------------------------------------------------------
+
+    def _persist(self, persist: Persist) -> None:
+        self._persist_queue.append(persist)
+        if not self._persisting:
+            self._persisting = True
+            self._spawn(self._write_persists())
+
+    async def _write_persists(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._persist_queue and not self._closed:
+                batch, self._persist_queue = self._persist_queue, []
+                await loop.run_in_executor(self._executor, self.disk.write, batch)
+                last_id = batch[-1].persist_id
+                self._step(lambda now, last=last_id: self.peer.persisted(last, now))
+        except Exception as exc:
+            logger.exception("Severe unrecoverable error while writing to the data directory")
+            self.on_fatal(f"storage failure: {exc}")
+        finally:
+            self._persisting = False
+
+    # ---- election port -------------------------------------------------------------------
+
+    def _send_notification(self, to: int, payload: bytes) -> None:
+        frame = election_frame(payload)
+        self._election_last[to] = frame
+        writer = self._election_links.get(to)
+        if writer is not None and not writer.is_closing():
+            writer.write(frame)
+            return
+        self._election_queues.setdefault(to, deque(maxlen=ELECTION_QUEUE_MAX)).append(frame)
+        self._dial_election(to)
+
+    def _dial_election(self, sid: int) -> None:
+        if sid in self._election_dialing or sid not in self.servers or self._closed:
+            return
+        self._election_dialing.add(sid)
+        self._spawn(self._dial_election_task(sid))
+
+    async def _dial_election_task(self, sid: int) -> None:
+        server = self.servers[sid]
+        me = self.servers[self.my_id]
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(server.host, server.election_port), CONNECT_TIMEOUT_S)
+        except (TimeoutError, OSError) as exc:
+            logger.debug("Cannot open channel to %d at election address %s:%d: %s",
+                         sid, server.host, server.election_port, exc)
+            return
+        finally:
+            self._election_dialing.discard(sid)
+        writer.write(encode_initial_message(self.my_id, f"{me.host}:{me.election_port}"))
+        if sid > self.my_id:
+            # The larger sid keeps the connection it initiates: it will dial back.
+            logger.info("Have smaller server identifier, so dropping the connection: (myId:%d --> sid:%d)",
+                        self.my_id, sid)
+            await _close_quietly(writer)
+            return
+        self._adopt_election(sid, reader, writer)
+
+    async def _accept_election(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            sid = await asyncio.wait_for(_read_initial_sid(reader), HANDSHAKE_TIMEOUT_S)
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, PeerProtocolError) as exc:
+            logger.warning("Bad election connection header: %s", exc)
+            await _close_quietly(writer)
+            return
+        if sid == self.my_id or sid not in self.servers:
+            logger.warning("Ignoring an election connection from sid %d", sid)
+            await _close_quietly(writer)
+            return
+        if sid < self.my_id:
+            # Their connection loses: close it and dial them ourselves.
+            await _close_quietly(writer)
+            self._dial_election(sid)
+            return
+        self._adopt_election(sid, reader, writer)
+
+    def _adopt_election(self, sid: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        old = self._election_links.get(sid)
+        if old is not None and old is not writer:
+            old.close()
+        self._election_links[sid] = writer
+        queue = self._election_queues.pop(sid, None)
+        if queue:
+            for frame in queue:
+                writer.write(frame)
+        elif sid in self._election_last:
+            writer.write(self._election_last[sid])  # SendWorker re-sends the last message
+        self._spawn(self._read_election(sid, reader, writer))
+
+    async def _read_election(self, sid: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        splitter = ElectionFrameSplitter()
+        try:
+            while data := await reader.read(READ_BYTES):
+                for payload in splitter.feed(data):
+                    notification = decode_notification(sid, payload)
+                    if notification is not None:
+                        self._step(lambda now, n=notification: self.peer.step_notification(n, now))
+        except (OSError, PeerProtocolError) as exc:
+            logger.info("Election connection with %d dropped: %s", sid, exc)
+        finally:
+            if self._election_links.get(sid) is writer:
+                del self._election_links[sid]
+            writer.close()
+
+    # ---- quorum port ---------------------------------------------------------------------
+
+    def _connect_quorum(self, to: int) -> None:
+        generation = self._quorum_dials.get(to, 0) + 1
+        self._quorum_dials[to] = generation
+        old = self._quorum_links.pop(to, None)
+        if old is not None:
+            old.close()
+        self._spawn(self._dial_quorum(to, generation))
+
+    async def _dial_quorum(self, to: int, generation: int) -> None:
+        server = self.servers.get(to)
+        try:
+            if server is None:
+                raise OSError(f"no server.{to} in the configuration")
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(server.host, server.quorum_port), CONNECT_TIMEOUT_S)
+        except (TimeoutError, OSError) as exc:
+            if self._quorum_dials.get(to) == generation:
+                logger.warning("Unexpected exception trying to connect to leader %d: %s", to, exc)
+                self._step(lambda now: self.peer.disconnected(to, now))
+            return
+        if self._quorum_dials.get(to) != generation:
+            await _close_quietly(writer)
+            return
+        self._quorum_links[to] = writer
+        self._step(lambda now: self.peer.connected(to, now))
+        await self._read_quorum(to, reader, writer, QuorumStreamSplitter())
+
+    async def _accept_quorum(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """A learner connects: its first packet (FOLLOWERINFO) names its sid."""
+        splitter = QuorumStreamSplitter()
+        try:
+            while data := await reader.read(READ_BYTES):
+                packets = splitter.feed(data)
+                if not packets:
+                    continue
+                sid = learner_sid(packets[0][0])
+                if sid is None:
+                    raise PeerProtocolError(f"first quorum packet has type {packets[0][0].type}")
+                old = self._quorum_links.get(sid)
+                self._quorum_links[sid] = writer
+                if old is not None:
+                    old.close()
+                    self._step(lambda now, replaced=sid: self.peer.disconnected(replaced, now))
+                for packet, snapshot in packets:
+                    self._deliver(sid, writer, packet, snapshot)
+                await self._read_quorum(sid, reader, writer, splitter)
+                return
+        except (OSError, PeerProtocolError, JuteError) as exc:
+            logger.warning("Dropping a learner connection: %s", exc)
+        await _close_quietly(writer)
+
+    async def _read_quorum(self, sid: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                           splitter: QuorumStreamSplitter) -> None:
+        try:
+            while data := await reader.read(READ_BYTES):
+                for packet, snapshot in splitter.feed(data):
+                    if self._quorum_links.get(sid) is not writer:
+                        return
+                    self._deliver(sid, writer, packet, snapshot)
+        except (OSError, PeerProtocolError, JuteError) as exc:
+            logger.warning("Quorum connection with %d dropped: %s", sid, exc)
+        finally:
+            writer.close()
+            if self._quorum_links.get(sid) is writer:
+                del self._quorum_links[sid]
+                self._step(lambda now: self.peer.disconnected(sid, now))
+
+    def _deliver(self, sid: int, writer: asyncio.StreamWriter, packet: QuorumPacket, snapshot: bytes) -> None:
+        if self._quorum_links.get(sid) is writer:
+            self._step(lambda now: self.peer.step_packet(sid, packet, snapshot, now))
+
+
+async def _read_initial_sid(reader: asyncio.StreamReader) -> int:
+    """QuorumCnxManager's initial message: the sender's sid (both the 3.4 and the 3.5+ form)."""
+    buf = await reader.readexactly(8)
+    for _ in range(3):
+        decoded = decode_initial_message(buf)
+        if decoded is not None:
+            return decoded[0].sid
+        need = 20 if len(buf) < 20 else 20 + int.from_bytes(buf[16:20], "big", signed=True)
+        buf += await reader.readexactly(need - len(buf))
+    raise PeerProtocolError("election header did not complete")
+
+
+async def _close_quietly(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    try:
+        await writer.wait_closed()
+    except OSError:
+        pass

@@ -1,0 +1,220 @@
+"""Run one ensemble member (QuorumPeerMain) until SIGTERM/SIGINT.
+
+Rule 1: clients are served only while the Peer is established (a leader with its NEWLEADER
+quorum, a follower after UPTODATE). Each establishment gets a fresh ZooKeeperServer over the
+quorum core's tree with the role's commit stage; leaving the role closes every client
+connection, as Java shuts its ZooKeeperServer down between roles.
+Rule 2: only the leader expires sessions and sweeps containers.
+Rule 3: the client port stays open throughout; while no role is established it answers
+four-letter words with "not currently serving" and closes session requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import ssl
+import time
+
+from jute.codes import ServerState
+from pyzk.config import ServerConfig
+from pyzk.pipeline.containers import container_candidates
+from pyzk.quorum.disk import QuorumDisk
+from pyzk.quorum.driver import QuorumDriver, wall_ms
+from pyzk.quorum.effects import (
+    Apply,
+    Effect,
+    Established,
+    LearnerRequest,
+    RoleChanged,
+    SessionsTouched,
+    SyncReleased,
+)
+from pyzk.quorum.peer import Peer
+from pyzk.quorum.verifier import QuorumMaj
+from pyzk.quorum.zab import Leader, ZabConfig
+from pyzk.server.connection import ClientConnection
+from pyzk.server.ensemble_commit import (
+    FollowerCommit,
+    LeaderCommit,
+    LearnerSessionTracker,
+)
+from pyzk.server.main import _jaas_users
+from pyzk.server.tls import TlsConfigError, server_ssl_context
+from pyzk.server.zkserver import ZooKeeperServer
+from pyzk.storage.errors import StorageError
+from pyzk.tree.datatree import DataTree
+
+logger = logging.getLogger(__name__)
+
+ROLE_MODES = {ServerState.LEADING: "leader", ServerState.FOLLOWING: "follower"}
+
+
+def _monotonic_ms() -> int:
+    return int(time.monotonic() * 1000)
+
+
+def run_ensemble(config: ServerConfig) -> int:
+    try:
+        return asyncio.run(_serve(config))
+    except StorageError as exc:
+        logger.error("Unable to load database: %s", exc)
+        return 1
+    except (OSError, TlsConfigError, ssl.SSLError) as exc:
+        logger.error("Unable to start: %s", exc)
+        return 1
+
+
+class EnsembleMember:
+    """The quorum driver plus the ZooKeeperServer of the role currently established."""
+
+    def __init__(self, config: ServerConfig, stop: asyncio.Event) -> None:
+        if config.my_id is None:
+            raise StorageError("no myid file in dataDir: an ensemble member needs its id")
+        self.config = config
+        self.my_id = config.my_id
+        self.stop = stop
+        self.disk = QuorumDisk(config)
+        image = self.disk.load_image()
+        verifier = QuorumMaj.from_servers(config.servers, config.config_version)
+        zab_config = ZabConfig(config.tick_time_ms, config.init_limit_ticks, config.sync_limit_ticks)
+        self.peer = Peer(self.my_id, verifier, image, wall_ms(), zab_config)
+        self.driver = QuorumDriver(self.my_id, config.servers, self.peer, self.disk, self._on_effect,
+                                   self._on_fatal, listen_on_all_ips=config.quorum_listen_on_all_ips)
+        self.jaas_users = _jaas_users(config)
+        self.server = self._idle_server()
+        self.commit: LeaderCommit | FollowerCommit | None = None
+        self.fatal: str | None = None
+
+    def _idle_server(self) -> ZooKeeperServer:
+        server = ZooKeeperServer(self.config, DataTree(), now_ms=_monotonic_ms, wall_ms=wall_ms)
+        server.serving = False
+        return server
+
+    def _on_fatal(self, reason: str) -> None:
+        self.fatal = reason
+        self.stop.set()
+
+    # ---- effects the server layer owns ---------------------------------------------------
+
+    def _on_effect(self, effect: Effect) -> None:
+        if isinstance(effect, Apply):
+            if self.commit is not None:
+                self.commit.on_apply(effect.zxid, effect.result)
+        elif isinstance(effect, RoleChanged):
+            logger.info("Peer state changed: %s (leader %d, epoch %d)", effect.state.name, effect.leader, effect.epoch)
+            self._retire()
+        elif isinstance(effect, Established):
+            self._establish(effect)
+        elif isinstance(effect, LearnerRequest) and isinstance(self.commit, LeaderCommit):
+            try:
+                self.commit.on_learner_request(effect.sid, effect.packet)
+            except Exception:
+                logger.exception("bad request forwarded by %d", effect.sid)
+        elif isinstance(effect, SessionsTouched) and isinstance(self.commit, LeaderCommit):
+            self.commit.on_sessions_touched(effect.touches)
+        elif isinstance(effect, SyncReleased) and isinstance(self.commit, FollowerCommit):
+            self.commit.on_sync_released()
+
+    def _retire(self) -> None:
+        if self.commit is None:
+            return
+        old = self.server
+        self.commit = None
+        self.server = self._idle_server()
+        for conn in list(old.all_connections):
+            conn.close()
+
+    def _establish(self, effect: Established) -> None:
+        self._retire()
+        tree = self.peer.db.tree
+        server = ZooKeeperServer(self.config, tree, now_ms=_monotonic_ms, wall_ms=wall_ms)
+        server.jaas_users = self.jaas_users
+        role = self.peer.role
+        if effect.state == ServerState.LEADING and isinstance(role, Leader):
+            server.mode = "leader"
+            self.commit = LeaderCommit(server, self.driver, role.last_proposed)
+        else:
+            server.mode = "follower"
+            leader_sid = getattr(role, "leader_sid", -1)
+            server.sessions = LearnerSessionTracker(self.config.tick_time_ms, self.config.server_id,
+                                                    _monotonic_ms(), tree, self.driver.touch_session)
+            self.commit = FollowerCommit(server, self.driver, leader_sid)
+        server.commit = self.commit
+        self.server = server
+        logger.info("Serving as %s in epoch %d, last zxid 0x%x", server.mode, effect.epoch, effect.last_zxid)
+
+    def leader_server(self) -> ZooKeeperServer | None:
+        return self.server if isinstance(self.commit, LeaderCommit) else None
+
+
+async def _serve(config: ServerConfig) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    member = EnsembleMember(config, stop)
+    await member.driver.start()
+    per_ip: dict[str, int] = {}
+    backlog = config.client_port_listen_backlog if config.client_port_listen_backlog > 0 else 100
+    listeners = []
+    if config.client_port:
+        listeners.append(await loop.create_server(
+            lambda: ClientConnection(member.server, per_ip),
+            host=config.client_port_address or None, port=config.client_port,
+            reuse_address=True, backlog=backlog,
+        ))
+        logger.info("binding to port %s:%s", config.client_port_address, config.client_port)
+    if config.secure_client_port:
+        listeners.append(await loop.create_server(
+            lambda: ClientConnection(member.server, per_ip),
+            host=config.secure_client_port_address or None, port=config.secure_client_port,
+            reuse_address=True, backlog=backlog, ssl=server_ssl_context(config.ssl),
+        ))
+        logger.info("binding to secure port %s:%s", config.secure_client_port_address, config.secure_client_port)
+    tasks = [loop.create_task(_expire_sessions(member, config.tick_time_ms / 1000.0)),
+             loop.create_task(_sweep_containers(member, config))]
+    await stop.wait()
+    logger.info("shutting down%s", f": {member.fatal}" if member.fatal else "")
+    for task in tasks:
+        task.cancel()
+    for listener in listeners:
+        listener.close()
+    for conn in list(member.server.all_connections):
+        conn.close()
+    await member.driver.close()
+    member.disk.close()
+    return 1 if member.fatal else 0
+
+
+async def _expire_sessions(member: EnsembleMember, tick_s: float) -> None:
+    while True:
+        await asyncio.sleep(tick_s / 2)
+        server = member.leader_server()
+        if server is None:
+            continue
+        try:
+            server.expire_sessions()
+        except Exception:
+            logger.exception("session expiry failed")
+
+
+async def _sweep_containers(member: EnsembleMember, config: ServerConfig) -> None:
+    """ContainerManager runs on the leader only (deleteContainer is an ordinary txn)."""
+    interval_s = max(config.container_check_interval_ms, 1) / 1000.0
+    gap_s = 60.0 / max(config.container_max_per_minute, 1)
+    never_used_ms = int(config.system_properties.get("znode.container.maxNeverUsedIntervalMs", "0") or 0)
+    while True:
+        await asyncio.sleep(interval_s)
+        server = member.leader_server()
+        if server is None:
+            continue
+        try:
+            for path in container_candidates(server.tree, wall_ms(), never_used_ms):
+                if member.leader_server() is not server:
+                    break
+                server.submit_delete_container(path)
+                await asyncio.sleep(gap_s)
+        except Exception:
+            logger.exception("container sweep failed")

@@ -1,0 +1,191 @@
+"""A 3-server ensemble on each target: election, replicated writes, global sessions, failover.
+
+Every test starts its own ensemble (they kill and restart servers). Clients are kazoo; a
+follower's view is read after `sync`, as ZooKeeper only promises it then.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kazoo.client import KazooClient
+
+from tests.compat.conftest import target_kinds_from_env
+from tests.compat.targets import (
+    Ensemble,
+    Server,
+    four_letter_word,
+    serving_mode,
+    start_target,
+)
+
+SIZE = 3
+CONNECT_TIMEOUT_S = 15.0
+FAILOVER_TIMEOUT_S = 30.0
+POLL_S = 0.2
+
+
+@pytest.fixture(params=target_kinds_from_env())
+def ensemble(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ensemble]:
+    ens = start_target(request.param, SIZE, workdir=tmp_path, start_timeout_s=60)
+    yield ens
+    ens.stop()
+
+
+def client(hosts: str) -> KazooClient:
+    zk = KazooClient(hosts=hosts, timeout=10.0)
+    zk.start(timeout=CONNECT_TIMEOUT_S)
+    return zk
+
+
+def srvr_field(server: Server, name: str) -> str:
+    for line in four_letter_word(server.client_port, "srvr").splitlines():
+        if line.startswith(f"{name}:"):
+            return line.partition(":")[2].strip()
+    return ""
+
+
+def modes(servers: list[Server]) -> list[str | None]:
+    return [serving_mode(s.client_port) for s in servers]
+
+
+def wait_for(condition, timeout_s: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(POLL_S)
+
+
+def leader_of(ens: Ensemble) -> Server:
+    leaders = [s for s in ens.servers if s.running and serving_mode(s.client_port) == "leader"]
+    assert len(leaders) == 1, modes(ens.servers)
+    return leaders[0]
+
+
+def test_one_leader_and_followers_with_one_zxid(ensemble: Ensemble) -> None:
+    assert sorted(modes(ensemble.servers)) == ["follower", "follower", "leader"]
+    zk = client(ensemble.hosts)
+    try:
+        zk.create("/e", b"1")
+        zk.sync("/e")
+    finally:
+        zk.stop()
+    wait_for(lambda: len({srvr_field(s, "Zxid") for s in ensemble.servers}) == 1, 10, "equal zxids")
+
+
+def test_write_on_one_server_read_on_every_other(ensemble: Ensemble) -> None:
+    clients = [client(s.address) for s in ensemble.servers]
+    try:
+        for i, zk in enumerate(clients):
+            zk.create(f"/from{i}", b"v%d" % i)
+        for zk in clients:
+            zk.sync("/")
+            assert sorted(c for c in zk.get_children("/") if c.startswith("from")) == ["from0", "from1", "from2"]
+            assert zk.get("/from2")[0] == b"v2"
+        stat = clients[0].set("/from1", b"new")
+        clients[2].sync("/from1")
+        data, stat2 = clients[2].get("/from1")
+        assert data == b"new" and stat2.mzxid == stat.mzxid and stat2.version == 1
+    finally:
+        for zk in clients:
+            zk.stop()
+
+
+def test_ephemeral_of_a_closed_session_disappears_everywhere(ensemble: Ensemble) -> None:
+    follower = next(s for s in ensemble.servers if serving_mode(s.client_port) == "follower")
+    owner = client(follower.address)
+    owner.create("/eph", b"", ephemeral=True)
+    readers = [client(s.address) for s in ensemble.servers]
+    try:
+        for zk in readers:
+            zk.sync("/eph")
+            assert zk.exists("/eph") is not None
+        owner.stop()
+        owner.close()
+        for zk in readers:
+            zk.sync("/eph")
+            assert zk.exists("/eph") is None
+    finally:
+        for zk in readers:
+            zk.stop()
+
+
+def test_watch_on_a_follower_fires_for_a_write_through_the_leader(ensemble: Ensemble) -> None:
+    follower = next(s for s in ensemble.servers if serving_mode(s.client_port) == "follower")
+    watcher = client(follower.address)
+    writer = client(leader_of(ensemble).address)
+    fired = threading.Event()
+    events = []
+    try:
+        watcher.exists("/watched", watch=lambda e: (events.append(e), fired.set()))
+        writer.create("/watched", b"x")
+        assert fired.wait(10)
+        assert events[0].type == "CREATED" and events[0].path == "/watched"
+    finally:
+        watcher.stop()
+        writer.stop()
+
+
+def test_session_created_on_one_server_resumes_on_another(ensemble: Ensemble) -> None:
+    first, second = ensemble.servers[0], ensemble.servers[1]
+    a = KazooClient(hosts=first.address, timeout=10.0)
+    a.start(timeout=CONNECT_TIMEOUT_S)
+    a.create("/keep", b"", ephemeral=True)
+    session_id, password = a.client_id
+    b = KazooClient(hosts=second.address, timeout=10.0, client_id=(session_id, password))
+    try:
+        b.start(timeout=CONNECT_TIMEOUT_S)
+        assert b.client_id[0] == session_id
+        b.sync("/keep")
+        assert b.exists("/keep").ephemeralOwner == session_id
+    finally:
+        b.stop()
+        a.stop()
+
+
+def test_leader_killed_the_others_elect_and_acknowledged_writes_survive(ensemble: Ensemble) -> None:
+    zk = client(ensemble.hosts)
+    try:
+        for i in range(20):
+            zk.create(f"/before{i}", b"%d" % i)
+        old_leader = leader_of(ensemble)
+        old_leader.kill9()
+        rest = [s for s in ensemble.servers if s is not old_leader]
+        wait_for(lambda: sorted(m or "" for m in modes(rest)) == ["follower", "leader"],
+                 FAILOVER_TIMEOUT_S, "a new leader among the other two")
+        for i in range(20):
+            zk.retry(zk.create, f"/after{i}", b"%d" % i)
+        old_leader.start(timeout_s=FAILOVER_TIMEOUT_S)
+        assert serving_mode(old_leader.client_port) == "follower"
+        back = client(old_leader.address)
+        try:
+            back.sync("/")
+            children = set(back.get_children("/"))
+            assert {f"/before{i}"[1:] for i in range(20)} <= children
+            assert {f"/after{i}"[1:] for i in range(20)} <= children
+        finally:
+            back.stop()
+        wait_for(lambda: len({srvr_field(s, "Zxid") for s in ensemble.servers}) == 1, 10, "equal zxids")
+    finally:
+        zk.stop()
+
+
+def test_whole_ensemble_restart_keeps_the_data(ensemble: Ensemble) -> None:
+    zk = client(ensemble.hosts)
+    try:
+        zk.create("/durable", b"yes")
+        zk.create("/seq-", b"", sequence=True)
+    finally:
+        zk.stop()
+    ensemble.restart(timeout_s=60)
+    zk = client(ensemble.hosts)
+    try:
+        assert zk.get("/durable")[0] == b"yes"
+        assert len([c for c in zk.get_children("/") if c.startswith("seq-")]) == 1
+    finally:
+        zk.stop()

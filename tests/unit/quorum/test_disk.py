@@ -1,0 +1,65 @@
+"""QuorumDisk: Persist effects written to a real dataDir load back as the same DiskImage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jute.codes import OpCode
+from jute.data import ACL, Id
+from jute.txn import CreateTxn, TxnHeader
+from pyzk.config import parse_config
+from pyzk.quorum.database import DiskImage, ZabDatabase
+from pyzk.quorum.disk import QuorumDisk
+from pyzk.quorum.effects import Persist
+from pyzk.storage.format import encode_txn_entry
+
+OPEN_ACL = [ACL(31, Id("world", "anyone"))]
+
+
+def entry(zxid: int) -> tuple[int, bytes]:
+    return zxid, encode_txn_entry(TxnHeader(1, 0, zxid, 1000, OpCode.CREATE),
+                                  CreateTxn(f"/n{zxid:x}", b"d", OPEN_ACL, False, zxid & 0xffff), None)
+
+
+def quorum_disk(tmp_path: Path) -> QuorumDisk:
+    cfg = (f"tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir={tmp_path}\nclientPort=2181\n"
+           "server.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889\nserver.3=127.0.0.1:2890:3890\n")
+    return QuorumDisk(parse_config(cfg, myid_text="1"))
+
+
+def reload(tmp_path: Path, disk: QuorumDisk) -> DiskImage:
+    disk.close()
+    return quorum_disk(tmp_path).load_image()
+
+
+def test_entries_and_epochs_survive_a_restart(tmp_path: Path) -> None:
+    disk = quorum_disk(tmp_path)
+    assert disk.load_image().entries == []
+    entries = tuple(entry(0x100000000 + i) for i in range(1, 4))
+    disk.write([Persist(1, accepted_epoch=1), Persist(2, current_epoch=1), Persist(3, entries=entries)])
+    image = reload(tmp_path, disk)
+    assert image.entries == list(entries)
+    assert (image.accepted_epoch, image.current_epoch) == (1, 1)
+    assert ZabDatabase(image.snapshot, image.entries).last_processed_zxid == 0x100000003
+
+
+def test_trunc_drops_the_logged_txns_above_the_zxid(tmp_path: Path) -> None:
+    disk = quorum_disk(tmp_path)
+    disk.load_image()
+    disk.write([Persist(1, entries=tuple(entry(0x100000000 + i) for i in range(1, 6)))])
+    disk.write([Persist(2, truncate_to_zxid=0x100000002), Persist(3, entries=(entry(0x200000001),))])
+    image = reload(tmp_path, disk)
+    assert [z for z, _ in image.entries] == [0x100000001, 0x100000002, 0x200000001]
+
+
+def test_a_snap_from_the_leader_becomes_the_base_snapshot(tmp_path: Path) -> None:
+    leader = ZabDatabase(None, [entry(0x100000000 + i) for i in range(1, 4)])
+    stream = leader.snap_stream()
+    disk = quorum_disk(tmp_path)
+    disk.load_image()
+    disk.write([Persist(1, snapshot=(0x100000003, stream), entries=(entry(0x100000004),), current_epoch=1)])
+    image = reload(tmp_path, disk)
+    assert image.snapshot is not None and image.snapshot[0] == 0x100000003
+    assert [z for z, _ in image.entries] == [0x100000004]
+    db = ZabDatabase(image.snapshot, image.entries)
+    assert sorted(db.tree.nodes) == sorted([*leader.tree.nodes, "/n100000004"])
