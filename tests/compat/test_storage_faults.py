@@ -219,7 +219,14 @@ def test_fault_outcome_matches_apache(case: str, written_data_dir: Path, tmp_pat
     _assert_pyzk_log_is_clean(pyzk)
     assert apache.kind == expected, f"Apache ZooKeeper {apache.kind}: {apache.log[-3000:]}"
     assert pyzk.kind == apache.kind, f"pyzk {pyzk.kind}, Apache {apache.kind}: {pyzk.log[-3000:]}"
-    if pyzk.kind == "recovered":
+    if pyzk.kind == "recovered" and case == "flipped_byte_newest_snapshot":
+        # Falling back to the older snapshot and replaying the log must lose no acknowledged
+        # write. Apache 3.8.0 was seen to lose one node here, depending on where the flip
+        # lands (the snapshot points are randomized per run); pyzk must keep all of them, and
+        # must hold everything Apache recovered.
+        assert pyzk.nodes == {f"n{i:04d}": f"value {i}".encode() for i in range(NODES)}
+        assert apache.nodes.items() <= pyzk.nodes.items()
+    elif pyzk.kind == "recovered":
         assert pyzk.nodes == apache.nodes
     else:
         refusal = [line for line in pyzk.log.splitlines() if named in line and "ERROR" in line]
