@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _LEN = struct.Struct(">i")
+SESSIONLESS_TIMEOUT_MS_DEFAULT = 10000
 
 
 class ClientConnection(asyncio.Protocol):
@@ -41,6 +42,7 @@ class ClientConnection(asyncio.Protocol):
         self.first_bytes = b""
         self.ip = ""
         self.out: list[bytes] = []
+        self.sessionless_timer: asyncio.TimerHandle | None = None
         self.flush_scheduled = False
 
     # ---- asyncio.Protocol ----------------------------------------------------------------
@@ -65,7 +67,16 @@ class ClientConnection(asyncio.Protocol):
         self.session = ClientSession(self.ip, port, self._write_frame, self._close)
         loop = asyncio.get_running_loop()
         self.session.on_established = lambda: loop.call_soon(self.flush_held)
+        # A connection that never sends its ConnectRequest is closed after
+        # zookeeper.nio.sessionlessCnxnTimeout (NIOServerCnxnFactory).
+        timeout_ms = int(self.server.config.system_properties.get(
+            "zookeeper.nio.sessionlessCnxnTimeout", SESSIONLESS_TIMEOUT_MS_DEFAULT))
+        self.sessionless_timer = loop.call_later(timeout_ms / 1000.0, self._sessionless_expired)
         self.server.all_connections.add(self.session)
+
+    def _sessionless_expired(self) -> None:
+        if not self.connect_seen:
+            self._close()
 
     def data_received(self, data: bytes) -> None:
         session = self.session
@@ -119,6 +130,8 @@ class ClientConnection(asyncio.Protocol):
             self.server.handle_packet(session, frame)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.sessionless_timer is not None:
+            self.sessionless_timer.cancel()
         if self.session is not None:
             self.session.closed = True
             self.server.connection_lost(self.session)
