@@ -6,6 +6,8 @@ Rule 2: the run is bounded: ``--timeout`` per test (pytest-timeout) and ``suite_
 overall; a target that cannot start at all is found by a preflight start in seconds.
 Rule 3: kazoo's harness uses fixed ports (offset + 10*i + 0..4); the offset is chosen among
 windows that are free right now, below the kernel's ephemeral port range.
+Rule 4: the two GSSAPI tests get a throw-away KDC (tests/compat/kdc) for the run's duration,
+unless KRB5_TEST_ENV already names one; a KDC that cannot start is logged, and they skip.
 
     python -m tests.compat.kazoo_suite --target apache --size 3
 """
@@ -13,14 +15,17 @@ windows that are free right now, below the kernel's ephemeral port range.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import os
 import socket
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+from tests.compat.kdc.realm import KazooKdc, KdcError, ensure_krb5_installed
 from tests.compat.pytest_run import (
     CaseOutcome,
     SuiteRun,
@@ -142,6 +147,32 @@ def harness_canary_error(env: dict[str, str], workdir: Path) -> str | None:
     )
 
 
+@contextlib.contextmanager
+def gssapi_kdc_env(workdir: Path) -> Iterator[dict[str, str]]:
+    """The environment of a KDC running for the block, or {} (and why, on stderr) if none."""
+    if os.environ.get("KRB5_TEST_ENV"):
+        yield {}
+        return
+    if importlib.util.find_spec("kerberos") is None:
+        print(
+            "kazoo_suite: no `kerberos` module, the GSSAPI tests skip", file=sys.stderr
+        )
+        yield {}
+        return
+    kdc = KazooKdc(workdir / "kdc")
+    try:
+        ensure_krb5_installed()
+        kdc.start()
+    except (KdcError, OSError) as error:
+        print(f"kazoo_suite: no KDC, the GSSAPI tests skip: {error}", file=sys.stderr)
+        yield {}
+        return
+    try:
+        yield kdc.env
+    finally:
+        kdc.stop()
+
+
 def run_kazoo_suite(
     kind: str,
     size: int,
@@ -154,23 +185,28 @@ def run_kazoo_suite(
     run = SuiteRun("kazoo", kind, size)
     workdir.mkdir(parents=True, exist_ok=True)
     run.start_error = target_start_error(kind, size, workdir / "preflight")
-    env = kazoo_env(kind, size, free_port_offset(size), dict(os.environ))
-    if run.start_error is None:
-        run.start_error = harness_canary_error(env, workdir / "canary")
-    run.outcomes[target_start_id("kazoo", size)] = CaseOutcome(
-        "failed" if run.start_error else "passed", (run.start_error or "")[:300]
-    )
-    if run.start_error is None:
-        junit_path = workdir / "junit.xml"
-        # cwd outside the repository, so that pyzk's pytest configuration does not apply.
-        run.exit_code, run.timed_out = run_pytest_bounded(
-            kazoo_pytest_args(junit_path, test_timeout_s),
-            env,
-            cwd=workdir,
-            log_path=workdir / "pytest.log",
-            timeout_s=suite_timeout_s - elapsed_since(started),
+    with (
+        gssapi_kdc_env(workdir)
+        if run.start_error is None
+        else contextlib.nullcontext({})
+    ) as kdc_env:
+        env = kazoo_env(kind, size, free_port_offset(size), {**os.environ, **kdc_env})
+        if run.start_error is None:
+            run.start_error = harness_canary_error(env, workdir / "canary")
+        run.outcomes[target_start_id("kazoo", size)] = CaseOutcome(
+            "failed" if run.start_error else "passed", (run.start_error or "")[:300]
         )
-        collect_outcomes(run, junit_path)
+        if run.start_error is None:
+            junit_path = workdir / "junit.xml"
+            # cwd outside the repository, so that pyzk's pytest configuration does not apply.
+            run.exit_code, run.timed_out = run_pytest_bounded(
+                kazoo_pytest_args(junit_path, test_timeout_s),
+                env,
+                cwd=workdir,
+                log_path=workdir / "pytest.log",
+                timeout_s=suite_timeout_s - elapsed_since(started),
+            )
+            collect_outcomes(run, junit_path)
     run.duration_s = elapsed_since(started)
     return run
 

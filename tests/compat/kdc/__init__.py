@@ -1,0 +1,1 @@
+"""A throw-away MIT Kerberos KDC for kazoo's GSSAPI tests (see realm.py)."""
