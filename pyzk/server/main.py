@@ -12,17 +12,17 @@ import logging
 import signal
 import ssl
 import time
-from typing import Any
 
 from pyzk.config import ServerConfig
 from pyzk.pipeline.containers import container_candidates
 from pyzk.server.admin import start_admin_server
 from pyzk.server.commit import StandaloneCommit
 from pyzk.server.connection import ClientConnection
-from pyzk.server.zkserver import ZooKeeperServer
-from pyzk.server.tls import TlsConfigError, server_ssl_context
 from pyzk.server.database import Database, StorageError, open_database
 from pyzk.server.metrics import start_metrics_server
+from pyzk.server.sasl_config import sasl_mechanism_factory
+from pyzk.server.tls import TlsConfigError, server_ssl_context
+from pyzk.server.zkserver import ZooKeeperServer
 from pyzk.version import FULL_VERSION
 
 logger = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ async def _serve(config: ServerConfig) -> int:
 
     db: Database = open_database(config)
     server = ZooKeeperServer(config, db.tree, now_ms=_monotonic_ms, wall_ms=_wall_ms)
-    server.jaas_users = _jaas_users(config)
+    server.sasl_factory = sasl_mechanism_factory(config)
     commit = StandaloneCommit(db.txn_log, db.encode_entry, server.apply_committed, loop)
     commit.on_batch_committed = lambda count: db.after_commit(count, server.tree)
     server.commit = commit
@@ -154,23 +154,3 @@ async def _sweep_containers(server: ZooKeeperServer, config: ServerConfig) -> No
                 await asyncio.sleep(gap_s)
         except Exception:
             logger.exception("container sweep failed")
-
-
-def _jaas_users(config: ServerConfig) -> dict[str, str] | None:
-    path = config.jaas_config_path
-    if path is None:
-        return None
-    from pyzk.jaas import JaasError, parse_jaas, server_users
-
-    try:
-        sections = parse_jaas(path.read_text())
-    except (OSError, JaasError) as exc:
-        logger.error("Cannot read JAAS configuration %s: %s", path, exc)
-        return None
-    if "Server" not in sections:
-        return None
-    users: Any = server_users(
-        sections,
-        super_password=config.system_properties.get("zookeeper.SASLAuthenticationProvider.superPassword"),
-    )
-    return dict(users)

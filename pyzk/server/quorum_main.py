@@ -40,7 +40,7 @@ from pyzk.server.ensemble_commit import (
     LeaderCommit,
     LearnerSessionTracker,
 )
-from pyzk.server.main import _jaas_users
+from pyzk.server.sasl_config import sasl_mechanism_factory
 from pyzk.server.tls import TlsConfigError, server_ssl_context
 from pyzk.server.zkserver import ZooKeeperServer
 from pyzk.storage.errors import StorageError
@@ -82,7 +82,7 @@ class EnsembleMember:
         self.peer = Peer(self.my_id, verifier, image, wall_ms(), zab_config)
         self.driver = QuorumDriver(self.my_id, config.servers, self.peer, self.disk, self._on_effect,
                                    self._on_fatal, listen_on_all_ips=config.quorum_listen_on_all_ips)
-        self.jaas_users = _jaas_users(config)
+        self.sasl_factory = sasl_mechanism_factory(config)
         self.server = self._idle_server()
         self.commit: LeaderCommit | FollowerCommit | None = None
         self.fatal: str | None = None
@@ -130,7 +130,7 @@ class EnsembleMember:
         self._retire()
         tree = self.peer.db.tree
         server = ZooKeeperServer(self.config, tree, now_ms=_monotonic_ms, wall_ms=wall_ms)
-        server.jaas_users = self.jaas_users
+        server.sasl_factory = self.sasl_factory
         role = self.peer.role
         if effect.state == ServerState.LEADING and isinstance(role, Leader):
             server.mode = "leader"

@@ -263,7 +263,7 @@ class ZooKeeperServer:
         self.all_connections: set[ClientSession] = set()
         self.commit: Any = None  # set by the runner: StandaloneCommit (or Zab later)
         self.stats = ServerStats()
-        self.jaas_users: dict[str, str] | None = None
+        self.sasl_factory: Callable[[], Any] | None = None  # per-connection SASL server
         self.serving = True
         self.mode = "standalone"
         self.trace_mask = 306
@@ -745,21 +745,21 @@ class ZooKeeperServer:
             conn.close()
 
     def _sasl(self, conn: ClientSession, xid: int, body: bytes, pos: int) -> None:
-        from pyzk.sasl import DigestMD5Server, SaslError
+        from pyzk.sasl import SaslError
 
         try:
             req, _ = GetSASLRequest.decode_from(body, pos, len(body))
         except JuteError:
             conn.close()
             return
-        if self.jaas_users is None:
+        if self.sasl_factory is None:
             # No JAAS Server section: ZooKeeper has no SASL server for the connection and
             # answers with an empty token.
             self._send_reply(conn, xid, 0, SetSASLResponse(None), zxid=0)
             return
-        if conn.sasl is None:
-            conn.sasl = DigestMD5Server(self.jaas_users, nonce_source=lambda: os.urandom(30))
         try:
+            if conn.sasl is None:
+                conn.sasl = self.sasl_factory()
             token = conn.sasl.evaluate(req.token or b"")
         except SaslError as exc:
             logger.warning("Client /%s:%d failed to SASL authenticate: %s", conn.remote_ip, conn.remote_port, exc)
