@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from pyzk.storage.errors import StorageError
 
@@ -55,7 +55,6 @@ class StandaloneCommit:
         self._queue: list[Any] = []
         self._running = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="SyncThread")
-        self.fsync_ms_last = 0.0
         self.on_batch_committed: Callable[[int], None] | None = None
         self.on_fatal: Callable[[], None] | None = None
         self.failed: str | None = None
@@ -81,9 +80,7 @@ class StandaloneCommit:
                 if txns and self._log is not None:
                     for item in txns:
                         self._log.append(self._encode_entry(item), item.hdr.zxid)
-                    started = time.monotonic()
                     await self._loop.run_in_executor(self._executor, self._log.commit)
-                    self.fsync_ms_last = (time.monotonic() - started) * 1000.0
                 for item in batch:
                     if isinstance(item, Barrier):
                         item.on_done()

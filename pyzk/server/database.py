@@ -21,7 +21,14 @@ from typing import Any
 
 from pyzk.config import ServerConfig
 from pyzk.storage.errors import StorageError
-from pyzk.storage.files import LocalDisk, TxnLogWriter, purge, restore, take_snapshot, take_snapshot_async
+from pyzk.storage.files import (
+    LocalDisk,
+    TxnLogWriter,
+    purge,
+    restore,
+    take_snapshot,
+    take_snapshot_async,
+)
 from pyzk.storage.format import encode_txn_entry
 from pyzk.storage.policy import SnapshotScheduler
 from pyzk.tree.datatree import DataTree
@@ -48,10 +55,6 @@ class Database:
         self.deferred_snapshot = False
 
     # ---- the commit stage's TxnLogSink ---------------------------------------------------
-
-    @property
-    def txn_log(self) -> Database:
-        return self
 
     def encode_entry(self, prepared: Any) -> bytes:
         # The per-txn TxnDigest trailer needs the tree digest *after* this txn, which prep

@@ -12,6 +12,8 @@ import logging
 import signal
 import ssl
 import time
+from collections.abc import Coroutine
+from typing import Any
 
 from pyzk.config import ServerConfig
 from pyzk.pipeline.containers import container_candidates
@@ -42,8 +44,13 @@ def run(config: ServerConfig) -> int:
         from pyzk.server.quorum_main import run_ensemble
 
         return run_ensemble(config)
+    return run_reporting_startup_errors(_serve(config))
+
+
+def run_reporting_startup_errors(serve: Coroutine[Any, Any, int]) -> int:
+    """asyncio.run(serve); a refusal to start is one log line and exit code 1, no traceback."""
     try:
-        return asyncio.run(_serve(config))
+        return asyncio.run(serve)
     except StorageError as exc:
         logger.error("Unable to load database: %s", exc)
         return 1
@@ -59,7 +66,7 @@ async def _serve(config: ServerConfig) -> int:
     db: Database = open_database(config)
     server = ZooKeeperServer(config, db.tree, now_ms=_monotonic_ms, wall_ms=_wall_ms)
     server.sasl_factory = sasl_mechanism_factory(config)
-    commit = StandaloneCommit(db.txn_log, db.encode_entry, server.apply_committed, loop)
+    commit = StandaloneCommit(db, db.encode_entry, server.apply_committed, loop)
     commit.on_batch_committed = lambda count: db.after_commit(count, server.tree)
     server.commit = commit
 

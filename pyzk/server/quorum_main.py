@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import ssl
 import time
 
 from jute.codes import ServerState
@@ -41,7 +40,7 @@ from pyzk.server.ensemble_commit import (
     LearnerSessionTracker,
 )
 from pyzk.server.sasl_config import sasl_mechanism_factory
-from pyzk.server.tls import TlsConfigError, server_ssl_context
+from pyzk.server.tls import server_ssl_context
 from pyzk.server.zkserver import ZooKeeperServer
 from pyzk.storage.errors import StorageError
 from pyzk.tree.datatree import DataTree
@@ -56,14 +55,9 @@ def _monotonic_ms() -> int:
 
 
 def run_ensemble(config: ServerConfig) -> int:
-    try:
-        return asyncio.run(_serve(config))
-    except StorageError as exc:
-        logger.error("Unable to load database: %s", exc)
-        return 1
-    except (OSError, TlsConfigError, ssl.SSLError) as exc:
-        logger.error("Unable to start: %s", exc)
-        return 1
+    from pyzk.server.main import run_reporting_startup_errors
+
+    return run_reporting_startup_errors(_serve(config))
 
 
 class EnsembleMember:

@@ -13,20 +13,23 @@ Rule 3: only `commit` differs between standalone and an ensemble; prep, apply an
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from jute.codes import AddWatchMode, Err, EventType, OpCode, Perms, WatcherType, Xid
 from jute.data import ClientInfo, Id
-from jute.multi import MULTI_OP_RECORDS, MULTI_READ_OP_RECORDS, decode_multi_request, encode_multi_response
+from jute.multi import (
+    MULTI_READ_OP_RECORDS,
+    decode_multi_request,
+    encode_multi_response,
+)
 from jute.primitives import JuteError
 from jute.proto import (
     AddWatchRequest,
     AuthPacket,
-    CheckVersionRequest,
     CheckWatchesRequest,
     ConnectRequest,
     ConnectResponse,
@@ -579,7 +582,7 @@ class ZooKeeperServer:
         except KeeperError as exc:
             body, err = None, exc.err
         if op in (OpCode.SET_WATCHES, OpCode.SET_WATCHES2):
-            self._send_reply(conn, Xid.SET_WATCHES if req.xid == Xid.SET_WATCHES else req.xid, err, None, req=req)
+            self._send_reply(conn, req.xid, err, None, req=req)
             return
         self._send_reply(conn, req.xid, err, body, req=req)
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from jute.codes import EPHEMERAL_OWNER_CONTAINER, Err, EventType, OpCode
 from jute.data import ACL, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE, Stat
@@ -308,8 +309,7 @@ class DataTree:
         del self.nodes[path]
         self._pre_change(parent_path, parent)
         parent.children.pop(path[i + 1 :], None)
-        if zxid > parent.pzxid:
-            parent.pzxid = zxid
+        parent.pzxid = max(parent.pzxid, zxid)
         self._post_change(parent_path, parent)
         owner = node.ephemeral_owner
         if owner:
@@ -368,6 +368,7 @@ class DataTree:
     def kill_session(self, session_id: int, zxid: int, paths: list[str] | None,
                      events: list[WatchEvent]) -> None:
         local = self.ephemerals.pop(session_id, None)
+        listed = set(paths) if paths is not None else set()
         if paths is not None:
             for p in paths:
                 try:
@@ -375,14 +376,13 @@ class DataTree:
                 except TreeError:
                     pass
         if local:
-            for p in list(local):
-                if paths is not None and p in paths:
+            for p in local:
+                if p in listed:
                     continue
                 try:
                     self.delete_node(p, zxid, events)
                 except TreeError:
                     pass
-        self.ephemerals.pop(session_id, None)
 
     # ---- processTxn ----------------------------------------------------------------------
 
