@@ -147,8 +147,15 @@ class WatchManager:
 
     def deliver(self, events: Iterable[tuple[EventType, str, Sequence[ACL]]]) -> None:
         """Deliver the watch events an applied txn produced, in order."""
+        data_paths, child_paths = self.data.by_path, self.child.by_path
+        if not data_paths and not child_paths:
+            return  # nobody watches anything: the common case on a write-heavy server
+        # Without recursive watches an event only concerns watchers of its own path.
+        exact = self.data.recursive_count <= 0 and self.child.recursive_count <= 0
         may_read = self.may_read
         for event_type, path, acl in events:
+            if exact and path not in data_paths and path not in child_paths:
+                continue
             if event_type == EventType.NODE_DELETED:
                 told = self.data.trigger(path, event_type, acl, may_read)
                 self.child.trigger(path, event_type, acl, may_read, told)

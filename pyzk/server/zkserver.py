@@ -13,6 +13,7 @@ Rule 3: only `commit` differs between standalone and an ensemble; prep, apply an
 from __future__ import annotations
 
 import logging
+import struct
 import time
 from collections import deque
 from collections.abc import Callable
@@ -232,6 +233,7 @@ class ClientSession:
         return self is other
 
 
+_REPLY_HEADER = struct.Struct(">iqi")  # ReplyHeader: xid, zxid, err
 _NOTIFICATION_PREFIX = ReplyHeader(Xid.NOTIFICATION, -1, 0).encode()
 
 
@@ -264,12 +266,24 @@ class ZooKeeperServer:
         self.next_zxid = tree.last_processed_zxid + 1
         self.connections: dict[int, ClientSession] = {}  # session id -> current connection
         self.all_connections: set[ClientSession] = set()
-        self.commit: Any = None  # set by the runner: StandaloneCommit (or Zab later)
+        self._commit: Any = None
+        self._forward_hook: Callable[..., None] | None = None
         self.stats = ServerStats()
         self.sasl_factory: Callable[[], Any] | None = None  # per-connection SASL server
         self.serving = True
         self.mode = "standalone"
         self.trace_mask = 306
+
+    @property
+    def commit(self) -> Any:
+        """The commit stage, set by the runner: StandaloneCommit, or Zab's leader/follower."""
+        return self._commit
+
+    @commit.setter
+    def commit(self, stage: Any) -> None:
+        self._commit = stage
+        # A follower's stage forwards writes to the leader; looked up once, not per packet.
+        self._forward_hook = getattr(stage, "forward", None)
 
     def _may_read(self, conn: ClientSession, acl: Any) -> bool:
         """Whether a watch event on a node with this ACL may reach conn (READ permission)."""
@@ -390,7 +404,7 @@ class ZooKeeperServer:
             self._send_reply(conn, xid, Err.UNIMPLEMENTED, None, zxid=-1)
             conn.close()
             return
-        forward = getattr(self.commit, "forward", None)
+        forward = self._forward_hook
         if forward is not None and (op in WRITE_OPS or op in FORWARDED_OPS):
             self._forward(conn, xid, op, body[pos:], forward)
             return
@@ -527,14 +541,10 @@ class ZooKeeperServer:
                     req: PendingRequest | None = None) -> None:
         if zxid is None:
             zxid = self.tree.last_processed_zxid
-        out = bytearray()
-        ReplyHeader(xid, zxid, err).encode_into(out)
+        out = _REPLY_HEADER.pack(xid, zxid, err)
         if err == 0 and body is not None:
-            if isinstance(body, (bytes, bytearray)):
-                out += body
-            else:
-                body.encode_into(out)
-        conn.send(bytes(out))
+            out += body if isinstance(body, (bytes, bytearray)) else body.encode()
+        conn.send(out)
         self.stats.packets_sent += 1
         if req is not None:
             latency = int((time.monotonic() - req.received_ms) * 1000)

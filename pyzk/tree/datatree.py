@@ -297,20 +297,24 @@ class DataTree:
         return node
 
     def delete_node(self, path: str, zxid: int, events: list[WatchEvent]) -> None:
-        node = self.nodes.get(path)
-        if node is None:
-            raise TreeError(Err.NONODE)
         i = path.rfind("/")
         parent_path = path[:i] if i > 0 else "/"
         parent = self.nodes.get(parent_path)
         if parent is None:
             raise TreeError(Err.NONODE)
-        self.digest = (self.digest - self._cached_digest(path, node)) & _MASK64
-        del self.nodes[path]
+        # The parent moves first, even when the child is gone: replaying a fuzzy snapshot
+        # may meet a delete whose child the snapshot already lacks, and the parent's pzxid
+        # must still advance (DataTree.deleteNode does the same; digests depend on it).
         self._pre_change(parent_path, parent)
         parent.children.pop(path[i + 1 :], None)
-        parent.pzxid = max(parent.pzxid, zxid)
+        if zxid > parent.pzxid:
+            parent.pzxid = zxid
         self._post_change(parent_path, parent)
+        node = self.nodes.get(path)
+        if node is None:
+            raise TreeError(Err.NONODE)
+        self.digest = (self.digest - self._cached_digest(path, node)) & _MASK64
+        del self.nodes[path]
         owner = node.ephemeral_owner
         if owner:
             if is_container_owner(owner):

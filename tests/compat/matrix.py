@@ -405,6 +405,16 @@ def run_all(args: argparse.Namespace, workdir: Path) -> list[SuiteRun]:
     return runs
 
 
+def print_gap_details(runs: list[SuiteRun], keys: list[str]) -> None:
+    """The candidate's failure text for each new gap: CI keeps only what was printed."""
+    table = outcome_table(runs)
+    for key in keys:
+        outcome = table.get(key, {}).get(CANDIDATE)
+        if outcome is not None and (outcome.detail or outcome.message):
+            print(f"[matrix] --- {key} on {CANDIDATE}:")
+            print(outcome.detail or outcome.message)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="pyzk-matrix-"))
@@ -452,6 +462,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.gaps_file.name}:"
         )
         print("".join(f"  {key}\n" for key in result.new_gaps), end="")
+        print_gap_details(runs, result.new_gaps)
     if result.fixed_gaps:
         print(
             f"[matrix] FAIL: {len(result.fixed_gaps)} listed in {args.gaps_file.name} now pass "

@@ -22,12 +22,14 @@ OUTCOMES = ("passed", "failed", "error", "skipped", "not-run")
 INTERRUPT_GRACE_S = 60.0
 KILL_WAIT_S = 10.0
 MESSAGE_CHARS_MAX = 300
+DETAIL_CHARS_MAX = 2500
 
 
 @dataclass(frozen=True)
 class CaseOutcome:
     outcome: str
     message: str = ""
+    detail: str = ""  # the end of the failure's traceback, printed when it is a new gap
 
 
 @dataclass
@@ -108,7 +110,10 @@ def _outcome_of(testcase: ElementTree.Element) -> CaseOutcome:
         if element is not None:
             outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}[tag]
             message = (element.get("message") or element.text or "").strip()
-            return CaseOutcome(outcome, " ".join(message.split())[:MESSAGE_CHARS_MAX])
+            detail = (element.text or "").strip()[-DETAIL_CHARS_MAX:]
+            return CaseOutcome(
+                outcome, " ".join(message.split())[:MESSAGE_CHARS_MAX], detail
+            )
     return CaseOutcome("passed")
 
 
