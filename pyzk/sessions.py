@@ -120,6 +120,11 @@ class SessionTracker:
         if session is not None:
             session.is_closing = True
 
+    def is_open(self, session_id: int) -> bool:
+        """Tracked and not closing: the session may still write (one lookup, per request)."""
+        session = self._sessions.get(session_id)
+        return session is not None and not session.is_closing
+
     def is_closing(self, session_id: int) -> bool:
         session = self._sessions.get(session_id)
         return session is not None and session.is_closing

@@ -52,6 +52,14 @@ _CREATE_FLAGS: dict[int, tuple[bool, bool, bool]] = {
     m.value: (m.is_ephemeral, m.is_sequential, m.is_ttl) for m in CreateMode
 }
 
+# Aliases for the per-write path: on Python 3.11 each `OpCode.X` / `Perms.X` is a metaclass
+# attribute lookup (~50 ns).
+_CREATE_OPS = frozenset({OpCode.CREATE, OpCode.CREATE2, OpCode.CREATE_CONTAINER, OpCode.CREATE_TTL})
+_DELETE_OPS = frozenset({OpCode.DELETE, OpCode.DELETE_CONTAINER})
+_SET_DATA, _SET_ACL, _CHECK = OpCode.SET_DATA, OpCode.SET_ACL, OpCode.CHECK
+_CREATE_CONTAINER, _CREATE_TTL = OpCode.CREATE_CONTAINER, OpCode.CREATE_TTL
+_PERM_CREATE, _PERM_DELETE, _PERM_WRITE = Perms.CREATE, Perms.DELETE, Perms.WRITE
+
 
 class PrepError(Exception):
     def __init__(self, err: int, path: str | None = None) -> None:
@@ -241,7 +249,7 @@ class Prep:
         parent_path = self._parent(path)
         acl = self._fixup(req.acl, auth_ids, path)
         parent = self.record_for(parent_path)
-        self._check_acl(parent.acl, Perms.CREATE, auth_ids, path)
+        self._check_acl(parent.acl, _PERM_CREATE, auth_ids, path)
         if is_sequential:
             path = f"{path}{parent.cversion:010d}" if parent.cversion >= 0 else f"{path}-{-parent.cversion:09d}"
         self._validate(path)
@@ -251,10 +259,10 @@ class Prep:
         if owner and not is_container_owner(owner) and not is_ttl_owner(owner, self.extended_types_enabled):
             raise PrepError(Err.NOCHILDRENFOREPHEMERALS, path)
         new_cversion = parent.cversion + 1
-        if op == OpCode.CREATE_CONTAINER:
+        if op == _CREATE_CONTAINER:
             txn: Any = CreateContainerTxn(path, req.data, list(acl), new_cversion)
             node_owner = EPHEMERAL_OWNER_CONTAINER
-        elif op == OpCode.CREATE_TTL:
+        elif op == _CREATE_TTL:
             txn = CreateTTLTxn(path, req.data, list(acl), new_cversion, ttl)
             node_owner = ttl_owner(ttl)
         else:
@@ -276,7 +284,7 @@ class Prep:
         if path in SPECIAL_PATHS:
             raise PrepError(Err.BADARGUMENTS, path)
         parent = self.record_for(parent_path)
-        self._check_acl(parent.acl, Perms.DELETE, auth_ids, path)
+        self._check_acl(parent.acl, _PERM_DELETE, auth_ids, path)
         node = self.record_for(path)
         self._check_and_inc_version(node.version, req.version, path)
         if node.child_count > 0:
@@ -292,7 +300,7 @@ class Prep:
         path = req.path
         self._validate(path)
         node = self.record_for(path)
-        self._check_acl(node.acl, Perms.WRITE, auth_ids, path)
+        self._check_acl(node.acl, _PERM_WRITE, auth_ids, path)
         version = self._check_and_inc_version(node.version, req.version, path)
         node = node.duplicate(zxid)
         node.version = version
@@ -323,15 +331,15 @@ class Prep:
         return OpCode.CHECK, CheckVersionTxn(path, version)
 
     def _one(self, op: int, req: Any, session_id: int, auth_ids: Sequence[Id], zxid: int, time: int) -> tuple[int, Any]:
-        if op in (OpCode.CREATE, OpCode.CREATE2, OpCode.CREATE_CONTAINER, OpCode.CREATE_TTL):
+        if op in _CREATE_OPS:
             return self._create(op, req, session_id, auth_ids, zxid, time)
-        if op in (OpCode.DELETE, OpCode.DELETE_CONTAINER):
+        if op in _DELETE_OPS:
             return self._delete(op, req, session_id, auth_ids, zxid)
-        if op == OpCode.SET_DATA:
+        if op == _SET_DATA:
             return self._set_data(req, session_id, auth_ids, zxid)
-        if op == OpCode.SET_ACL:
+        if op == _SET_ACL:
             return self._set_acl(req, session_id, auth_ids, zxid)
-        if op == OpCode.CHECK:
+        if op == _CHECK:
             return self._check(req, session_id, auth_ids)
         raise PrepError(Err.UNIMPLEMENTED)
 

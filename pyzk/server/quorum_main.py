@@ -7,6 +7,8 @@ connection, as Java shuts its ZooKeeperServer down between roles.
 Rule 2: only the leader expires sessions and sweeps containers.
 Rule 3: the client port stays open throughout; while no role is established it answers
 four-letter words with "not currently serving" and closes session requests.
+Rule 4: with readonlymode.enabled, a peer still LOOKING after the grace period serves
+read-only clients (pyzk/server/readonly.py) until it leaves LOOKING.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from pyzk.server.ensemble_commit import (
     LeaderCommit,
     LearnerSessionTracker,
 )
+from pyzk.server.readonly import ReadOnlyZooKeeperServer, read_only_grace_ms
 from pyzk.server.sasl_config import sasl_mechanism_factory
 from pyzk.server.tls import server_ssl_context
 from pyzk.server.zkserver import ZooKeeperServer
@@ -80,6 +83,7 @@ class EnsembleMember:
         self.server = self._idle_server()
         self.commit: LeaderCommit | FollowerCommit | None = None
         self.fatal: str | None = None
+        self.read_only_timer: asyncio.TimerHandle | None = None
 
     def _idle_server(self) -> ZooKeeperServer:
         server = ZooKeeperServer(self.config, DataTree(), now_ms=_monotonic_ms, wall_ms=wall_ms)
@@ -99,6 +103,9 @@ class EnsembleMember:
         elif isinstance(effect, RoleChanged):
             logger.info("Peer state changed: %s (leader %d, epoch %d)", effect.state.name, effect.leader, effect.epoch)
             self._retire()
+            if effect.state == ServerState.LOOKING and self.config.readonly_mode_enabled:
+                grace_s = read_only_grace_ms(self.config.tick_time_ms) / 1000.0
+                self.read_only_timer = asyncio.get_running_loop().call_later(grace_s, self._serve_read_only)
         elif isinstance(effect, Established):
             self._establish(effect)
         elif isinstance(effect, LearnerRequest) and isinstance(self.commit, LeaderCommit):
@@ -112,7 +119,10 @@ class EnsembleMember:
             self.commit.on_sync_released()
 
     def _retire(self) -> None:
-        if self.commit is None:
+        if self.read_only_timer is not None:
+            self.read_only_timer.cancel()
+            self.read_only_timer = None
+        if self.commit is None and not self.server.read_only:
             return
         old = self.server
         self.commit = None
@@ -139,8 +149,22 @@ class EnsembleMember:
         self.server = server
         logger.info("Serving as %s in epoch %d, last zxid 0x%x", server.mode, effect.epoch, effect.last_zxid)
 
+    def _serve_read_only(self) -> None:
+        """The grace period ended: if still LOOKING, serve read-only clients from the tree as it is."""
+        self.read_only_timer = None
+        if self.peer.state != ServerState.LOOKING or self.commit is not None:
+            return
+        server = ReadOnlyZooKeeperServer(self.config, self.peer.db.tree, now_ms=_monotonic_ms, wall_ms=wall_ms)
+        server.sasl_factory = self.sasl_factory
+        self.server = server
+        logger.info("Read-only server started, last zxid 0x%x", server.tree.last_processed_zxid)
+
     def leader_server(self) -> ZooKeeperServer | None:
         return self.server if isinstance(self.commit, LeaderCommit) else None
+
+    def expiring_server(self) -> ZooKeeperServer | None:
+        """The server that expires its sessions: the leader (global ones) or a read-only server."""
+        return self.server if self.server.read_only else self.leader_server()
 
 
 async def _serve(config: ServerConfig) -> int:
@@ -185,7 +209,7 @@ async def _serve(config: ServerConfig) -> int:
 async def _expire_sessions(member: EnsembleMember, tick_s: float) -> None:
     while True:
         await asyncio.sleep(tick_s / 2)
-        server = member.leader_server()
+        server = member.expiring_server()
         if server is None:
             continue
         try:

@@ -58,9 +58,7 @@ from jute.proto import (
     ReconfigRequest,
     RemoveWatchesRequest,
     ReplyHeader,
-    RequestHeader,
     SetACLRequest,
-    SetACLResponse,
     SetDataRequest,
     SetDataResponse,
     SetSASLResponse,
@@ -129,6 +127,15 @@ OP_SHORT_NAMES: dict[int, str] = {
     OpCode.CHECK_WATCHES: "CHKW", OpCode.REMOVE_WATCHES: "REMW", OpCode.WHO_AM_I: "HOMI",
     OpCode.GET_EPHEMERALS: "GETE",
 }
+
+# Aliases for the per-request path: on Python 3.11 each `OpCode.X` is a metaclass attribute
+# lookup (~50 ns), and a request used to pay for a few dozen of them.
+_AUTH, _SASL, _SYNC, _PING = OpCode.AUTH, OpCode.SASL, OpCode.SYNC, OpCode.PING
+_MULTI, _MULTI_READ, _CREATE = OpCode.MULTI, OpCode.MULTI_READ, OpCode.CREATE
+_CREATE_SESSION, _CLOSE_SESSION = OpCode.CREATE_SESSION, OpCode.CLOSE_SESSION
+_CREATES_WITH_STAT = frozenset({OpCode.CREATE2, OpCode.CREATE_TTL, OpCode.CREATE_CONTAINER})
+_STAT_REPLIES = frozenset({OpCode.SET_DATA, OpCode.SET_ACL})
+_REQUEST_HEADER = struct.Struct(">ii")  # RequestHeader: xid, type
 
 _ZERO_PASSWD = bytes(16)
 
@@ -244,6 +251,8 @@ def _event_body(event_type: int, path: str) -> bytes:
 
 
 class ZooKeeperServer:
+    read_only = False  # ReadOnlyZooKeeperServer (pyzk/server/readonly.py) sets it
+
     def __init__(self, config: ServerConfig, tree: DataTree, *, now_ms: Callable[[], int],
                  wall_ms: Callable[[], int]) -> None:
         self.config = config
@@ -261,7 +270,7 @@ class ZooKeeperServer:
             skip_acl=config.skip_acl,
             extended_types_enabled=config.extended_types_enabled,
             close_session_txn_enabled=config.close_session_txn_enabled,
-            session_valid=self._session_valid,
+            session_valid=self.sessions.is_open,
         )
         self.next_zxid = tree.last_processed_zxid + 1
         self.connections: dict[int, ClientSession] = {}  # session id -> current connection
@@ -291,9 +300,6 @@ class ZooKeeperServer:
 
     # ---- sessions ------------------------------------------------------------------------
 
-    def _session_valid(self, session_id: int) -> bool:
-        return session_id in self.sessions and not self.sessions.is_closing(session_id)
-
     def _take_zxid(self) -> int:
         zxid = self.next_zxid
         self.next_zxid += 1
@@ -307,6 +313,10 @@ class ZooKeeperServer:
             return
         req = ConnectRequest.from_bytes(body)
         conn.old_client = req.readOnly is None
+        if self.read_only and not req.readOnly:
+            logger.info("Refusing session request for not-read-only client /%s:%d", conn.remote_ip, conn.remote_port)
+            conn.close()
+            return
         if req.lastZxidSeen > self.tree.last_processed_zxid:
             logger.info(
                 "Refusing session request for client /%s:%d as it has seen zxid 0x%x our last zxid is 0x%x",
@@ -317,15 +327,12 @@ class ZooKeeperServer:
         timeout = min(max(req.timeOut, self.config.session_timeout_ms_min), self.config.session_timeout_ms_max)
         conn.timeout_ms = timeout
         if req.sessionId == 0:
-            session_id = self.sessions.next_session_id()
-            conn.session_id = session_id
-            self.sessions.add_session(session_id, timeout, self.now_ms())
-            self.connections[session_id] = conn
-            prepared = self.prep.prep_create_session(session_id, timeout, self._take_zxid(), self.wall_ms())
-            conn.pending.append(PendingRequest(0, OpCode.CREATE_SESSION, None, True, time.monotonic()))
-            self.commit.submit(prepared)
+            self._create_session(conn, timeout)
             return
         session_id = req.sessionId
+        if not self._may_resume_session(conn, session_id):
+            conn.close()
+            return
         old = self.connections.get(session_id)
         if old is not None and old is not conn:
             self._detach(old)
@@ -341,8 +348,22 @@ class ZooKeeperServer:
             self.connections[session_id] = conn
         self._finish_session_init(conn, valid)
 
+    def _create_session(self, conn: ClientSession, timeout_ms: int) -> None:
+        """A new session: a createSession txn; the ConnectResponse waits for it to be applied."""
+        session_id = self.sessions.next_session_id()
+        conn.session_id = session_id
+        self.sessions.add_session(session_id, timeout_ms, self.now_ms())
+        self.connections[session_id] = conn
+        prepared = self.prep.prep_create_session(session_id, timeout_ms, self._take_zxid(), self.wall_ms())
+        conn.pending.append(PendingRequest(0, OpCode.CREATE_SESSION, None, True, time.monotonic()))
+        self.commit.submit(prepared)
+
+    def _may_resume_session(self, conn: ClientSession, session_id: int) -> bool:
+        """ZooKeeperServer.validateSession: False closes the connection without a response."""
+        return True
+
     def _finish_session_init(self, conn: ClientSession, valid: bool) -> None:
-        read_only = None if conn.old_client else False
+        read_only = None if conn.old_client else self.read_only
         if valid:
             rsp = ConnectResponse(0, conn.timeout_ms, conn.session_id, generate_password(conn.session_id), read_only)
         else:
@@ -386,16 +407,16 @@ class ZooKeeperServer:
         conn.packets_received += 1
         self.stats.packets_received += 1
         try:
-            hdr, pos = RequestHeader.decode_from(body, 0)
-        except JuteError:
+            xid, op = _REQUEST_HEADER.unpack_from(body, 0)
+        except struct.error:
             logger.warning("Malformed request header from /%s:%d; closing", conn.remote_ip, conn.remote_port)
             conn.close()
             return
-        xid, op = hdr.xid, hdr.type
-        if op == OpCode.AUTH:
+        pos = 8
+        if op == _AUTH:
             self._auth(conn, xid, body, pos)
             return
-        if op == OpCode.SASL:
+        if op == _SASL:
             self._sasl(conn, xid, body, pos)
             return
         self.sessions.touch(conn.session_id, self.now_ms())
@@ -410,7 +431,7 @@ class ZooKeeperServer:
             return
         record: Any = None
         try:
-            if op == OpCode.MULTI or op == OpCode.MULTI_READ:
+            if op == _MULTI or op == _MULTI_READ:
                 record = decode_multi_request(body, pos, len(body))
             elif op in REQUEST_RECORDS:
                 record, _ = REQUEST_RECORDS[op].decode_from(body, pos, len(body))
@@ -427,9 +448,9 @@ class ZooKeeperServer:
                 self._enqueue_read(conn, PendingRequest(xid, -9999, exc, False, time.monotonic()))
             return
         req = PendingRequest(xid, op, record, False, time.monotonic())
-        if op in WRITE_OPS or op == OpCode.CLOSE_SESSION:
+        if op in WRITE_OPS or op == _CLOSE_SESSION:
             self._submit_write(conn, req)
-        elif op == OpCode.SYNC:
+        elif op == _SYNC:
             req.in_flight = True
             conn.pending.append(req)
             self.commit.submit(Barrier(lambda c=conn: self._complete_head(c, None)))
@@ -461,10 +482,10 @@ class ZooKeeperServer:
 
     def _submit_write(self, conn: ClientSession, req: PendingRequest) -> None:
         now = self.wall_ms()
-        if req.op == OpCode.CLOSE_SESSION:
+        if req.op == _CLOSE_SESSION:
             prepared = self.prep.prep_close_session(conn.session_id, req.xid, self._take_zxid(), now)
             self.sessions.set_closing(conn.session_id)
-        elif req.op == OpCode.MULTI:
+        elif req.op == _MULTI:
             ops = req.record
             if any(t in MULTI_READ_OP_RECORDS for t, _ in ops):
                 # A read op inside a write multi: MultiOperationRecord rejects mixing kinds.
@@ -495,7 +516,7 @@ class ZooKeeperServer:
             self.watches.deliver(rc.events)
         if rc.created_session is not None:
             conn = self.connections.get(hdr.clientId)
-            if conn is not None and conn.pending and conn.pending[0].op == OpCode.CREATE_SESSION:
+            if conn is not None and conn.pending and conn.pending[0].op == _CREATE_SESSION:
                 conn.pending.popleft()
                 self._finish_session_init(conn, True)
                 self._drain_reads(conn)
@@ -503,7 +524,7 @@ class ZooKeeperServer:
         conn = self.connections.get(hdr.clientId) if hdr.clientId else None
         if rc.closed_session is not None:
             self.sessions.remove_session(hdr.clientId)
-            if conn is not None and hdr.cxid == 0 and not (conn.pending and conn.pending[0].op == OpCode.CLOSE_SESSION):
+            if conn is not None and hdr.cxid == 0 and not (conn.pending and conn.pending[0].op == _CLOSE_SESSION):
                 # Expired by the server: close the connection; the client learns on reconnect.
                 self._detach(conn)
                 conn.close()
@@ -511,7 +532,7 @@ class ZooKeeperServer:
         if conn is None or not conn.pending or not conn.pending[0].in_flight:
             return
         req = conn.pending[0]
-        if req.op in (OpCode.SYNC, OpCode.CREATE_SESSION):
+        if req.op == _SYNC or req.op == _CREATE_SESSION:
             return
         self.stats.outstanding -= 1
         self._complete_head(conn, (prepared, rc))
@@ -520,12 +541,12 @@ class ZooKeeperServer:
         if not conn.pending:
             return
         req = conn.pending.popleft()
-        if req.op == OpCode.SYNC:
+        if req.op == _SYNC:
             self._send_reply(conn, req.xid, 0, SyncResponse(req.record.path), req=req)
         elif result is not None:
             prepared, rc = result
             self._reply_write(conn, req, prepared, rc)
-            if req.op == OpCode.CLOSE_SESSION:
+            if req.op == _CLOSE_SESSION:
                 self._detach(conn)
                 conn.close()
                 return
@@ -558,7 +579,7 @@ class ZooKeeperServer:
     def _reply_write(self, conn: ClientSession, req: PendingRequest, prepared: Prepared, rc: ApplyResult) -> None:
         op = req.op
         zxid = prepared.hdr.zxid
-        if op == OpCode.MULTI:
+        if op == _MULTI:
             results = []
             for sub in rc.multi or []:
                 results.append(_multi_result(sub))
@@ -567,14 +588,12 @@ class ZooKeeperServer:
         err = rc.err
         body: Any = None
         if err == 0:
-            if op == OpCode.CREATE:
+            if op == _CREATE:
                 body = CreateResponse(rc.path)
-            elif op in (OpCode.CREATE2, OpCode.CREATE_TTL, OpCode.CREATE_CONTAINER):
+            elif op in _CREATES_WITH_STAT:
                 body = Create2Response(rc.path, rc.stat)
-            elif op == OpCode.SET_DATA:
-                body = SetDataResponse(rc.stat)
-            elif op == OpCode.SET_ACL:
-                body = SetACLResponse(rc.stat)
+            elif op in _STAT_REPLIES:
+                body = rc.stat  # SetDataResponse and SetACLResponse are a bare Stat
         self._send_reply(conn, req.xid, err, body, zxid=zxid, req=req)
 
     def _run_read(self, conn: ClientSession, req: PendingRequest) -> None:

@@ -50,6 +50,9 @@ _DIGEST_STAT = struct.Struct(">qqqqqiiiq")
 _MASK64 = (1 << 64) - 1
 
 WatchEvent = tuple[EventType, str, tuple[ACL, ...]]
+# Module-level aliases for the per-write path: `EventType.X` is a metaclass lookup on 3.11.
+_NODE_CREATED, _NODE_DELETED = EventType.NODE_CREATED, EventType.NODE_DELETED
+_NODE_DATA_CHANGED, _NODE_CHILDREN_CHANGED = EventType.NODE_DATA_CHANGED, EventType.NODE_CHILDREN_CHANGED
 
 # Sub-txn record classes of a multi, by sub-txn type (DataTree.processTxn, case multi).
 TXN_RECORDS: dict[int, Any] = {
@@ -292,8 +295,8 @@ class DataTree:
             else:
                 self.ephemerals.setdefault(owner, {})[path] = None
         self.quotas.on_create(path, data)
-        events.append((EventType.NODE_CREATED, path, node.acl))
-        events.append((EventType.NODE_CHILDREN_CHANGED, parent_path, parent.acl))
+        events.append((_NODE_CREATED, path, node.acl))
+        events.append((_NODE_CHILDREN_CHANGED, parent_path, parent.acl))
         return node
 
     def delete_node(self, path: str, zxid: int, events: list[WatchEvent]) -> None:
@@ -307,8 +310,7 @@ class DataTree:
         # must still advance (DataTree.deleteNode does the same; digests depend on it).
         self._pre_change(parent_path, parent)
         parent.children.pop(path[i + 1 :], None)
-        if zxid > parent.pzxid:
-            parent.pzxid = zxid
+        parent.pzxid = max(parent.pzxid, zxid)
         self._post_change(parent_path, parent)
         node = self.nodes.get(path)
         if node is None:
@@ -328,8 +330,8 @@ class DataTree:
                     if not paths:
                         del self.ephemerals[owner]
         self.quotas.on_delete(path, node.data)
-        events.append((EventType.NODE_DELETED, path, node.acl))
-        events.append((EventType.NODE_CHILDREN_CHANGED, parent_path, parent.acl))
+        events.append((_NODE_DELETED, path, node.acl))
+        events.append((_NODE_CHILDREN_CHANGED, parent_path, parent.acl))
 
     def set_data(self, path: str, data: bytes | None, version: int, zxid: int, time: int,
                  events: list[WatchEvent]) -> Stat:
@@ -344,7 +346,7 @@ class DataTree:
         node.version = version
         self._post_change(path, node)
         self.quotas.on_set_data(path, old, data)
-        events.append((EventType.NODE_DATA_CHANGED, path, node.acl))
+        events.append((_NODE_DATA_CHANGED, path, node.acl))
         return self.stat_of(node)
 
     def set_acl(self, path: str, acl: Any, version: int) -> Stat:
@@ -393,59 +395,16 @@ class DataTree:
     def apply(self, hdr: TxnHeader, txn: Any, *, is_sub_txn: bool = False) -> ApplyResult:
         """Apply one txn (DataTree.processTxn); returns its result and the watch events."""
         t = hdr.type
-        rc = ApplyResult(type=t, zxid=hdr.zxid)
-        events = rc.events
+        rc = ApplyResult(t, hdr.zxid)
+        applier = _APPLIERS.get(t)
+        if applier is None:
+            raise ValueError(f"unknown txn type {t}")
         try:
-            if t in (OpCode.CREATE, OpCode.CREATE2):
-                rc.path = txn.path
-                if isinstance(txn, CreateTxnV0):
-                    cv = -1
-                    owner = hdr.clientId if txn.ephemeral else 0
-                else:
-                    cv = txn.parentCVersion
-                    owner = hdr.clientId if txn.ephemeral else 0
-                node = self.create_node(txn.path, txn.data, txn.acl, owner, cv, hdr.zxid, hdr.time, events)
-                if t == OpCode.CREATE2:
-                    rc.stat = self.stat_of(node)
-            elif t == OpCode.CREATE_TTL:
-                rc.path = txn.path
-                node = self.create_node(txn.path, txn.data, txn.acl, ttl_owner(txn.ttl),
-                                        txn.parentCVersion, hdr.zxid, hdr.time, events)
-                rc.stat = self.stat_of(node)
-            elif t == OpCode.CREATE_CONTAINER:
-                rc.path = txn.path
-                node = self.create_node(txn.path, txn.data, txn.acl, EPHEMERAL_OWNER_CONTAINER,
-                                        txn.parentCVersion, hdr.zxid, hdr.time, events)
-                rc.stat = self.stat_of(node)
-            elif t in (OpCode.DELETE, OpCode.DELETE_CONTAINER):
-                rc.path = txn.path
-                self.delete_node(txn.path, hdr.zxid, events)
-            elif t in (OpCode.SET_DATA, OpCode.RECONFIG):
-                rc.path = txn.path
-                rc.stat = self.set_data(txn.path, txn.data, txn.version, hdr.zxid, hdr.time, events)
-            elif t == OpCode.SET_ACL:
-                rc.path = txn.path
-                rc.stat = self.set_acl(txn.path, txn.acl, txn.version)
-            elif t == OpCode.CREATE_SESSION:
-                self.sessions[hdr.clientId] = txn.timeOut
-                rc.created_session = (hdr.clientId, txn.timeOut)
-            elif t == OpCode.CLOSE_SESSION:
-                self.sessions.pop(hdr.clientId, None)
-                paths = txn.paths2Delete if txn is not None else None
-                self.kill_session(hdr.clientId, hdr.zxid, paths, events)
-                rc.closed_session = hdr.clientId
-            elif t == OpCode.ERROR:
-                rc.err = txn.err
-            elif t == OpCode.CHECK:
-                rc.path = txn.path
-            elif t == OpCode.MULTI:
-                self._apply_multi(hdr, txn, rc)
-            else:
-                raise ValueError(f"unknown txn type {t}")
+            applier(self, hdr, txn, rc)
         except TreeError as exc:
             rc.err = exc.err
             # Replay of a create already in a fuzzy snapshot still moves the parent's cversion.
-            if t == OpCode.CREATE and exc.err == Err.NODEEXISTS and not isinstance(txn, CreateTxnV0):
+            if t == _CREATE and exc.err == Err.NODEEXISTS and not isinstance(txn, CreateTxnV0):
                 try:
                     self.set_cversion_pzxid(parent_of(txn.path), txn.parentCVersion, hdr.zxid)
                 except TreeError:
@@ -453,6 +412,57 @@ class DataTree:
         if not is_sub_txn and hdr.zxid > self.last_processed_zxid:
             self.last_processed_zxid = hdr.zxid
         return rc
+
+    # One applier per txn type, found by a dict lookup (an if-chain of IntEnum compares
+    # costs ~0.1 us per compare on Python 3.11, and this runs once per write).
+
+    def _apply_create(self, hdr: TxnHeader, txn: Any, rc: ApplyResult) -> None:
+        rc.path = txn.path
+        cv = -1 if isinstance(txn, CreateTxnV0) else txn.parentCVersion
+        owner = hdr.clientId if txn.ephemeral else 0
+        node = self.create_node(txn.path, txn.data, txn.acl, owner, cv, hdr.zxid, hdr.time, rc.events)
+        if hdr.type == _CREATE2:
+            rc.stat = self.stat_of(node)
+
+    def _apply_create_ttl(self, hdr: TxnHeader, txn: Any, rc: ApplyResult) -> None:
+        rc.path = txn.path
+        node = self.create_node(txn.path, txn.data, txn.acl, ttl_owner(txn.ttl),
+                                txn.parentCVersion, hdr.zxid, hdr.time, rc.events)
+        rc.stat = self.stat_of(node)
+
+    def _apply_create_container(self, hdr: TxnHeader, txn: Any, rc: ApplyResult) -> None:
+        rc.path = txn.path
+        node = self.create_node(txn.path, txn.data, txn.acl, EPHEMERAL_OWNER_CONTAINER,
+                                txn.parentCVersion, hdr.zxid, hdr.time, rc.events)
+        rc.stat = self.stat_of(node)
+
+    def _apply_delete(self, hdr: TxnHeader, txn: Any, rc: ApplyResult) -> None:
+        rc.path = txn.path
+        self.delete_node(txn.path, hdr.zxid, rc.events)
+
+    def _apply_set_data(self, hdr: TxnHeader, txn: Any, rc: ApplyResult) -> None:
+        rc.path = txn.path
+        rc.stat = self.set_data(txn.path, txn.data, txn.version, hdr.zxid, hdr.time, rc.events)
+
+    def _apply_set_acl(self, hdr: TxnHeader, txn: Any, rc: ApplyResult) -> None:
+        rc.path = txn.path
+        rc.stat = self.set_acl(txn.path, txn.acl, txn.version)
+
+    def _apply_create_session(self, hdr: TxnHeader, txn: Any, rc: ApplyResult) -> None:
+        self.sessions[hdr.clientId] = txn.timeOut
+        rc.created_session = (hdr.clientId, txn.timeOut)
+
+    def _apply_close_session(self, hdr: TxnHeader, txn: Any, rc: ApplyResult) -> None:
+        self.sessions.pop(hdr.clientId, None)
+        paths = txn.paths2Delete if txn is not None else None
+        self.kill_session(hdr.clientId, hdr.zxid, paths, rc.events)
+        rc.closed_session = hdr.clientId
+
+    def _apply_error(self, hdr: TxnHeader, txn: Any, rc: ApplyResult) -> None:
+        rc.err = txn.err
+
+    def _apply_check(self, hdr: TxnHeader, txn: Any, rc: ApplyResult) -> None:
+        rc.path = txn.path
 
     def _apply_multi(self, hdr: TxnHeader, txn: MultiTxn, rc: ApplyResult) -> None:
         subs = txn.txns or []
@@ -476,3 +486,22 @@ class DataTree:
             rc.events.extend(sub_rc.events)
             if sub_rc.err != 0 and rc.err == 0:
                 rc.err = sub_rc.err
+
+
+_CREATE, _CREATE2 = OpCode.CREATE, OpCode.CREATE2
+_APPLIERS: dict[int, Any] = {
+    OpCode.CREATE: DataTree._apply_create,
+    OpCode.CREATE2: DataTree._apply_create,
+    OpCode.CREATE_TTL: DataTree._apply_create_ttl,
+    OpCode.CREATE_CONTAINER: DataTree._apply_create_container,
+    OpCode.DELETE: DataTree._apply_delete,
+    OpCode.DELETE_CONTAINER: DataTree._apply_delete,
+    OpCode.SET_DATA: DataTree._apply_set_data,
+    OpCode.RECONFIG: DataTree._apply_set_data,
+    OpCode.SET_ACL: DataTree._apply_set_acl,
+    OpCode.CREATE_SESSION: DataTree._apply_create_session,
+    OpCode.CLOSE_SESSION: DataTree._apply_close_session,
+    OpCode.ERROR: DataTree._apply_error,
+    OpCode.CHECK: DataTree._apply_check,
+    OpCode.MULTI: DataTree._apply_multi,
+}
