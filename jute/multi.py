@@ -6,6 +6,7 @@ PROTOCOL.md section 2.6. Sub-records are ordinary jute records, chosen by the he
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 from jute.codes import OpCode
@@ -37,6 +38,9 @@ MULTI_READ_OP_RECORDS: dict[int, Any] = {
 }
 
 _DONE = MultiHeader(-1, True, -1)
+# MultiHeader by struct: type, done, err. A multi carries one per op, so this is hot.
+_HEADER = struct.Struct(">i?i")
+_DONE_BYTES = _HEADER.pack(-1, True, -1)
 
 # A sane bound on ops per multi; a frame is <= jute.maxbuffer anyway, this just bounds the loop.
 MULTI_OPS_MAX = 1 << 20
@@ -50,15 +54,23 @@ def decode_multi_request(buf: bytes, pos: int, end: int) -> list[tuple[int, Any]
     JuteError (ZooKeeper fails to deserialize such a request: MARSHALLINGERROR).
     """
     ops: list[tuple[int, Any]] = []
-    for _ in range(MULTI_OPS_MAX):
-        header, pos = MultiHeader.decode_from(buf, pos, end)
-        if header.done:
-            return ops
-        rec_cls = MULTI_OP_RECORDS.get(header.type) or MULTI_READ_OP_RECORDS.get(header.type)
-        if rec_cls is None:
-            raise JuteError(f"multi: invalid sub-op type {header.type}")
-        op, pos = rec_cls.decode_from(buf, pos, end)
-        ops.append((header.type, op))
+    try:
+        for _ in range(MULTI_OPS_MAX):
+            if pos + _HEADER.size > end:
+                raise JuteError("multi: MultiHeader runs past the record")
+            op_type, done, _err = _HEADER.unpack_from(buf, pos)
+            pos += _HEADER.size
+            if done:
+                return ops
+            rec_cls = MULTI_OP_RECORDS.get(op_type) or MULTI_READ_OP_RECORDS.get(op_type)
+            if rec_cls is None:
+                raise JuteError(f"multi: invalid sub-op type {op_type}")
+            op, pos = rec_cls._jute_decode(buf, pos, end)
+            ops.append((op_type, op))
+    except struct.error as exc:
+        raise JuteError(f"multi: truncated ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise JuteError(f"multi: invalid UTF-8 ({exc.reason})") from None
     raise JuteError("multi: too many ops")
 
 
@@ -75,10 +87,10 @@ def encode_multi_response(results: list[tuple[int, int, Any]]) -> bytes:
     """results: [(result type, err, body record or None)]; error results carry ErrorResponse."""
     out = bytearray()
     for op_type, err, body in results:
-        MultiHeader(op_type, False, err).encode_into(out)
+        out += _HEADER.pack(op_type, False, err)
         if body is not None:
             body.encode_into(out)
-    _DONE.encode_into(out)
+    out += _DONE_BYTES
     return bytes(out)
 
 

@@ -52,14 +52,6 @@ _CREATE_FLAGS: dict[int, tuple[bool, bool, bool]] = {
     m.value: (m.is_ephemeral, m.is_sequential, m.is_ttl) for m in CreateMode
 }
 
-# Aliases for the per-write path: on Python 3.11 each `OpCode.X` / `Perms.X` is a metaclass
-# attribute lookup (~50 ns).
-_CREATE_OPS = frozenset({OpCode.CREATE, OpCode.CREATE2, OpCode.CREATE_CONTAINER, OpCode.CREATE_TTL})
-_DELETE_OPS = frozenset({OpCode.DELETE, OpCode.DELETE_CONTAINER})
-_SET_DATA, _SET_ACL, _CHECK = OpCode.SET_DATA, OpCode.SET_ACL, OpCode.CHECK
-_CREATE_CONTAINER, _CREATE_TTL = OpCode.CREATE_CONTAINER, OpCode.CREATE_TTL
-_PERM_CREATE, _PERM_DELETE, _PERM_WRITE = Perms.CREATE, Perms.DELETE, Perms.WRITE
-
 
 class PrepError(Exception):
     def __init__(self, err: int, path: str | None = None) -> None:
@@ -97,6 +89,18 @@ class Prepared:
     hdr: TxnHeader
     txn: Any
     error: int = 0  # the KeeperException prep met (also set for a failed multi)
+    # A multi's sub-txn records as prep built them, so applying it here need not decode the
+    # bytes it just encoded for the log (None: decode them, e.g. a txn from a leader).
+    sub_records: list[Any] | None = None
+
+
+# Aliases for the per-write path: on Python 3.11 each `OpCode.X` / `Perms.X` is a metaclass
+# attribute lookup (~50 ns).
+_CREATE_OPS = frozenset({OpCode.CREATE, OpCode.CREATE2, OpCode.CREATE_CONTAINER, OpCode.CREATE_TTL})
+_DELETE_OPS = frozenset({OpCode.DELETE, OpCode.DELETE_CONTAINER})
+_SET_DATA, _SET_ACL, _CHECK, _ERROR = OpCode.SET_DATA, OpCode.SET_ACL, OpCode.CHECK, OpCode.ERROR
+_CREATE_CONTAINER, _CREATE_TTL = OpCode.CREATE_CONTAINER, OpCode.CREATE_TTL
+_PERM_CREATE, _PERM_DELETE, _PERM_WRITE = Perms.CREATE, Perms.DELETE, Perms.WRITE
 
 
 def multi_op_type(header_op: int, req: Any) -> int:
@@ -105,7 +109,7 @@ def multi_op_type(header_op: int, req: Any) -> int:
     ZooKeeper rebuilds every create-family sub-op from its flags: create2 becomes create,
     flags 4 a createContainer, TTL flags a createTTL, and an unknown flag a plain create.
     """
-    if header_op not in (OpCode.CREATE, OpCode.CREATE2, OpCode.CREATE_CONTAINER, OpCode.CREATE_TTL):
+    if header_op not in _CREATE_OPS:
         return header_op
     try:
         mode = CreateMode(req.flags)
@@ -359,20 +363,22 @@ class Prep:
         saved = self._snapshot_pending({getattr(r, "path", None) or "" for _, r in ops}
                                        | {self._safe_parent(getattr(r, "path", None)) for _, r in ops})
         txns: list[Txn] = []
+        records: list[Any] = []
         failed: int = 0
         for header_op, req in ops:
             op = multi_op_type(header_op, req)
             if failed:
-                txns.append(Txn(OpCode.ERROR, ErrorTxn(Err.RUNTIMEINCONSISTENCY).encode()))
-                continue
-            try:
-                txn_type, txn = self._one(op, req, session_id, auth_ids, zxid, time)
-                txns.append(Txn(txn_type, txn.encode()))
-            except PrepError as exc:
-                failed = exc.err
-                txns.append(Txn(OpCode.ERROR, ErrorTxn(exc.err).encode()))
-                self._rollback(zxid, saved)
-        return Prepared(TxnHeader(session_id, cxid, zxid, time, OpCode.MULTI), MultiTxn(txns), failed)
+                txn_type, txn = _ERROR, ErrorTxn(Err.RUNTIMEINCONSISTENCY)
+            else:
+                try:
+                    txn_type, txn = self._one(op, req, session_id, auth_ids, zxid, time)
+                except PrepError as exc:
+                    failed = exc.err
+                    txn_type, txn = _ERROR, ErrorTxn(exc.err)
+                    self._rollback(zxid, saved)
+            txns.append(Txn(txn_type, txn.encode()))
+            records.append(txn)
+        return Prepared(TxnHeader(session_id, cxid, zxid, time, OpCode.MULTI), MultiTxn(txns), failed, records)
 
     @staticmethod
     def _safe_parent(path: str | None) -> str:

@@ -2,8 +2,11 @@
 
 Rule 1: a txn is applied (and so answered) only after the fsync that covers it returned:
         no acknowledged write is ever lost. forceSync=no skips the fsync, as ZooKeeper does.
-Rule 2: one batch at a time. While a batch is written and fsynced on the log thread, newly
-        prepped txns queue up and form the next batch (SyncRequestProcessor's group commit).
+Rule 2: group commit. While a batch is written and fsynced on the log thread, newly prepped
+        txns queue up and form the next batch (SyncRequestProcessor). The next batch goes to
+        the log thread as soon as the previous one is durable, before that one is applied, so
+        the fsync overlaps the apply and the replies (ZooKeeper's sync thread runs apart from
+        its final processor the same way); batches are still applied strictly in order.
 Rule 3: barriers (a standalone `sync`) ride in the same queue and complete in order, after
         every txn submitted before them is applied.
 The ensemble replaces this stage with Zab (leader: quorum of ACKs; follower: the leader's
@@ -73,21 +76,15 @@ class StandaloneCommit:
 
     async def _drain(self) -> None:
         try:
-            while self._queue:
-                batch = self._queue[:BATCH_TXNS_MAX]
-                del self._queue[:BATCH_TXNS_MAX]
-                txns = [item for item in batch if not isinstance(item, Barrier)]
-                if txns and self._log is not None:
-                    for item in txns:
-                        self._log.append(self._encode_entry(item), item.hdr.zxid)
-                    await self._loop.run_in_executor(self._executor, self._log.commit)
-                for item in batch:
-                    if isinstance(item, Barrier):
-                        item.on_done()
-                    else:
-                        self._apply(item)
-                if txns and self.on_batch_committed is not None:
-                    self.on_batch_committed(len(txns))
+            current = self._start_batch()
+            while current is not None:
+                batch, durable = current
+                if durable is not None:
+                    await durable
+                following = self._start_batch()
+                self._apply_batch(batch)
+                # Applying can submit (rarely: a follow-up write of a reply handler).
+                current = following if following is not None else self._start_batch()
         except StorageError as exc:
             # A log write that fails leaves us unable to promise durability: stop serving
             # rather than answer writes we did not persist (SyncRequestProcessor exits).
@@ -97,6 +94,31 @@ class StandaloneCommit:
                 self.on_fatal()
         finally:
             self._running = False
+
+    def _start_batch(self) -> tuple[list[Any], asyncio.Future[Any] | None] | None:
+        """Take the next batch off the queue and start making its txns durable (None: empty)."""
+        if not self._queue:
+            return None
+        batch = self._queue[:BATCH_TXNS_MAX]
+        del self._queue[:BATCH_TXNS_MAX]
+        durable = None
+        if self._log is not None and any(not isinstance(item, Barrier) for item in batch):
+            for item in batch:
+                if not isinstance(item, Barrier):
+                    self._log.append(self._encode_entry(item), item.hdr.zxid)
+            durable = self._loop.run_in_executor(self._executor, self._log.commit)
+        return batch, durable
+
+    def _apply_batch(self, batch: list[Any]) -> None:
+        txn_count = 0
+        for item in batch:
+            if isinstance(item, Barrier):
+                item.on_done()
+            else:
+                txn_count += 1
+                self._apply(item)
+        if txn_count and self.on_batch_committed is not None:
+            self.on_batch_committed(txn_count)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)

@@ -197,6 +197,8 @@ async def _serve(config: ServerConfig) -> int:
     logger.info("shutting down%s", f": {member.fatal}" if member.fatal else "")
     for task in tasks:
         task.cancel()
+    if member.read_only_timer is not None:
+        member.read_only_timer.cancel()
     for listener in listeners:
         listener.close()
     for conn in list(member.server.all_connections):

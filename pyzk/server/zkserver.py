@@ -506,7 +506,8 @@ class ZooKeeperServer:
     # ---- apply (called by the commit stage, in zxid order) ------------------------------
 
     def apply_committed(self, prepared: Prepared) -> None:
-        self.deliver_applied(prepared, self.tree.apply(prepared.hdr, prepared.txn))
+        self.deliver_applied(prepared, self.tree.apply(prepared.hdr, prepared.txn,
+                                                       sub_records=prepared.sub_records))
 
     def deliver_applied(self, prepared: Prepared, rc: ApplyResult) -> None:
         """After the tree applied a txn (here, or in the quorum core): watches, then replies."""

@@ -392,15 +392,22 @@ class DataTree:
 
     # ---- processTxn ----------------------------------------------------------------------
 
-    def apply(self, hdr: TxnHeader, txn: Any, *, is_sub_txn: bool = False) -> ApplyResult:
-        """Apply one txn (DataTree.processTxn); returns its result and the watch events."""
+    def apply(self, hdr: TxnHeader, txn: Any, *, is_sub_txn: bool = False,
+              sub_records: list[Any] | None = None) -> ApplyResult:
+        """Apply one txn (DataTree.processTxn); returns its result and the watch events.
+
+        sub_records: a multi's sub-txn records already decoded (the ones its bytes encode).
+        """
         t = hdr.type
         rc = ApplyResult(t, hdr.zxid)
         applier = _APPLIERS.get(t)
         if applier is None:
             raise ValueError(f"unknown txn type {t}")
         try:
-            applier(self, hdr, txn, rc)
+            if sub_records is not None and t == _MULTI:
+                self._apply_multi(hdr, txn, rc, sub_records)
+            else:
+                applier(self, hdr, txn, rc)
         except TreeError as exc:
             rc.err = exc.err
             # Replay of a create already in a fuzzy snapshot still moves the parent's cversion.
@@ -464,22 +471,26 @@ class DataTree:
     def _apply_check(self, hdr: TxnHeader, txn: Any, rc: ApplyResult) -> None:
         rc.path = txn.path
 
-    def _apply_multi(self, hdr: TxnHeader, txn: MultiTxn, rc: ApplyResult) -> None:
+    def _apply_multi(self, hdr: TxnHeader, txn: MultiTxn, rc: ApplyResult,
+                     sub_records: list[Any] | None = None) -> None:
         subs = txn.txns or []
-        failed = any(s.type == OpCode.ERROR for s in subs)
+        failed = any(s.type == _ERROR for s in subs)
         post_failed = False
         rc.multi = []
-        for sub in subs:
-            rec_cls = TXN_RECORDS.get(sub.type)
-            if rec_cls is None:
-                raise ValueError(f"invalid multi sub-txn type {sub.type}")
-            record = rec_cls.from_bytes(sub.data or b"")
+        for index, sub in enumerate(subs):
+            if sub_records is not None:
+                record = sub_records[index]
+            else:
+                rec_cls = TXN_RECORDS.get(sub.type)
+                if rec_cls is None:
+                    raise ValueError(f"invalid multi sub-txn type {sub.type}")
+                record = rec_cls.from_bytes(sub.data or b"")
             sub_type = sub.type
-            if sub_type == OpCode.ERROR:
+            if sub_type == _ERROR:
                 post_failed = True
             elif failed:
                 record = ErrorTxn(Err.RUNTIMEINCONSISTENCY if post_failed else Err.OK)
-                sub_type = OpCode.ERROR
+                sub_type = _ERROR
             sub_hdr = TxnHeader(hdr.clientId, hdr.cxid, hdr.zxid, hdr.time, sub_type)
             sub_rc = self.apply(sub_hdr, record, is_sub_txn=True)
             rc.multi.append(sub_rc)
@@ -488,7 +499,7 @@ class DataTree:
                 rc.err = sub_rc.err
 
 
-_CREATE, _CREATE2 = OpCode.CREATE, OpCode.CREATE2
+_CREATE, _CREATE2, _MULTI, _ERROR = OpCode.CREATE, OpCode.CREATE2, OpCode.MULTI, OpCode.ERROR
 _APPLIERS: dict[int, Any] = {
     OpCode.CREATE: DataTree._apply_create,
     OpCode.CREATE2: DataTree._apply_create,
