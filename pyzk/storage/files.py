@@ -8,8 +8,12 @@ Rule 3: a new log file per process start and per roll (ZooKeeper never appends t
         existing file); files grow in preAllocSize steps of zeros (FilePadding); commit
         fsyncs (fdatasync, FileChannel.force(false)) unless forceSync=no, and warns when an
         fsync passes zookeeper.fsync.warningthresholdms.
-Rule 4: snapshots and epoch files are written to "<name>.tmp"-style temporaries, fsynced and
-        renamed into place, so a crash never leaves a half-written file under a real name.
+Rule 4: snapshots and epoch files are written to "<name>.tmp"-style temporaries and renamed
+        into place. Epoch files and a snapshot a learner receives are fsynced first; a
+        snapshot the server takes of its own tree (start-up, every snapCount txns) is not,
+        as ZooKeeper's syncSnap=false: fsyncing ~200 MB would stall the txn log's fsync
+        behind it, and a snapshot lost to a crash is replaced by the older one plus the
+        logs, which purge keeps (recovery checks each snapshot's seal).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from concurrent.futures import Executor
 from pathlib import Path
 
 from pyzk.storage.errors import StorageError
+from pyzk.storage.forked_digest import fork_digest_sum
 from pyzk.storage.format import LOG_FILE_HEADER, encode_log_record
 from pyzk.storage.layout import (
     INITIALIZE_MARKER,
@@ -169,11 +174,15 @@ class LocalDisk:
         logger.info("Initialize file found, an empty database will not block voting participation")
         return True
 
-    def write_snapshot(self, zxid: int, chunks: list[bytes]) -> str:
+    def parallel_digest(self, data: bytes, pos: int) -> Callable[[], int | None]:
+        """Sum a big snapshot's digest on another core while it loads (forked_digest)."""
+        return fork_digest_sum(data, pos)
+
+    def write_snapshot(self, zxid: int, chunks: list[bytes], *, fsync: bool = True) -> str:
         name = snapshot_name(zxid, self.snapshot_suffix)
         if self.snapshot_suffix == ".gz":
             chunks = [gzip.compress(b"".join(chunks))]
-        write_file_atomically(self.snap_dir / name, chunks)
+        write_file_atomically(self.snap_dir / name, chunks, fsync=fsync)
         logger.info("Snapshot written: %s", self.snap_dir / name)
         return name
 
@@ -347,7 +356,8 @@ def take_snapshot(tree: DataTree, disk: LocalDisk, *, digest_enabled: bool = Tru
     serializer = SnapshotSerializer(tree)
     serializer.step(1 << 62)
     try:
-        return disk.write_snapshot(serializer.zxid, serializer.file_chunks(digest_enabled=digest_enabled))
+        return disk.write_snapshot(serializer.zxid, serializer.file_chunks(digest_enabled=digest_enabled),
+                                   fsync=False)
     except OSError as exc:
         raise StorageError(f"cannot write a snapshot in {disk.snap_dir}: {exc.strerror}") from None
 
@@ -367,7 +377,8 @@ async def take_snapshot_async(tree: DataTree, disk: LocalDisk, executor: Executo
     loop = asyncio.get_running_loop()
 
     def seal_and_write() -> str:
-        return disk.write_snapshot(serializer.zxid, serializer.file_chunks(digest_enabled=digest_enabled))
+        return disk.write_snapshot(serializer.zxid, serializer.file_chunks(digest_enabled=digest_enabled),
+                                   fsync=False)
 
     try:
         return await loop.run_in_executor(executor, seal_and_write)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -64,6 +64,7 @@ class RecoveryDisk(Protocol):
     def delete_log(self, name: str) -> None: ...
     def take_initialize_marker(self) -> bool: ...
     def write_snapshot(self, zxid: int, chunks: list[bytes]) -> str: ...
+    def parallel_digest(self, data: bytes, pos: int) -> Callable[[], int | None]: ...
 
 
 @dataclass
@@ -123,6 +124,7 @@ def _load_newest_snapshot(disk: RecoveryDisk, result: RestoredDatabase, *, diges
     for name in candidates:
         try:
             loaded = parse_snapshot(disk.read_snapshot(name), digest_enabled=digest_enabled,
+                                    parallel_digest=disk.parallel_digest,
                                     extended_types_enabled=extended_types_enabled)
         except (SnapshotFormatError, OSError, EOFError) as exc:
             logger.warning("problem reading snapshot %s: %s; trying an older one", disk.describe(name), exc)

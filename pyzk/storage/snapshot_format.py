@@ -22,7 +22,7 @@ from __future__ import annotations
 import gc
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from jute.data import ACL, OPEN_ACL_UNSAFE
@@ -51,6 +51,13 @@ _SESSION = struct.Struct(">qi")
 # DataNode record after its data: long aclIndex, then StatPersisted.
 _NODE_TAIL = struct.Struct(">qqqqqiiiqq")
 _ZXID_DIGEST = struct.Struct(">qiq")
+# DigestCalculator's Stat block (DataTree.node_digest) and the digest's 64-bit wrap.
+_DIGEST_STAT = struct.Struct(">qqqqqiiiq")
+_MASK64 = (1 << 64) - 1
+# Start summing node digests elsewhere: (snapshot bytes, offset of the first node record) ->
+# a function that waits for the sum (None when that failed: the caller sums it itself).
+ParallelDigest = Callable[[bytes, int], Callable[[], "int | None"]]
+PARALLEL_DIGEST_BYTES_MIN = 16 << 20  # below this the hand-off costs more than it saves
 _NULL = b"\xff\xff\xff\xff"
 _ROOT_PATH = _INT.pack(0)
 
@@ -305,12 +312,67 @@ def _node_records(reader: _Reader, acl_by_index: dict[int, tuple[ACL, ...]]) -> 
     reader.pos = pos
 
 
-def _read_nodes(reader: _Reader, tree: DataTree, acl_by_index: dict[int, tuple[ACL, ...]]) -> None:
-    """Load the nodes into the tree; the cyclic GC is paused meanwhile (nothing to collect)."""
+def node_digest_sum(data: bytes, pos: int) -> int:
+    """The tree digest of the node records at data[pos:] (DataTree.node_digest, summed).
+
+    Reads the same records as _node_records without building nodes, so it can run apart from
+    the loader (parallel_digest); its result equals the digest bulk_load would compute.
+    """
+    size = len(data)
+    unpack_len = _INT.unpack_from
+    unpack_tail = _NODE_TAIL.unpack_from
+    tail_bytes = _NODE_TAIL.size
+    pack_stat = _DIGEST_STAT.pack
+    crc32 = zlib.crc32
+    total = 0
+    while pos + 4 <= size:
+        (length,) = unpack_len(data, pos)
+        pos += 4
+        if length < 0:
+            raise SnapshotFormatError(f"bad path length {length} at offset {pos - 4}")
+        raw_path = data[pos:pos + length]
+        pos += length
+        if raw_path == b"/":
+            break
+        (length,) = unpack_len(data, pos)
+        pos += 4
+        value = None if length == -1 else data[pos:pos + length]
+        pos += max(length, 0)
+        (_acl, czxid, mzxid, ctime, mtime, version, cversion, aversion, owner,
+         pzxid) = unpack_tail(data, pos)
+        pos += tail_bytes
+        if raw_path.startswith(b"/zookeeper/"):
+            continue
+        crc = crc32(raw_path)
+        if value is not None:
+            crc = crc32(value, crc)
+        total += crc32(pack_stat(czxid, mzxid, pzxid, ctime, mtime, version, cversion, aversion, owner), crc)
+    return total & _MASK64
+
+
+def _read_nodes(reader: _Reader, tree: DataTree, acl_by_index: dict[int, tuple[ACL, ...]],
+                parallel_digest: ParallelDigest | None = None) -> None:
+    """Load the nodes into the tree; the cyclic GC is paused meanwhile (nothing to collect).
+
+    With `parallel_digest` and a big enough snapshot, the tree digest (about a third of the
+    load time) is summed elsewhere while this thread builds the nodes.
+    """
     gc_was_enabled = gc.isenabled()
     gc.disable()
+    start = reader.pos
+    wait_for_digest = None
+    if (parallel_digest is not None and tree.digest_enabled
+            and len(reader.data) - start >= PARALLEL_DIGEST_BYTES_MIN):
+        wait_for_digest = parallel_digest(reader.data, start)
+    digest: int | None = None
     try:
-        tree.bulk_load(_node_records(reader, acl_by_index))
+        try:
+            tree.bulk_load(_node_records(reader, acl_by_index), with_digest=wait_for_digest is None)
+        finally:
+            if wait_for_digest is not None:  # always reap the helper, also after an error
+                digest = wait_for_digest()
+        if wait_for_digest is not None:
+            tree.digest = digest if digest is not None else node_digest_sum(reader.data, start)
     except ValueError as exc:
         if isinstance(exc, SnapshotFormatError):
             raise
@@ -320,14 +382,14 @@ def _read_nodes(reader: _Reader, tree: DataTree, acl_by_index: dict[int, tuple[A
             gc.enable()
 
 
-def _read_body(reader: _Reader, tree: DataTree) -> dict[int, int]:
+def _read_body(reader: _Reader, tree: DataTree, parallel_digest: ParallelDigest | None = None) -> dict[int, int]:
     sessions: dict[int, int] = {}
     count = reader.int()
     for _ in range(count):
         session_id = reader.long()
         sessions[session_id] = reader.int()
     acl_by_index = _read_acl_cache(reader, tree)
-    _read_nodes(reader, tree, acl_by_index)
+    _read_nodes(reader, tree, acl_by_index, parallel_digest)
     tree.sessions = sessions
     return sessions
 
@@ -340,8 +402,8 @@ def _check_seal(reader: _Reader, what: str) -> None:
         raise SnapshotFormatError(f"{what}: CRC corruption (stored {stored}, computed {expected})")
 
 
-def parse_snapshot(data: bytes, *, digest_enabled: bool = True,
-                   extended_types_enabled: bool = False) -> LoadedSnapshot:
+def parse_snapshot(data: bytes, *, digest_enabled: bool = True, extended_types_enabled: bool = False,
+                   parallel_digest: ParallelDigest | None = None) -> LoadedSnapshot:
     """FileSnap.deserialize for one file's (uncompressed) bytes."""
     reader = _Reader(data, 0)
     reader.need(len(SNAP_FILE_HEADER))
@@ -350,7 +412,7 @@ def parse_snapshot(data: bytes, *, digest_enabled: bool = True,
         raise SnapshotFormatError(f"mismatching magic header {magic:#x} != {SNAP_MAGIC:#x}")
     reader.pos = len(SNAP_FILE_HEADER)
     tree = DataTree(digest_enabled=digest_enabled, extended_types_enabled=extended_types_enabled)
-    sessions = _read_body(reader, tree)
+    sessions = _read_body(reader, tree, parallel_digest)
     _check_seal(reader, "seal after the tree")
     zxid_digest = None
     if digest_enabled and len(data) - reader.pos >= _ZXID_DIGEST.size:

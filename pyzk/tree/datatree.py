@@ -210,12 +210,13 @@ class DataTree:
 
     # ---- bulk load (snapshot restore) ----------------------------------------------------
 
-    def bulk_load(self, nodes: Iterable[tuple[str, DataNode]]) -> None:
+    def bulk_load(self, nodes: Iterable[tuple[str, DataNode]], *, with_digest: bool = True) -> None:
         """Replace every node with `nodes`, each parent before its children (DataTree.deserialize).
 
         Links each node into its parent's children, indexes ephemerals, containers and TTL
         nodes, recomputes the digest (node_digest, inlined: this runs once per node of a
-        snapshot) and the quota stats. The nodes' `children` must be empty.
+        snapshot; with_digest=False leaves it to the caller, who sets `digest`) and the quota
+        stats. The nodes' `children` must be empty.
         Raises ValueError naming the first path whose parent was not loaded before it.
         """
         loaded: dict[str, DataNode] = {}
@@ -225,7 +226,7 @@ class DataTree:
         self.nodes, self.ephemerals, self.containers, self.ttls = loaded, ephemerals, containers, ttls
         find_parent = loaded.get
         extended = self.extended_types_enabled
-        digest_enabled = self.digest_enabled
+        digest_enabled = self.digest_enabled and with_digest  # else the caller sets .digest
         crc32 = zlib.crc32
         pack_stat = _DIGEST_STAT.pack
         digest = 0

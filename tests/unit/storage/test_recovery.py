@@ -211,3 +211,20 @@ def test_snapshot_scheduler_randomizes_in_the_upper_half() -> None:
         assert 51 < count + 1 <= 101
         scheduler.snapshot_started()
         assert scheduler.txns_logged == 0
+
+
+def test_own_snapshots_are_not_fsynced_but_received_ones_are(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # ZooKeeper's syncSnap: a server's own snapshot is written without fsync (an fsync of a big
+    # snapshot stalls the txn log's fsync behind it); a snapshot a learner receives is synced.
+    writer = Writer(tmp_path)
+    writer.creates(3)
+    writer.log.commit()
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    name = take_snapshot(writer.tree, LocalDisk(tmp_path))
+    assert synced == []
+    assert (tmp_path / "version-2" / name).exists()
+    assert not any(p.name.endswith(".tmp") for p in (tmp_path / "version-2").iterdir())
+    LocalDisk(tmp_path).write_snapshot(writer.zxid + 1, [b"received"], fsync=True)
+    assert len(synced) == 2  # the file, then its folder

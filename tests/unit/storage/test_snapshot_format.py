@@ -128,3 +128,45 @@ def test_snap_stream_round_trip() -> None:
     assert end == len(payload) and view(loaded.tree) == view(tree)
     with pytest.raises(SnapshotFormatError, match="BenWasHere"):
         parse_snap_stream(payload[:-1] + b"!", 2)
+
+
+def _quota_tree() -> DataTree:
+    tree = sample_tree()
+    zxid = tree.last_processed_zxid
+    for path in ("/zookeeper/quota/a", "/zookeeper/quota/a/zookeeper_limits"):  # not in the digest
+        zxid += 1
+        tree.apply(TxnHeader(7, zxid, zxid, 5000, OpCode.CREATE), CreateTxn(path, b"count=5", OPEN, False, -1))
+    return tree
+
+
+@pytest.mark.parametrize("helper_result", ["sum", "failed"])
+def test_a_digest_summed_elsewhere_equals_the_loaders_own(monkeypatch: pytest.MonkeyPatch, helper_result: str) -> None:
+    from pyzk.storage import snapshot_format
+
+    tree = _quota_tree()
+    data = serialize_snapshot(tree, digest_enabled=True)
+    monkeypatch.setattr(snapshot_format, "PARALLEL_DIGEST_BYTES_MIN", 0)
+    started: list[int] = []
+
+    def parallel(buf: bytes, pos: int):  # type: ignore[no-untyped-def]
+        started.append(pos)
+        total = snapshot_format.node_digest_sum(buf, pos)
+        return lambda: total if helper_result == "sum" else None
+
+    loaded = parse_snapshot(data, parallel_digest=parallel)
+    assert started, "the helper was not used"
+    assert loaded.tree.digest == tree.digest == parse_snapshot(data).tree.digest
+    assert view(loaded.tree) == view(tree)
+
+
+def test_forked_digest_sum_matches_and_a_bad_snapshot_still_fails_cleanly(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyzk.storage import snapshot_format
+    from pyzk.storage.forked_digest import fork_digest_sum
+
+    tree = _quota_tree()
+    data = serialize_snapshot(tree, digest_enabled=True)
+    monkeypatch.setattr(snapshot_format, "PARALLEL_DIGEST_BYTES_MIN", 0)
+    assert parse_snapshot(data, parallel_digest=fork_digest_sum).tree.digest == tree.digest
+    cut = data[: len(data) // 2]  # the child fails on it too, and is reaped
+    with pytest.raises(SnapshotFormatError):
+        parse_snapshot(cut, parallel_digest=fork_digest_sum)
