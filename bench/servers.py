@@ -135,8 +135,8 @@ def start(target: str) -> RunningServer:
     return server
 
 
-def _wait_until_serving(server: RunningServer) -> None:
-    deadline = time.monotonic() + _READY_TIMEOUT_S
+def _wait_until_serving(server: RunningServer, timeout_s: float = _READY_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout_s
     last_error = "no attempt"
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
@@ -150,7 +150,7 @@ def _wait_until_serving(server: RunningServer) -> None:
             last_error = str(error)
             time.sleep(0.2)
     raise ServerDidNotStart(
-        f"{server.target} not serving after {_READY_TIMEOUT_S:.0f} s ({last_error}):\n"
+        f"{server.target} not serving after {timeout_s:.0f} s ({last_error}):\n"
         f"{server.log_tail()}"
     )
 
