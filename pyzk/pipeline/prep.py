@@ -43,7 +43,8 @@ from jute.txn import (
 )
 from pyzk.acl import AuthRegistry, InvalidACL, check_acl, fixup_acl
 from pyzk.paths import BadPath, validate_path
-from pyzk.tree.datatree import SPECIAL_PATHS, DataTree
+from pyzk.quorum.reconfig import ReconfigPlanner, ReconfigRefused
+from pyzk.tree.datatree import CONFIG_NODE, SPECIAL_PATHS, DataTree
 from pyzk.tree.javaorder import JavaHashSet
 from pyzk.tree.node import is_container_owner, is_ttl_owner, ttl_owner
 
@@ -99,7 +100,7 @@ class Prepared:
 _CREATE_OPS = frozenset({OpCode.CREATE, OpCode.CREATE2, OpCode.CREATE_CONTAINER, OpCode.CREATE_TTL})
 _DELETE_OPS = frozenset({OpCode.DELETE, OpCode.DELETE_CONTAINER})
 _SET_DATA, _SET_ACL, _CHECK, _ERROR = OpCode.SET_DATA, OpCode.SET_ACL, OpCode.CHECK, OpCode.ERROR
-_CREATE_CONTAINER, _CREATE_TTL = OpCode.CREATE_CONTAINER, OpCode.CREATE_TTL
+_CREATE_CONTAINER, _CREATE_TTL, _RECONFIG = OpCode.CREATE_CONTAINER, OpCode.CREATE_TTL, OpCode.RECONFIG
 _PERM_CREATE, _PERM_DELETE, _PERM_WRITE = Perms.CREATE, Perms.DELETE, Perms.WRITE
 
 
@@ -133,6 +134,7 @@ class Prep:
         extended_types_enabled: bool = False,
         close_session_txn_enabled: bool = True,
         session_valid: Callable[[int], bool] = lambda sid: True,
+        reconfig_enabled: bool = False,
     ) -> None:
         self.tree = tree
         self.registry = registry
@@ -140,6 +142,9 @@ class Prep:
         self.extended_types_enabled = extended_types_enabled
         self.close_session_txn_enabled = close_session_txn_enabled
         self.session_valid = session_valid
+        self.reconfig_enabled = reconfig_enabled
+        # Set on an established leader only; None answers UNIMPLEMENTED (standalone).
+        self.reconfig: ReconfigPlanner | None = None
         self.outstanding: dict[str, ChangeRecord] = {}
         self._outstanding_order: list[ChangeRecord] = []
 
@@ -334,6 +339,24 @@ class Prep:
         version = self._check_and_inc_version(node.version, req.version, path)
         return OpCode.CHECK, CheckVersionTxn(path, version)
 
+    def _reconfig(self, req: Any, session_id: int, auth_ids: Sequence[Id], zxid: int) -> tuple[int, Any]:
+        if not self.reconfig_enabled:
+            raise PrepError(Err.RECONFIGDISABLED)
+        self._check_session(session_id)
+        if self.reconfig is None:
+            raise PrepError(Err.UNIMPLEMENTED)
+        try:
+            planned = self.reconfig.plan(req, zxid)
+            node = self.record_for(CONFIG_NODE)
+            self._check_acl(node.acl, _PERM_WRITE, auth_ids, CONFIG_NODE)
+            self.reconfig.admit(planned)
+        except ReconfigRefused as exc:
+            raise PrepError(exc.err, CONFIG_NODE) from None
+        node = node.duplicate(zxid)
+        node.version = -1
+        self._add(node)
+        return _RECONFIG, SetDataTxn(CONFIG_NODE, planned.config_text().encode(), -1)
+
     def _one(self, op: int, req: Any, session_id: int, auth_ids: Sequence[Id], zxid: int, time: int) -> tuple[int, Any]:
         if op in _CREATE_OPS:
             return self._create(op, req, session_id, auth_ids, zxid, time)
@@ -345,6 +368,8 @@ class Prep:
             return self._set_acl(req, session_id, auth_ids, zxid)
         if op == _CHECK:
             return self._check(req, session_id, auth_ids)
+        if op == _RECONFIG:
+            return self._reconfig(req, session_id, auth_ids, zxid)
         raise PrepError(Err.UNIMPLEMENTED)
 
     # ---- entry points --------------------------------------------------------------------

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from jute.codes import ServerState
 from jute.quorum import QuorumPacket
 from pyzk.quorum.messages import Notification
+from pyzk.quorum.verifier import QuorumMaj
 from pyzk.tree.datatree import ApplyResult
 
 
@@ -105,8 +106,17 @@ class SyncReleased:
     """A follower's oldest forwarded sync may now be answered (SYNC arrived from the leader)."""
 
 
+@dataclass(frozen=True, slots=True)
+class ConfigActivated:
+    """`verifier` is the active config: write it to /zookeeper/config; with `write_files`
+    (reconfigEnabled and a newer version), also the dynamic config file and zoo.cfg."""
+
+    verifier: QuorumMaj
+    write_files: bool
+
+
 Effect = (SendNotification | SendPacket | Connect | Disconnect | Persist | Apply | RoleChanged
-          | Established | LearnerRequest | SessionsTouched | SyncReleased)
+          | Established | LearnerRequest | SessionsTouched | SyncReleased | ConfigActivated)
 
 
 @dataclass(frozen=True, slots=True)

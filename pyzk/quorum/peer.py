@@ -182,6 +182,8 @@ class Peer:
             self.role = Follower(self.ctx, vote.leader, now_ms)
 
     def _after(self, now_ms: int) -> None:
+        # A reconfig the roles activated applies to election too (FLE's QuorumVerifier).
+        self.verifier = self.fle.verifier = self.ctx.verifier
         role = self.role
         if role is None:
             return

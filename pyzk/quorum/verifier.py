@@ -1,7 +1,8 @@
 """QuorumMaj (Q/flexible/QuorumMaj.java): a quorum is a strict majority of the voters.
 
 Rule: observers never count; ids outside the config never count. The config text is exactly
-`QuorumMaj.toString`: one `server.N=...` line per member in sid order, then `version=<hex>`.
+`QuorumMaj.toString`: one `server.N=...` line per member in `member_order` (Java's HashMap
+order, pyzk/quorum/reconfig.py; sid order when empty), then `version=<hex>`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ class QuorumMaj:
     voters: Mapping[int, str]
     observers: Mapping[int, str] = field(default_factory=dict)
     version: int = 0
+    member_order: tuple[int, ...] = ()  # every member's sid, in toString order; () = by sid
 
     @classmethod
     def from_servers(cls, servers: Mapping[int, QuorumServer], version: int = 0) -> QuorumMaj:
@@ -50,5 +52,6 @@ class QuorumMaj:
 
     def config_text(self) -> str:
         members = {**self.voters, **self.observers}
-        lines = "".join(f"server.{sid}={members[sid]}\n" for sid in sorted(members))
+        order = self.member_order or sorted(members)
+        lines = "".join(f"server.{sid}={members[sid]}\n" for sid in order)
         return f"{lines}version={self.version:x}"

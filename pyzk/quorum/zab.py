@@ -9,6 +9,10 @@ acceptedEpoch write, ACK(NEWLEADER) for the currentEpoch write and the synced pr
 Rule 3: commits go in zxid order; ACKs for committed, unknown or epoch-start zxids are ignored.
 Rule 4: a role that can no longer make progress sets `failed` with the reason; the Peer
 then goes back to LOOKING.
+Rule 5 (reconfig): a committed reconfig txn activates the config its data holds (the leader
+sends COMMITANDACTIVATE for it); with reconfigEnabled, an established config of version 0
+takes the NEWLEADER zxid as its version (ZOOKEEPER-1783). Every establishment and activation
+emits ConfigActivated, so the server layer rewrites /zookeeper/config and the config files.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from jute.txn import TxnHeader
 from pyzk.quorum.database import ZabDatabase
 from pyzk.quorum.effects import (
     Apply,
+    ConfigActivated,
     Connect,
     Disconnect,
     Established,
@@ -36,6 +41,7 @@ from pyzk.quorum.effects import (
     SyncReleased,
 )
 from pyzk.quorum.errors import PeerProtocolError
+from pyzk.quorum.reconfig import parse_config_text, text_order_verifier, with_version
 from pyzk.quorum.verifier import QuorumMaj
 from pyzk.quorum.zxid import (
     COUNTER_MAX,
@@ -45,6 +51,7 @@ from pyzk.quorum.zxid import (
     make_zxid,
 )
 from pyzk.storage.format import decode_txn_entry, encode_txn_entry
+from pyzk.tree.datatree import ApplyResult
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +60,7 @@ CONNECT_ATTEMPTS_MAX = 5
 CONNECT_RETRY_MS = 1000
 _INT = struct.Struct(">i")
 _TOUCH = struct.Struct(">qi")
+_LONG = struct.Struct(">q")
 
 
 class Phase(enum.Enum):
@@ -67,6 +75,7 @@ class ZabConfig:
     init_limit_ticks: int = 10
     sync_limit_ticks: int = 5
     commit_log_count: int = 500  # zookeeper.commitLogCount
+    reconfig_enabled: bool = False
 
 
 class Probe:
@@ -82,7 +91,8 @@ class ZabContext:
     def __init__(self, my_id: int, verifier: QuorumMaj, db: ZabDatabase, accepted_epoch: int,
                  current_epoch: int, config: ZabConfig, outbox: Outbox, probe: Probe) -> None:
         self.my_id = my_id
-        self.verifier = verifier
+        self.verifier = verifier  # the activated config
+        self.last_seen_verifier = verifier  # the newest config proposed or heard of
         self.db = db
         self.accepted_epoch = accepted_epoch
         self.current_epoch = current_epoch
@@ -96,6 +106,32 @@ class ZabContext:
         if then is not None:
             self.on_persisted[persist_id] = then
         return persist_id
+
+    def see(self, verifier: QuorumMaj) -> None:
+        """setLastSeenQuorumVerifier: remember a newer proposed config (reconfigEnabled only)."""
+        if self.config.reconfig_enabled and verifier.version > self.last_seen_verifier.version:
+            self.last_seen_verifier = verifier
+
+    def activate(self, verifier: QuorumMaj) -> None:
+        """processReconfig: a newer config becomes the active one; either way the server
+        layer rewrites /zookeeper/config (initConfigInZKDatabase)."""
+        changed = verifier.version > self.verifier.version
+        if changed:
+            self.verifier = verifier
+            if verifier.version > self.last_seen_verifier.version:
+                self.last_seen_verifier = verifier
+        self.outbox.add(ConfigActivated(self.verifier, changed and self.config.reconfig_enabled))
+
+    def activate_reconfig_txn(self, zxid: int, result: ApplyResult, *, leader: bool) -> bool:
+        """After applying txn `zxid`: if it was a reconfig, activate its config; True if so."""
+        if result.type != OpCode.RECONFIG or result.err:
+            return False
+        entry = self.db.entry(zxid)
+        text = (decode_txn_entry(entry)[1].data or b"").decode() if entry is not None else ""
+        # The leader keeps the member order it built the config with; a learner parses afresh.
+        verifier = text_order_verifier(text) if leader else parse_config_text(text)
+        self.activate(with_version(verifier, zxid))
+        return True
 
     def send(self, to: int, type_: P, zxid: int, data: bytes | None = None, snapshot: bytes = b"") -> None:
         self.outbox.add(SendPacket(to, QuorumPacket(int(type_), zxid, data, None), snapshot))
@@ -224,6 +260,8 @@ class Leader:
         self.last_proposed = zxid
         entry = encode_txn_entry(TxnHeader(session_id, cxid, zxid, time_ms, txn_type), txn, None)
         self.ctx.db.append(zxid, entry)
+        if txn_type == OpCode.RECONFIG:
+            self.ctx.see(with_version(text_order_verifier(txn.data.decode()), zxid))  # type: ignore[attr-defined]
         self.outstanding[zxid] = {}
         self.ctx.persist(lambda: self._on_ack_from(self.ctx.my_id, zxid), entries=((zxid, entry),))
         for sid in self.forwarding:
@@ -296,6 +334,9 @@ class Leader:
         self.phase = Phase.SYNCHRONIZATION
         self.ctx.current_epoch = self.epoch
         self.last_proposed = make_zxid(self.epoch, 0)
+        ctx = self.ctx
+        if ctx.verifier.version == 0 == ctx.last_seen_verifier.version:
+            ctx.see(with_version(parse_config_text(ctx.verifier.config_text()), self.last_proposed))
         self.ctx.persist(lambda: self._on_newleader_ack(self.ctx.my_id), current_epoch=self.epoch)
         for sid, link in self.learners.items():
             if link.stage == LearnerStage.NEWLEADER_ACK:
@@ -338,7 +379,8 @@ class Leader:
             if zxid > queued_up_to:
                 self.ctx.send(sid, P.PROPOSAL, zxid, db.entry(zxid))
         self.forwarding[sid] = None
-        self.ctx.send(sid, P.NEWLEADER, make_zxid(self.epoch, 0), self.ctx.verifier.config_text().encode())
+        self.ctx.send(sid, P.NEWLEADER, make_zxid(self.epoch, 0),
+                      self.ctx.last_seen_verifier.config_text().encode())
 
     def _on_newleader_ack(self, sid: int) -> None:
         if self.failed:
@@ -354,6 +396,7 @@ class Leader:
     def _establish(self) -> None:
         assert self.epoch is not None
         self.phase = Phase.BROADCAST
+        self.ctx.activate(self.ctx.last_seen_verifier)
         for sid, link in self.learners.items():
             if link.stage == LearnerStage.SYNCED:
                 self.ctx.send(sid, P.UPTODATE, -1)
@@ -387,10 +430,20 @@ class Leader:
                 return
             del self.outstanding[zxid]
             result = self.ctx.db.apply_committed(zxid)
-            for sid in self.forwarding:
-                self.ctx.send(sid, P.COMMIT, zxid)
+            if self.ctx.activate_reconfig_txn(zxid, result, leader=True):
+                # The designated leader is this one: pyzk only changes observers (reconfig.py).
+                for sid in self.forwarding:
+                    self.ctx.send(sid, P.COMMITANDACTIVATE, zxid, _LONG.pack(self.ctx.my_id))
+            else:
+                for sid in self.forwarding:
+                    self.ctx.send(sid, P.COMMIT, zxid)
             self.ctx.outbox.add(Apply(zxid, result, self.ctx.db.tree.digest))
             self._release_syncs(zxid)
+
+    def synced_sids(self) -> list[int]:
+        """isQuorumSynced's ids: this leader and the learners synced with it."""
+        return [self.ctx.my_id] + [sid for sid in self.forwarding
+                                   if sid in self.learners and self.learners[sid].stage == LearnerStage.SYNCED]
 
     def _is_sync_request(self, p: QuorumPacket) -> bool:
         return p.data is not None and len(p.data) >= 16 and \
@@ -459,7 +512,8 @@ FOLLOWER_ACCEPTS: dict[tuple[Phase, bool], frozenset[P]] = {
     (Phase.DISCOVERY, False): frozenset({P.LEADERINFO}),
     (Phase.SYNCHRONIZATION, False): frozenset({P.DIFF, P.TRUNC, P.SNAP}),
     (Phase.SYNCHRONIZATION, True): frozenset({P.PROPOSAL, P.COMMIT, P.NEWLEADER, P.UPTODATE, P.PING}),
-    (Phase.BROADCAST, True): frozenset({P.PROPOSAL, P.COMMIT, P.PING, P.SYNC, P.REVALIDATE}),
+    (Phase.BROADCAST, True): frozenset({P.PROPOSAL, P.COMMIT, P.COMMITANDACTIVATE, P.PING, P.SYNC,
+                                        P.REVALIDATE}),
 }
 
 
@@ -606,6 +660,8 @@ class Follower:
         if self.newleader_seen or self.epoch is None or p.zxid != make_zxid(self.epoch, 0):
             raise PeerProtocolError(f"unexpected NEWLEADER {p.zxid:#x}")
         self.newleader_seen = True
+        if self.ctx.config.reconfig_enabled and p.data:
+            self.ctx.see(parse_config_text(p.data.decode()))
         db = self.ctx.db
         snapshot = None
         if self.snapshot_needed:
@@ -626,6 +682,7 @@ class Follower:
         if not self.newleader_seen or self.epoch is None:
             raise PeerProtocolError("UPTODATE before NEWLEADER")
         self.phase = Phase.BROADCAST
+        self.ctx.activate(self.ctx.last_seen_verifier)
         self.ctx.send(self.leader_sid, P.ACK, make_zxid(self.epoch, 0))
         self.ctx.outbox.add(Established(ServerState.FOLLOWING, self.epoch, self.ctx.db.last_processed_zxid))
         committed = set(self.committed_in_sync)
@@ -655,7 +712,12 @@ class Follower:
 
     def _apply(self, zxid: int) -> None:
         result = self.ctx.db.apply_committed(zxid)
+        self.ctx.activate_reconfig_txn(zxid, result, leader=False)
         self.ctx.outbox.add(Apply(zxid, result, self.ctx.db.tree.digest))
+
+    def _on_commitandactivate(self, p: QuorumPacket) -> None:
+        """A reconfig's commit; its config is activated as the txn is applied (`_apply`)."""
+        self._on_commit(p)
 
     def _on_ping(self, p: QuorumPacket) -> None:
         if self.phase != Phase.BROADCAST:

@@ -9,6 +9,9 @@ Rule 3: the client port stays open throughout; while no role is established it a
 four-letter words with "not currently serving" and closes session requests.
 Rule 4: with readonlymode.enabled, a peer still LOOKING after the grace period serves
 read-only clients (pyzk/server/readonly.py) until it leaves LOOKING.
+Rule 5: a config the core activates is written to /zookeeper/config (initConfigInZKDatabase)
+and, with reconfigEnabled, to the config files (server/dynamic_config.py); an established
+leader plans reconfigs (pyzk/quorum/reconfig.py) against the core's configs.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pyzk.quorum.disk import QuorumDisk
 from pyzk.quorum.driver import QuorumDriver, wall_ms
 from pyzk.quorum.effects import (
     Apply,
+    ConfigActivated,
     Effect,
     Established,
     LearnerRequest,
@@ -33,9 +37,11 @@ from pyzk.quorum.effects import (
     SyncReleased,
 )
 from pyzk.quorum.peer import Peer
+from pyzk.quorum.reconfig import ReconfigPlanner
 from pyzk.quorum.verifier import QuorumMaj
 from pyzk.quorum.zab import Leader, ZabConfig
 from pyzk.server.connection import ClientConnection
+from pyzk.server.dynamic_config import backup_static_config, write_activated_config
 from pyzk.server.ensemble_commit import (
     FollowerCommit,
     LeaderCommit,
@@ -46,7 +52,7 @@ from pyzk.server.sasl_config import sasl_mechanism_factory
 from pyzk.server.tls import server_ssl_context
 from pyzk.server.zkserver import ZooKeeperServer
 from pyzk.storage.errors import StorageError
-from pyzk.tree.datatree import DataTree
+from pyzk.tree.datatree import CONFIG_NODE, DataTree
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +81,9 @@ class EnsembleMember:
         self.disk = QuorumDisk(config)
         image = self.disk.load_image()
         verifier = QuorumMaj.from_servers(config.servers, config.config_version)
-        zab_config = ZabConfig(config.tick_time_ms, config.init_limit_ticks, config.sync_limit_ticks)
+        zab_config = ZabConfig(config.tick_time_ms, config.init_limit_ticks, config.sync_limit_ticks,
+                               reconfig_enabled=config.reconfig_enabled)
+        backup_static_config(config)
         self.peer = Peer(self.my_id, verifier, image, wall_ms(), zab_config)
         self.driver = QuorumDriver(self.my_id, config.servers, self.peer, self.disk, self._on_effect,
                                    self._on_fatal, listen_on_all_ips=config.quorum_listen_on_all_ips)
@@ -117,6 +125,20 @@ class EnsembleMember:
             self.commit.on_sessions_touched(effect.touches)
         elif isinstance(effect, SyncReleased) and isinstance(self.commit, FollowerCommit):
             self.commit.on_sync_released()
+        elif isinstance(effect, ConfigActivated):
+            self._on_config_activated(effect)
+
+    def _on_config_activated(self, effect: ConfigActivated) -> None:
+        verifier = effect.verifier
+        # A config made by a reconfig txn was just written by that txn (mzxid = its zxid =
+        # the version). Java runs initConfigInZKDatabase before applying the txn, so the
+        # txn's data and stat are what stay; pyzk leaves them alone.
+        node = self.peer.db.tree.nodes.get(CONFIG_NODE)
+        if node is None or node.mzxid != verifier.version:
+            self.peer.db.tree.set_data(CONFIG_NODE, verifier.config_text().encode(), -1,
+                                       verifier.version, wall_ms(), [])
+        if effect.write_files:
+            write_activated_config(self.config, verifier)
 
     def _retire(self) -> None:
         if self.read_only_timer is not None:
@@ -136,9 +158,13 @@ class EnsembleMember:
         server = ZooKeeperServer(self.config, tree, now_ms=_monotonic_ms, wall_ms=wall_ms)
         server.sasl_factory = self.sasl_factory
         role = self.peer.role
+        server.quorum_config_text = lambda: self.peer.ctx.verifier.config_text().encode()
         if effect.state == ServerState.LEADING and isinstance(role, Leader):
             server.mode = "leader"
             self.commit = LeaderCommit(server, self.driver, role.last_proposed)
+            ctx = self.peer.ctx
+            server.prep.reconfig = ReconfigPlanner(lambda: ctx.verifier, lambda: ctx.last_seen_verifier,
+                                                   role.synced_sids, self.config.standalone_enabled)
         else:
             server.mode = "follower"
             leader_sid = getattr(role, "leader_sid", -1)

@@ -109,7 +109,7 @@ REQUEST_RECORDS: dict[int, Any] = {
 
 WRITE_OPS = frozenset({
     OpCode.CREATE, OpCode.CREATE2, OpCode.CREATE_CONTAINER, OpCode.CREATE_TTL,
-    OpCode.DELETE, OpCode.SET_DATA, OpCode.SET_ACL, OpCode.MULTI,
+    OpCode.DELETE, OpCode.SET_DATA, OpCode.SET_ACL, OpCode.MULTI, OpCode.RECONFIG,
 })
 # Forwarded to the leader by a follower besides the writes (FollowerRequestProcessor).
 FORWARDED_OPS = frozenset({OpCode.CLOSE_SESSION, OpCode.SYNC})
@@ -271,7 +271,10 @@ class ZooKeeperServer:
             extended_types_enabled=config.extended_types_enabled,
             close_session_txn_enabled=config.close_session_txn_enabled,
             session_valid=self.sessions.is_open,
+            reconfig_enabled=config.reconfig_enabled,
         )
+        # An ensemble member's active config text (the reconfig reply); None in standalone.
+        self.quorum_config_text: Callable[[], bytes] | None = None
         self.next_zxid = tree.last_processed_zxid + 1
         self.connections: dict[int, ClientSession] = {}  # session id -> current connection
         self.all_connections: set[ClientSession] = set()
@@ -595,6 +598,8 @@ class ZooKeeperServer:
                 body = Create2Response(rc.path, rc.stat)
             elif op in _STAT_REPLIES:
                 body = rc.stat  # SetDataResponse and SetACLResponse are a bare Stat
+            elif op == OpCode.RECONFIG and self.quorum_config_text is not None:
+                body = GetDataResponse(self.quorum_config_text(), rc.stat)
         self._send_reply(conn, req.xid, err, body, zxid=zxid, req=req)
 
     def _run_read(self, conn: ClientSession, req: PendingRequest) -> None:
@@ -674,8 +679,6 @@ class ZooKeeperServer:
             return None
         if op == OpCode.MULTI_READ:
             return self._multi_read(conn, r)
-        if op == OpCode.RECONFIG:
-            raise KeeperError(Err.RECONFIGDISABLED if not self.config.reconfig_enabled else Err.UNIMPLEMENTED)
         raise KeeperError(Err.UNIMPLEMENTED)
 
     def _get_data(self, conn: ClientSession, path: str, watch: bool) -> GetDataResponse:
