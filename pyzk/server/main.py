@@ -8,6 +8,7 @@ the listener, lets the commit stage finish its batch, and closes the log.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import ssl
@@ -63,7 +64,19 @@ async def _serve(config: ServerConfig) -> int:
     loop = asyncio.get_running_loop()
     logger.info("Server environment:zookeeper.version=%s", FULL_VERSION)
 
-    db: Database = open_database(config)
+    # The restored tree lives as long as the process (standalone never swaps it, unlike a
+    # learner's SNAP): freeze it out of the cyclic GC's reach before collections resume.
+    # Otherwise the first collections after start-up walk every node (~0.6 s with 1 M
+    # znodes) while the first clients wait, and every later full collection walks them again.
+    # Nodes are still freed by reference counting when deleted.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        db: Database = open_database(config)
+        gc.freeze()
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     server = ZooKeeperServer(config, db.tree, now_ms=_monotonic_ms, wall_ms=_wall_ms)
     server.sasl_factory = sasl_mechanism_factory(config)
     commit = StandaloneCommit(db, db.encode_entry, server.apply_committed, loop)
