@@ -55,6 +55,11 @@ PRE_ALLOC_SIZE_KB_DEFAULT = 65536
 FSYNC_WARNING_THRESHOLD_MS_DEFAULT = 1000
 PAD_MARGIN_BYTES = 4096  # FilePadding: grow when the write position is this close to the end
 SNAPSHOT_STEP_NODES = 1000  # nodes serialized per event-loop turn (~a few ms each step)
+# The loop sleeps this long between steps: a zero sleep never really lets go of the GIL (the
+# loop polls with a zero timeout), so the txn log thread could not finish a commit until the
+# whole tree was serialized (~1 s of stalled writes with 1 M znodes). A short real sleep blocks
+# in epoll, frees the GIL, and still serves requests as they arrive.
+SNAPSHOT_STEP_PAUSE_S = 0.001
 COMPRESSION_SUFFIXES = {"": "", "gz": ".gz"}
 
 
@@ -373,7 +378,7 @@ async def take_snapshot_async(tree: DataTree, disk: LocalDisk, executor: Executo
         txn_log.roll()
     serializer = SnapshotSerializer(tree)
     while not serializer.step(step_nodes):
-        await asyncio.sleep(0)
+        await asyncio.sleep(SNAPSHOT_STEP_PAUSE_S)
     loop = asyncio.get_running_loop()
 
     def seal_and_write() -> str:
