@@ -16,7 +16,6 @@ CLI_NOISE = re.compile(
     r"^(SLF4J: |log4j:|Connecting to |Welcome to ZooKeeper!|JLine support is "
     r"|WATCHER::$|\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d)"
 )
-WATCHED_EVENT = re.compile(r"^WatchedEvent state:")
 # java.util.Date.toString(): "Sun Nov 22 04:55:02 UTC 2026"; C ctime(): no zone.
 JAVA_DATE = re.compile(r"\b[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d( [A-Z]{2,5})? \d{4}\b")
 EPOCH_DATE = "Thu Jan 01 00:00:00 UTC 1970"
@@ -34,17 +33,28 @@ def cli_lines(raw: str) -> list[str]:
     ]
 
 
-def split_watch_events(lines: Iterable[str]) -> tuple[list[str], list[str]]:
-    """(command output, "WatchedEvent ..." lines).
+# What zkCli's event thread prints: ZooKeeperMain.printMessage(msg) is println("\n" + msg),
+# once for "WATCHER::" and once for the event.
+_WATCHER_MARKER_PRINT = "\nWATCHER::\n"
+_WATCHED_EVENT_PRINT = re.compile(r"\n(WatchedEvent state:[^\n]*)\n")
 
-    zkCli prints events from its event thread, so where they land among the command output
-    is a race; their order among themselves is the server's delivery order.
+
+def extract_watch_events(raw: str) -> tuple[str, list[str]]:
+    """(zkCli's stdout without what its event thread printed, the "WatchedEvent ..." lines).
+
+    The event thread's prints can land inside a line the main thread is still writing piece
+    by piece (`ls` appends "[", then each child): "[" + "\nWATCHER::\n" + ... + "k, q]\n".
+    Each print is one synchronized println, so cutting out exactly those prints gives back the
+    main thread's text unbroken; the events keep their order among themselves.
     """
-    output: list[str] = []
     events: list[str] = []
-    for line in lines:
-        (events if WATCHED_EVENT.match(line) else output).append(line)
-    return output, events
+
+    def take(match: re.Match[str]) -> str:
+        events.append(match.group(1).rstrip())
+        return ""
+
+    text = raw.replace(_WATCHER_MARKER_PRINT, "")
+    return _WATCHED_EVENT_PRINT.sub(take, text), events
 
 
 def mask_dates(line: str) -> str:

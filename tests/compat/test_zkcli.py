@@ -3,8 +3,9 @@
 Rule: each expected transcript below was produced by running the same script against
 Apache ZooKeeper 3.8.0 (Debian) and masking it with tests/compat/normalize.py; nothing is
 written from memory. Command output and watch events are compared separately, because zkCli
-prints events from its own thread (their place among the output lines is a race, their
-order among themselves is not). Every script works under its own top-level znode, so the
+prints events from its own thread (their place among the output lines is a race, even inside
+a line `ls` is still writing; their order among themselves is not): normalize's
+extract_watch_events cuts exactly the event thread's prints out of the text. Every script works under its own top-level znode, so the
 scripts share one target per module.
 """
 
@@ -16,7 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.compat.normalize import cli_lines, mask_cli_output, sort_unordered, split_watch_events
+from tests.compat.normalize import (
+    cli_lines,
+    extract_watch_events,
+    mask_cli_output,
+    sort_unordered,
+)
 from tests.compat.targets import start_target
 
 ZKCLI = Path("/usr/share/zookeeper/bin/zkCli.sh")
@@ -46,7 +52,8 @@ def run_zkcli(hosts: str, script: str) -> Transcript:
         timeout=ZKCLI_TIMEOUT_S,
         check=False,
     )
-    output, events = split_watch_events(cli_lines(completed.stdout))
+    text, events = extract_watch_events(completed.stdout)
+    output = cli_lines(text)
     return Transcript(sort_unordered(mask_cli_output(output)), events)
 
 

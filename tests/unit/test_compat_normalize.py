@@ -3,16 +3,17 @@
 from tests.compat.normalize import (
     ZxidLabeler,
     cli_lines,
+    extract_watch_events,
     mask_c_line,
     mask_cli_output,
     sort_unordered,
-    split_watch_events,
 )
 
 
 def test_cli_lines_drop_jvm_noise_and_watcher_markers() -> None:
-    raw = "SLF4J: x\nConnecting to 127.0.0.1:5\n\nWATCHER::\nWatchedEvent state:X\nCreated /a\n"
-    assert split_watch_events(cli_lines(raw)) == (["Created /a"], ["WatchedEvent state:X"])
+    raw = "SLF4J: x\nConnecting to 127.0.0.1:5\n\nWATCHER::\n\nWatchedEvent state:X\nCreated /a\n"
+    text, events = extract_watch_events(raw)
+    assert (cli_lines(text), events) == (["Created /a"], ["WatchedEvent state:X"])
 
 
 def test_zxids_are_relabelled_in_order_and_relations_survive() -> None:
@@ -48,3 +49,13 @@ def test_hash_ordered_output_is_sorted() -> None:
         "ip: 127.0.0.1",
         "Created /x",
     ]
+
+
+def test_watch_events_printed_inside_a_line_are_cut_out_and_the_line_rejoined() -> None:
+    # Seen in CI: zkCli's event thread printed while `ls` was writing "[k, q]" piecewise.
+    raw = ("Created /cli_w/k\n[\nWATCHER::\n\nWatchedEvent state:SyncConnected type:NodeChildrenChanged"
+           " path:/cli_w\nk, q]\nnumChildren = 2\n\nWATCHER::\n\nWatchedEvent state:Closed type:None path:null\n")
+    text, events = extract_watch_events(raw)
+    assert cli_lines(text) == ["Created /cli_w/k", "[k, q]", "numChildren = 2"]
+    assert events == ["WatchedEvent state:SyncConnected type:NodeChildrenChanged path:/cli_w",
+                      "WatchedEvent state:Closed type:None path:null"]
