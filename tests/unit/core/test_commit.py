@@ -54,21 +54,23 @@ async def _wait_for(predicate, timeout_s: float = 5.0) -> None:
     raise AssertionError("condition not reached")
 
 
-def make_commit(log: RecordingLog, events: list[str], applied: list[int]) -> StandaloneCommit:
+def make_commit(fail_on_commit: int | None = None) -> tuple[list[str], list[int], RecordingLog, StandaloneCommit]:
+    """(events, applied zxids, log, commit stage); apply refuses a txn its fsync did not cover."""
+    events: list[str] = []
+    applied: list[int] = []
+    log = RecordingLog(events, fail_on_commit)
+
     def apply(item: Item) -> None:
         assert item.hdr.zxid in log.durable, "applied before its fsync returned"
         applied.append(item.hdr.zxid)
         events.append(f"apply {item.hdr.zxid}")
 
-    return StandaloneCommit(log, lambda item: b"entry", apply, asyncio.get_running_loop())
+    return events, applied, log, StandaloneCommit(log, lambda item: b"entry", apply, asyncio.get_running_loop())
 
 
 def test_next_batch_is_fsynced_while_the_previous_one_is_applied() -> None:
     async def scenario() -> None:
-        events: list[str] = []
-        applied: list[int] = []
-        log = RecordingLog(events)
-        commit = make_commit(log, events, applied)
+        events, applied, log, commit = make_commit()
         commit.submit(Item(Hdr(1)))
         await _wait_for(lambda: "fsync-start 1" in events)
         commit.submit(Item(Hdr(2)))  # queues behind the first fsync
@@ -89,10 +91,7 @@ def test_next_batch_is_fsynced_while_the_previous_one_is_applied() -> None:
 
 def test_barriers_complete_in_order_after_earlier_txns() -> None:
     async def scenario() -> None:
-        events: list[str] = []
-        applied: list[int] = []
-        log = RecordingLog(events)
-        commit = make_commit(log, events, applied)
+        events, _applied, log, commit = make_commit()
         commit.submit(Item(Hdr(1)))
         commit.submit(Barrier(lambda: events.append("barrier")))
         await _wait_for(lambda: "fsync-start 1" in events)
@@ -130,10 +129,7 @@ def test_a_submit_made_while_applying_is_not_stranded() -> None:
 
 def test_a_failed_fsync_applies_nothing_of_its_batch_and_stops() -> None:
     async def scenario() -> None:
-        events: list[str] = []
-        applied: list[int] = []
-        log = RecordingLog(events, fail_on_commit=2)
-        commit = make_commit(log, events, applied)
+        events, applied, log, commit = make_commit(fail_on_commit=2)
         fatal: list[bool] = []
         commit.on_fatal = lambda: fatal.append(True)
         commit.submit(Item(Hdr(1)))
