@@ -131,7 +131,7 @@ OP_SHORT_NAMES: dict[int, str] = {
 # Aliases for the per-request path: on Python 3.11 each `OpCode.X` is a metaclass attribute
 # lookup (~50 ns), and a request used to pay for a few dozen of them.
 _AUTH, _SASL, _SYNC, _PING = OpCode.AUTH, OpCode.SASL, OpCode.SYNC, OpCode.PING
-_MULTI, _MULTI_READ, _CREATE = OpCode.MULTI, OpCode.MULTI_READ, OpCode.CREATE
+_MULTI, _MULTI_READ, _CREATE, _RECONFIG = OpCode.MULTI, OpCode.MULTI_READ, OpCode.CREATE, OpCode.RECONFIG
 _CREATE_SESSION, _CLOSE_SESSION = OpCode.CREATE_SESSION, OpCode.CLOSE_SESSION
 _CREATES_WITH_STAT = frozenset({OpCode.CREATE2, OpCode.CREATE_TTL, OpCode.CREATE_CONTAINER})
 _STAT_REPLIES = frozenset({OpCode.SET_DATA, OpCode.SET_ACL})
@@ -598,7 +598,7 @@ class ZooKeeperServer:
                 body = Create2Response(rc.path, rc.stat)
             elif op in _STAT_REPLIES:
                 body = rc.stat  # SetDataResponse and SetACLResponse are a bare Stat
-            elif op == OpCode.RECONFIG and self.quorum_config_text is not None:
+            elif op == _RECONFIG and self.quorum_config_text is not None:
                 body = GetDataResponse(self.quorum_config_text(), rc.stat)
         self._send_reply(conn, req.xid, err, body, zxid=zxid, req=req)
 
