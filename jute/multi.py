@@ -37,7 +37,6 @@ MULTI_READ_OP_RECORDS: dict[int, Any] = {
     OpCode.GET_DATA: GetDataRequest,
 }
 
-_DONE = MultiHeader(-1, True, -1)
 # MultiHeader by struct: type, done, err. A multi carries one per op, so this is hot.
 _HEADER = struct.Struct(">i?i")
 _DONE_BYTES = _HEADER.pack(-1, True, -1)
@@ -77,9 +76,9 @@ def decode_multi_request(buf: bytes, pos: int, end: int) -> list[tuple[int, Any]
 def encode_multi_request(ops: list[tuple[int, Any]]) -> bytes:
     out = bytearray()
     for op_type, op in ops:
-        MultiHeader(op_type, False, -1).encode_into(out)
+        out += _HEADER.pack(op_type, False, -1)
         op.encode_into(out)
-    _DONE.encode_into(out)
+    out += _DONE_BYTES
     return bytes(out)
 
 

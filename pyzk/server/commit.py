@@ -102,11 +102,12 @@ class StandaloneCommit:
         batch = self._queue[:BATCH_TXNS_MAX]
         del self._queue[:BATCH_TXNS_MAX]
         durable = None
-        if self._log is not None and any(not isinstance(item, Barrier) for item in batch):
-            for item in batch:
-                if not isinstance(item, Barrier):
-                    self._log.append(self._encode_entry(item), item.hdr.zxid)
-            durable = self._loop.run_in_executor(self._executor, self._log.commit)
+        if self._log is not None:
+            txns = [item for item in batch if not isinstance(item, Barrier)]
+            for item in txns:
+                self._log.append(self._encode_entry(item), item.hdr.zxid)
+            if txns:
+                durable = self._loop.run_in_executor(self._executor, self._log.commit)
         return batch, durable
 
     def _apply_batch(self, batch: list[Any]) -> None:

@@ -19,12 +19,11 @@ Rule 4: the server lives for one LOOKING period: it starts after a grace period 
 from __future__ import annotations
 
 import logging
-import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from jute.codes import Err, OpCode
-from pyzk.server.zkserver import ClientSession, ZooKeeperServer
+from pyzk.server.zkserver import REQUEST_HEADER, ClientSession, ZooKeeperServer
 from pyzk.sessions import SessionTracker
 from pyzk.tree.datatree import DataTree
 
@@ -42,7 +41,6 @@ READ_ONLY_REFUSED_OPS = frozenset({
     OpCode.MULTI, OpCode.CHECK,
 })
 
-_REQUEST_HEADER = struct.Struct(">ii")  # RequestHeader: xid, type
 
 
 def read_only_grace_ms(tick_time_ms: int) -> int:
@@ -91,8 +89,8 @@ class ReadOnlyZooKeeperServer(ZooKeeperServer):
     # ---- requests ------------------------------------------------------------------------
 
     def handle_packet(self, conn: ClientSession, body: bytes) -> None:
-        if len(body) >= _REQUEST_HEADER.size:
-            xid, op = _REQUEST_HEADER.unpack_from(body, 0)
+        if len(body) >= REQUEST_HEADER.size:
+            xid, op = REQUEST_HEADER.unpack_from(body, 0)
             if op in READ_ONLY_REFUSED_OPS or op == OpCode.CLOSE_SESSION:
                 conn.packets_received += 1
                 self.stats.packets_received += 1

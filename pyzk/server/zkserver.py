@@ -135,7 +135,7 @@ _MULTI, _MULTI_READ, _CREATE, _RECONFIG = OpCode.MULTI, OpCode.MULTI_READ, OpCod
 _CREATE_SESSION, _CLOSE_SESSION = OpCode.CREATE_SESSION, OpCode.CLOSE_SESSION
 _CREATES_WITH_STAT = frozenset({OpCode.CREATE2, OpCode.CREATE_TTL, OpCode.CREATE_CONTAINER})
 _STAT_REPLIES = frozenset({OpCode.SET_DATA, OpCode.SET_ACL})
-_REQUEST_HEADER = struct.Struct(">ii")  # RequestHeader: xid, type
+REQUEST_HEADER = struct.Struct(">ii")  # RequestHeader: xid, type
 
 _ZERO_PASSWD = bytes(16)
 
@@ -410,7 +410,7 @@ class ZooKeeperServer:
         conn.packets_received += 1
         self.stats.packets_received += 1
         try:
-            xid, op = _REQUEST_HEADER.unpack_from(body, 0)
+            xid, op = REQUEST_HEADER.unpack_from(body, 0)
         except struct.error:
             logger.warning("Malformed request header from /%s:%d; closing", conn.remote_ip, conn.remote_port)
             conn.close()

@@ -30,6 +30,8 @@ from jute.persistence import FILE_FORMAT_VERSION, SNAP_MAGIC, FileHeader
 from jute.primitives import JuteError
 from pyzk.storage.errors import SnapshotFormatError
 from pyzk.tree.datatree import (
+    DIGEST_MASK64,
+    DIGEST_STAT,
     DIGEST_VERSION,
     QUOTA_NODE,
     ZOOKEEPER_NODE,
@@ -51,9 +53,6 @@ _SESSION = struct.Struct(">qi")
 # DataNode record after its data: long aclIndex, then StatPersisted.
 _NODE_TAIL = struct.Struct(">qqqqqiiiqq")
 _ZXID_DIGEST = struct.Struct(">qiq")
-# DigestCalculator's Stat block (DataTree.node_digest) and the digest's 64-bit wrap.
-_DIGEST_STAT = struct.Struct(">qqqqqiiiq")
-_MASK64 = (1 << 64) - 1
 # Start summing node digests elsewhere: (snapshot bytes, offset of the first node record) ->
 # a function that waits for the sum (None when that failed: the caller sums it itself).
 ParallelDigest = Callable[[bytes, int], Callable[[], "int | None"]]
@@ -322,7 +321,7 @@ def node_digest_sum(data: bytes, pos: int) -> int:
     unpack_len = _INT.unpack_from
     unpack_tail = _NODE_TAIL.unpack_from
     tail_bytes = _NODE_TAIL.size
-    pack_stat = _DIGEST_STAT.pack
+    pack_stat = DIGEST_STAT.pack
     crc32 = zlib.crc32
     total = 0
     while pos + 4 <= size:
@@ -347,7 +346,7 @@ def node_digest_sum(data: bytes, pos: int) -> int:
         if value is not None:
             crc = crc32(value, crc)
         total += crc32(pack_stat(czxid, mzxid, pzxid, ctime, mtime, version, cversion, aversion, owner), crc)
-    return total & _MASK64
+    return total & DIGEST_MASK64
 
 
 def _read_nodes(reader: _Reader, tree: DataTree, acl_by_index: dict[int, tuple[ACL, ...]],

@@ -46,8 +46,10 @@ CONFIG_NODE = "/zookeeper/config"
 SPECIAL_PATHS = frozenset({"/", ZOOKEEPER_NODE, QUOTA_NODE, CONFIG_NODE})
 DIGEST_VERSION = 2
 
-_DIGEST_STAT = struct.Struct(">qqqqqiiiq")
-_MASK64 = (1 << 64) - 1
+# DigestCalculator's Stat block and the 64-bit wrap of the digest sum (also used by
+# storage.snapshot_format.node_digest_sum).
+DIGEST_STAT = struct.Struct(">qqqqqiiiq")
+DIGEST_MASK64 = (1 << 64) - 1
 
 WatchEvent = tuple[EventType, str, tuple[ACL, ...]]
 # Module-level aliases for the per-write path: `EventType.X` is a metaclass lookup on 3.11.
@@ -135,7 +137,7 @@ class DataTree:
         crc = zlib.crc32(b"" if path == "/" else path.encode("utf-8", "surrogatepass"))
         if node.data is not None:
             crc = zlib.crc32(node.data, crc)
-        block = _DIGEST_STAT.pack(
+        block = DIGEST_STAT.pack(
             node.czxid, node.mzxid, node.pzxid, node.ctime, node.mtime,
             node.version, node.cversion, node.aversion, node.ephemeral_owner,
         )
@@ -148,13 +150,13 @@ class DataTree:
 
     def _put(self, path: str, node: DataNode) -> None:
         self.nodes[path] = node
-        self.digest = (self.digest + self.node_digest(path, node)) & _MASK64
+        self.digest = (self.digest + self.node_digest(path, node)) & DIGEST_MASK64
 
     def _pre_change(self, path: str, node: DataNode) -> None:
-        self.digest = (self.digest - self._cached_digest(path, node)) & _MASK64
+        self.digest = (self.digest - self._cached_digest(path, node)) & DIGEST_MASK64
 
     def _post_change(self, path: str, node: DataNode) -> None:
-        self.digest = (self.digest + self.node_digest(path, node)) & _MASK64
+        self.digest = (self.digest + self.node_digest(path, node)) & DIGEST_MASK64
 
     # ---- reads ---------------------------------------------------------------------------
 
@@ -228,7 +230,7 @@ class DataTree:
         extended = self.extended_types_enabled
         digest_enabled = self.digest_enabled and with_digest  # else the caller sets .digest
         crc32 = zlib.crc32
-        pack_stat = _DIGEST_STAT.pack
+        pack_stat = DIGEST_STAT.pack
         digest = 0
         parent_path = parent = None  # siblings come in runs: skip the lookup for the next one
         for path, node in nodes:
@@ -260,7 +262,7 @@ class DataTree:
                                           node.ephemeral_owner), crc)
         if "/" not in loaded:
             raise ValueError("no root node")
-        self.digest = digest & _MASK64
+        self.digest = digest & DIGEST_MASK64
         self.quotas.rebuild()
 
     # ---- mutations (txn appliers) --------------------------------------------------------
@@ -316,7 +318,7 @@ class DataTree:
         node = self.nodes.get(path)
         if node is None:
             raise TreeError(Err.NONODE)
-        self.digest = (self.digest - self._cached_digest(path, node)) & _MASK64
+        self.digest = (self.digest - self._cached_digest(path, node)) & DIGEST_MASK64
         del self.nodes[path]
         owner = node.ephemeral_owner
         if owner:
