@@ -61,11 +61,20 @@ def next_expiry_deadline_ms(now_ms: int, timeout_ms: int, tick_time_ms: int) -> 
     return ((now_ms + timeout_ms) // tick_time_ms + 1) * tick_time_ms
 
 
+# checkSession's answers (KeeperException codes: SESSIONEXPIRED -112, SESSIONMOVED -118).
+SESSION_OK = 0
+SESSION_EXPIRED = -112
+SESSION_MOVED = -118
+
+
 @dataclass(slots=True)
 class _Session:
     timeout_ms: int
     deadline_ms: int | None  # None once its bucket has expired (polled) or never queued
     is_closing: bool = False
+    # The server whose connection the session is on (its server id; None until the first
+    # checked request or revalidation claims it), as SessionTrackerImpl's SessionImpl.owner.
+    owner: int | None = None
 
 
 class SessionTracker:
@@ -124,6 +133,32 @@ class SessionTracker:
         """Tracked and not closing: the session may still write (one lookup, per request)."""
         session = self._sessions.get(session_id)
         return session is not None and not session.is_closing
+
+    def set_owner(self, session_id: int, owner: int) -> bool:
+        """The session now lives on server `owner` (createSession, revalidation); False when
+        it is unknown or closing (setOwner's SessionExpiredException)."""
+        session = self._sessions.get(session_id)
+        if session is None or session.is_closing:
+            return False
+        session.owner = owner
+        return True
+
+    def check_session(self, session_id: int, owner: int) -> int:
+        """SessionTrackerImpl.checkSession for a write arriving through server `owner`:
+        SESSION_EXPIRED when unknown or closing, SESSION_MOVED when another server owns it;
+        an unowned session is claimed by `owner`."""
+        session = self._sessions.get(session_id)
+        if session is None or session.is_closing:
+            return SESSION_EXPIRED
+        if session.owner is None:
+            session.owner = owner
+        elif session.owner != owner:
+            return SESSION_MOVED
+        return SESSION_OK
+
+    def owner_of(self, session_id: int) -> int | None:
+        session = self._sessions.get(session_id)
+        return None if session is None else session.owner
 
     def is_closing(self, session_id: int) -> bool:
         session = self._sessions.get(session_id)

@@ -133,7 +133,7 @@ class Prep:
         skip_acl: bool = False,
         extended_types_enabled: bool = False,
         close_session_txn_enabled: bool = True,
-        session_valid: Callable[[int], bool] = lambda sid: True,
+        check_session: Callable[[int, int], int] = lambda session_id, owner: 0,
         reconfig_enabled: bool = False,
     ) -> None:
         self.tree = tree
@@ -141,7 +141,8 @@ class Prep:
         self.skip_acl = skip_acl
         self.extended_types_enabled = extended_types_enabled
         self.close_session_txn_enabled = close_session_txn_enabled
-        self.session_valid = session_valid
+        # SessionTracker.check_session of the server's tracker: 0, SESSIONEXPIRED or SESSIONMOVED.
+        self.check_session = check_session
         self.reconfig_enabled = reconfig_enabled
         # Set on an established leader only; None answers UNIMPLEMENTED (standalone).
         self.reconfig: ReconfigPlanner | None = None
@@ -201,9 +202,10 @@ class Prep:
 
     # ---- helpers -------------------------------------------------------------------------
 
-    def _check_session(self, session_id: int) -> None:
-        if not self.session_valid(session_id):
-            raise PrepError(Err.SESSIONEXPIRED)
+    def _check_session(self, session_id: int, owner: int) -> None:
+        err = self.check_session(session_id, owner)
+        if err:
+            raise PrepError(err)
 
     def _check_acl(self, acl: tuple[ACL, ...], perm: int, auth_ids: Sequence[Id], path: str) -> None:
         if not check_acl(acl, perm, auth_ids, self.registry, self.skip_acl):
@@ -237,7 +239,8 @@ class Prep:
 
     # ---- per-op txn builders (pRequest2Txn) ----------------------------------------------
 
-    def _create(self, op: int, req: Any, session_id: int, auth_ids: Sequence[Id], zxid: int, time: int) -> tuple[int, Any]:
+    def _create(self, op: int, req: Any, session_id: int, owner: int, auth_ids: Sequence[Id], zxid: int,
+                time: int) -> tuple[int, Any]:
         ttl = req.ttl if isinstance(req, CreateTTLRequest) else -1
         flags = _CREATE_FLAGS.get(req.flags)
         if flags is None:
@@ -252,7 +255,7 @@ class Prep:
                 raise PrepError(Err.BADARGUMENTS, path)
         elif ttl >= 0:
             raise PrepError(Err.BADARGUMENTS, path)
-        self._check_session(session_id)
+        self._check_session(session_id, owner)
         if path is None:
             raise PrepError(Err.BADARGUMENTS, path)
         parent_path = self._parent(path)
@@ -264,8 +267,9 @@ class Prep:
         self._validate(path)
         if self._exists(path):
             raise PrepError(Err.NODEEXISTS, path)
-        owner = parent.ephemeral_owner
-        if owner and not is_container_owner(owner) and not is_ttl_owner(owner, self.extended_types_enabled):
+        parent_owner = parent.ephemeral_owner
+        if parent_owner and not is_container_owner(parent_owner) and \
+                not is_ttl_owner(parent_owner, self.extended_types_enabled):
             raise PrepError(Err.NOCHILDRENFOREPHEMERALS, path)
         new_cversion = parent.cversion + 1
         if op == _CREATE_CONTAINER:
@@ -284,8 +288,9 @@ class Prep:
         self._add(ChangeRecord(zxid, path, True, 0, 0, 0, node_owner, 0, acl))
         return op, txn
 
-    def _delete(self, op: int, req: Any, session_id: int, auth_ids: Sequence[Id], zxid: int) -> tuple[int, Any]:
-        self._check_session(session_id)
+    def _delete(self, op: int, req: Any, session_id: int, owner: int, auth_ids: Sequence[Id],
+                zxid: int) -> tuple[int, Any]:
+        self._check_session(session_id, owner)
         path = req.path
         if path is None:
             raise PrepError(Err.BADARGUMENTS, path)
@@ -304,8 +309,8 @@ class Prep:
         self._add(ChangeRecord(zxid, path, False))
         return op, DeleteTxn(path)
 
-    def _set_data(self, req: Any, session_id: int, auth_ids: Sequence[Id], zxid: int) -> tuple[int, Any]:
-        self._check_session(session_id)
+    def _set_data(self, req: Any, session_id: int, owner: int, auth_ids: Sequence[Id], zxid: int) -> tuple[int, Any]:
+        self._check_session(session_id, owner)
         path = req.path
         self._validate(path)
         node = self.record_for(path)
@@ -316,8 +321,8 @@ class Prep:
         self._add(node)
         return OpCode.SET_DATA, SetDataTxn(path, req.data, version)
 
-    def _set_acl(self, req: Any, session_id: int, auth_ids: Sequence[Id], zxid: int) -> tuple[int, Any]:
-        self._check_session(session_id)
+    def _set_acl(self, req: Any, session_id: int, owner: int, auth_ids: Sequence[Id], zxid: int) -> tuple[int, Any]:
+        self._check_session(session_id, owner)
         path = req.path
         self._validate(path)
         acl = self._fixup(req.acl, auth_ids, path)
@@ -330,8 +335,8 @@ class Prep:
         self._add(node)
         return OpCode.SET_ACL, SetACLTxn(path, list(acl), version)
 
-    def _check(self, req: Any, session_id: int, auth_ids: Sequence[Id]) -> tuple[int, Any]:
-        self._check_session(session_id)
+    def _check(self, req: Any, session_id: int, owner: int, auth_ids: Sequence[Id]) -> tuple[int, Any]:
+        self._check_session(session_id, owner)
         path = req.path
         self._validate(path)
         node = self.record_for(path)
@@ -339,10 +344,10 @@ class Prep:
         version = self._check_and_inc_version(node.version, req.version, path)
         return OpCode.CHECK, CheckVersionTxn(path, version)
 
-    def _reconfig(self, req: Any, session_id: int, auth_ids: Sequence[Id], zxid: int) -> tuple[int, Any]:
+    def _reconfig(self, req: Any, session_id: int, owner: int, auth_ids: Sequence[Id], zxid: int) -> tuple[int, Any]:
         if not self.reconfig_enabled:
             raise PrepError(Err.RECONFIGDISABLED)
-        self._check_session(session_id)
+        self._check_session(session_id, owner)
         if self.reconfig is None:
             raise PrepError(Err.UNIMPLEMENTED)
         try:
@@ -357,34 +362,38 @@ class Prep:
         self._add(node)
         return _RECONFIG, SetDataTxn(CONFIG_NODE, planned.config_text().encode(), -1)
 
-    def _one(self, op: int, req: Any, session_id: int, auth_ids: Sequence[Id], zxid: int, time: int) -> tuple[int, Any]:
+    def _one(self, op: int, req: Any, session_id: int, owner: int, auth_ids: Sequence[Id], zxid: int,
+             time: int) -> tuple[int, Any]:
         if op in _CREATE_OPS:
-            return self._create(op, req, session_id, auth_ids, zxid, time)
+            return self._create(op, req, session_id, owner, auth_ids, zxid, time)
         if op in _DELETE_OPS:
-            return self._delete(op, req, session_id, auth_ids, zxid)
+            return self._delete(op, req, session_id, owner, auth_ids, zxid)
         if op == _SET_DATA:
-            return self._set_data(req, session_id, auth_ids, zxid)
+            return self._set_data(req, session_id, owner, auth_ids, zxid)
         if op == _SET_ACL:
-            return self._set_acl(req, session_id, auth_ids, zxid)
+            return self._set_acl(req, session_id, owner, auth_ids, zxid)
         if op == _CHECK:
-            return self._check(req, session_id, auth_ids)
+            return self._check(req, session_id, owner, auth_ids)
         if op == _RECONFIG:
-            return self._reconfig(req, session_id, auth_ids, zxid)
+            return self._reconfig(req, session_id, owner, auth_ids, zxid)
         raise PrepError(Err.UNIMPLEMENTED)
 
     # ---- entry points --------------------------------------------------------------------
 
     def prep_write(self, op: int, req: Any, session_id: int, cxid: int, auth_ids: Sequence[Id],
-                   zxid: int, time: int) -> Prepared:
-        """A client write (create*, delete, setData, setACL) -> a txn or an ErrorTxn."""
+                   zxid: int, time: int, owner: int = 0) -> Prepared:
+        """A client write (create*, delete, setData, setACL) -> a txn or an ErrorTxn.
+
+        `owner` is the server the request came through (checkSession: SESSIONMOVED when the
+        session lives on another one)."""
         try:
-            txn_type, txn = self._one(op, req, session_id, auth_ids, zxid, time)
+            txn_type, txn = self._one(op, req, session_id, owner, auth_ids, zxid, time)
             return Prepared(TxnHeader(session_id, cxid, zxid, time, txn_type), txn)
         except PrepError as exc:
             return Prepared(TxnHeader(session_id, cxid, zxid, time, OpCode.ERROR), ErrorTxn(exc.err), exc.err)
 
     def prep_multi(self, ops: list[tuple[int, Any]], session_id: int, cxid: int,
-                   auth_ids: Sequence[Id], zxid: int, time: int) -> Prepared:
+                   auth_ids: Sequence[Id], zxid: int, time: int, owner: int = 0) -> Prepared:
         saved = self._snapshot_pending({getattr(r, "path", None) or "" for _, r in ops}
                                        | {self._safe_parent(getattr(r, "path", None)) for _, r in ops})
         txns: list[Txn] = []
@@ -396,7 +405,7 @@ class Prep:
                 txn_type, txn = _ERROR, ErrorTxn(Err.RUNTIMEINCONSISTENCY)
             else:
                 try:
-                    txn_type, txn = self._one(op, req, session_id, auth_ids, zxid, time)
+                    txn_type, txn = self._one(op, req, session_id, owner, auth_ids, zxid, time)
                 except PrepError as exc:
                     failed = exc.err
                     txn_type, txn = _ERROR, ErrorTxn(exc.err)

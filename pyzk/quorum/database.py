@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from typing import Any
 
+from jute.txn import TxnHeader
 from pyzk.quorum.effects import Persist
 from pyzk.quorum.errors import InvariantViolation
 from pyzk.storage.format import decode_txn_entry
@@ -19,6 +21,15 @@ from pyzk.storage.snapshot_format import SnapshotSerializer, parse_snap_stream
 from pyzk.tree.datatree import ApplyResult, DataTree
 
 SNAPSHOT_NODES_PER_STEP = 1 << 30
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedTxn:
+    """A committed txn as decoded once for the tree, and what applying it did."""
+
+    hdr: TxnHeader
+    txn: Any
+    result: ApplyResult
 
 
 @dataclass
@@ -88,7 +99,7 @@ class ZabDatabase:
         i = bisect_right(self.log, zxid, key=_zxid_of) - 1
         return self.log[i][1] if i >= 0 and self.log[i][0] == zxid else None
 
-    def apply_committed(self, zxid: int) -> ApplyResult:
+    def apply_committed(self, zxid: int) -> AppliedTxn:
         """Apply logged txn `zxid`; it must be the next logged txn after the tree's zxid."""
         entry = self.entry(zxid)
         if entry is None or zxid <= self.last_processed_zxid:
@@ -97,7 +108,8 @@ class ZabDatabase:
         nxt = self.next_logged_after(self.last_processed_zxid)
         if nxt != zxid:
             raise InvariantViolation(f"commit of {zxid:#x} skips {nxt!r}")
-        return self._apply_entry(entry)
+        hdr, txn, _digest = decode_txn_entry(entry)
+        return AppliedTxn(hdr, txn, self.tree.apply(hdr, txn))
 
     def next_logged_after(self, zxid: int) -> int | None:
         i = bisect_right(self.log, zxid, key=_zxid_of)

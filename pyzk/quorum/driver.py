@@ -132,19 +132,28 @@ class QuorumDriver:
 
     # ---- inputs from the server layer ----------------------------------------------------
 
-    def submit(self, session_id: int, cxid: int, txn_type: int, txn: object) -> int | None:
-        zxid = self.peer.submit(session_id, cxid, txn_type, txn, wall_ms())
+    def submit(self, session_id: int, cxid: int, txn_type: int, txn: object, zxid: int) -> int | None:
+        """Propose the txn prep stamped with `zxid` (leader); None when it cannot be proposed."""
+        try:
+            proposed = self.peer.submit(session_id, cxid, txn_type, txn, wall_ms(), zxid)
+        except AssertionError as exc:  # InvariantViolation: stop rather than diverge
+            logger.exception("quorum core invariant violated")
+            self.on_fatal(f"quorum core invariant violated: {exc}")
+            return None
         self.drain()
-        return zxid
+        return proposed
 
     def touch_session(self, session_id: int, timeout_ms: int) -> None:
         self.peer.touch_session(session_id, timeout_ms)
 
-    def send_packet(self, to: int, packet: QuorumPacket) -> None:
-        """A packet the server layer sends itself (REQUEST, REVALIDATE) on the quorum link."""
+    def send_packet(self, to: int, packet: QuorumPacket) -> bool:
+        """A packet the server layer sends itself (REQUEST, REVALIDATE) on the quorum link;
+        False when there is no open link to `to`."""
         writer = self._quorum_links.get(to)
-        if writer is not None and not writer.is_closing():
-            writer.write(packet.encode())
+        if writer is None or writer.is_closing():
+            return False
+        writer.write(packet.encode())
+        return True
 
     # ---- the Ready loop ------------------------------------------------------------------
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from jute.codes import ServerState
 from jute.quorum import QuorumPacket
+from jute.txn import TxnHeader
 from pyzk.quorum.messages import Notification
 from pyzk.quorum.verifier import QuorumMaj
 from pyzk.tree.datatree import ApplyResult
@@ -65,6 +67,8 @@ class Apply:
     """A committed txn was applied to the core's DataTree; reply to clients, fire watches."""
 
     zxid: int
+    txn_header: TxnHeader
+    txn: Any  # the txn record, decoded once by the core
     result: ApplyResult
     tree_digest: int  # the DataTree digest right after this txn (for TxnDigest and checks)
 
@@ -102,6 +106,14 @@ class SessionsTouched:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionRevalidated:
+    """The leader answered a follower's REVALIDATE: the reconnect of `session_id` may go on."""
+
+    session_id: int
+    valid: bool
+
+
+@dataclass(frozen=True, slots=True)
 class SyncReleased:
     """A follower's oldest forwarded sync may now be answered (SYNC arrived from the leader)."""
 
@@ -116,7 +128,8 @@ class ConfigActivated:
 
 
 Effect = (SendNotification | SendPacket | Connect | Disconnect | Persist | Apply | RoleChanged
-          | Established | LearnerRequest | SessionsTouched | SyncReleased | ConfigActivated)
+          | Established | LearnerRequest | SessionRevalidated | SessionsTouched | SyncReleased
+          | ConfigActivated)
 
 
 @dataclass(frozen=True, slots=True)

@@ -121,11 +121,13 @@ class Peer:
             self.ctx.on_persisted.pop(pid)()
         self._after(now_ms)
 
-    def submit(self, session_id: int, cxid: int, txn_type: int, txn: object, now_ms: int) -> int | None:
-        """Leader only: propose a txn; its zxid, or None when not an established leader."""
+    def submit(self, session_id: int, cxid: int, txn_type: int, txn: object, now_ms: int,
+               zxid: int | None = None) -> int | None:
+        """Leader only: propose a txn (stamped `zxid`, if given); its zxid, or None when not an
+        established leader."""
         if not isinstance(self.role, Leader):
             return None
-        zxid = self.role.submit(session_id, cxid, txn_type, txn, now_ms)
+        zxid = self.role.submit(session_id, cxid, txn_type, txn, now_ms, zxid)
         self._after(now_ms)
         return zxid
 

@@ -27,7 +27,7 @@ from jute.codes import OpCode, ServerState
 from jute.codes import QuorumPacketType as P
 from jute.quorum import LearnerInfo, QuorumPacket
 from jute.txn import TxnHeader
-from pyzk.quorum.database import ZabDatabase
+from pyzk.quorum.database import AppliedTxn, ZabDatabase
 from pyzk.quorum.effects import (
     Apply,
     ConfigActivated,
@@ -37,11 +37,13 @@ from pyzk.quorum.effects import (
     LearnerRequest,
     Outbox,
     SendPacket,
+    SessionRevalidated,
     SessionsTouched,
     SyncReleased,
 )
-from pyzk.quorum.errors import PeerProtocolError
+from pyzk.quorum.errors import InvariantViolation, PeerProtocolError
 from pyzk.quorum.reconfig import parse_config_text, text_order_verifier, with_version
+from pyzk.quorum.streams import decode_revalidate_reply
 from pyzk.quorum.verifier import QuorumMaj
 from pyzk.quorum.zxid import (
     COUNTER_MAX,
@@ -51,7 +53,6 @@ from pyzk.quorum.zxid import (
     make_zxid,
 )
 from pyzk.storage.format import decode_txn_entry, encode_txn_entry
-from pyzk.tree.datatree import ApplyResult
 
 logger = logging.getLogger(__name__)
 
@@ -122,12 +123,11 @@ class ZabContext:
                 self.last_seen_verifier = verifier
         self.outbox.add(ConfigActivated(self.verifier, changed and self.config.reconfig_enabled))
 
-    def activate_reconfig_txn(self, zxid: int, result: ApplyResult, *, leader: bool) -> bool:
+    def activate_reconfig_txn(self, zxid: int, applied: AppliedTxn, *, leader: bool) -> bool:
         """After applying txn `zxid`: if it was a reconfig, activate its config; True if so."""
-        if result.type != OpCode.RECONFIG or result.err:
+        if applied.result.type != OpCode.RECONFIG or applied.result.err:
             return False
-        entry = self.db.entry(zxid)
-        text = (decode_txn_entry(entry)[1].data or b"").decode() if entry is not None else ""
+        text = (applied.txn.data or b"").decode()
         # The leader keeps the member order it built the config with; a learner parses afresh.
         verifier = text_order_verifier(text) if leader else parse_config_text(text)
         self.activate(with_version(verifier, zxid))
@@ -249,13 +249,19 @@ class Leader:
             return min(self.deadline_ms, self.next_ping_ms)
         return self.next_ping_ms
 
-    def submit(self, session_id: int, cxid: int, txn_type: int, txn: object, time_ms: int) -> int | None:
-        """Propose one txn; returns its zxid, or None when this leader cannot propose now."""
+    def submit(self, session_id: int, cxid: int, txn_type: int, txn: object, time_ms: int,
+               zxid: int | None = None) -> int | None:
+        """Propose one txn; returns its zxid, or None when this leader cannot propose now.
+
+        `zxid` is the one prep stamped on the txn, when the caller stamped one: the zxid has
+        one owner, and a txn that is not the next one is our bug (UNMATCHED_TXN_COMMIT)."""
         if self.phase != Phase.BROADCAST or self.failed:
             return None
         if counter_of(self.last_proposed) >= COUNTER_MAX:
             self.failed = "zxid counter exhausted; forcing a new election"
             return None
+        if zxid is not None and zxid != self.last_proposed + 1:
+            raise InvariantViolation(f"txn stamped {zxid:#x} but the next zxid is {self.last_proposed + 1:#x}")
         zxid = self.last_proposed + 1
         self.last_proposed = zxid
         entry = encode_txn_entry(TxnHeader(session_id, cxid, zxid, time_ms, txn_type), txn, None)
@@ -429,15 +435,15 @@ class Leader:
             if not self.ctx.verifier.is_quorum(self.outstanding[zxid]):
                 return
             del self.outstanding[zxid]
-            result = self.ctx.db.apply_committed(zxid)
-            if self.ctx.activate_reconfig_txn(zxid, result, leader=True):
+            applied = self.ctx.db.apply_committed(zxid)
+            if self.ctx.activate_reconfig_txn(zxid, applied, leader=True):
                 # The designated leader is this one: pyzk only changes observers (reconfig.py).
                 for sid in self.forwarding:
                     self.ctx.send(sid, P.COMMITANDACTIVATE, zxid, _LONG.pack(self.ctx.my_id))
             else:
                 for sid in self.forwarding:
                     self.ctx.send(sid, P.COMMIT, zxid)
-            self.ctx.outbox.add(Apply(zxid, result, self.ctx.db.tree.digest))
+            self.ctx.outbox.add(Apply(zxid, applied.hdr, applied.txn, applied.result, self.ctx.db.tree.digest))
             self._release_syncs(zxid)
 
     def synced_sids(self) -> list[int]:
@@ -711,9 +717,9 @@ class Follower:
         self.ctx.persist(ack, entries=entries)
 
     def _apply(self, zxid: int) -> None:
-        result = self.ctx.db.apply_committed(zxid)
-        self.ctx.activate_reconfig_txn(zxid, result, leader=False)
-        self.ctx.outbox.add(Apply(zxid, result, self.ctx.db.tree.digest))
+        applied = self.ctx.db.apply_committed(zxid)
+        self.ctx.activate_reconfig_txn(zxid, applied, leader=False)
+        self.ctx.outbox.add(Apply(zxid, applied.hdr, applied.txn, applied.result, self.ctx.db.tree.digest))
 
     def _on_commitandactivate(self, p: QuorumPacket) -> None:
         """A reconfig's commit; its config is activated as the txn is applied (`_apply`)."""
@@ -730,4 +736,6 @@ class Follower:
         self.ctx.outbox.add(SyncReleased())
 
     def _on_revalidate(self, p: QuorumPacket) -> None:
-        self.ctx.outbox.add(LearnerRequest(self.leader_sid, p))
+        """The leader's answer to our REVALIDATE (Learner.revalidate)."""
+        session_id, valid = decode_revalidate_reply(p.data)
+        self.ctx.outbox.add(SessionRevalidated(session_id, valid))

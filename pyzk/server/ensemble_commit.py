@@ -1,15 +1,19 @@
 """The commit stage of an ensemble member: the only part of the pipeline that differs by role.
 
-Rule 1 (leader): a prepped txn is proposed with Peer.submit and answered on its Apply effect,
-once a quorum has logged it. Prep must stamp the zxid Zab assigns: ZooKeeperServer.next_zxid
-is kept at the leader's last proposed zxid + 1, and every prep is followed by its submit.
-Rule 2 (follower): writes, closeSession and sync go to the leader as REQUEST packets (the raw
-request record and the connection's auth ids); the reply is produced when the txn with the
-same (session, cxid) is applied here, a sync when the leader's SYNC arrives (in FIFO order).
+Rule 1 (leader): a prepped txn is proposed with the zxid prep stamped (the quorum core refuses
+any other: the zxid has one owner) and answered on its Apply effect, once a quorum has logged
+it. Requests of this server's own clients are found by zxid (ZooKeeperServer.origins).
+Rule 2 (follower): writes, closeSession, createSession and sync go to the leader as REQUEST
+packets (the raw request record and the connection's auth ids); a committed txn answers the
+oldest forwarded request when it has that request's (session, cxid) (pyzk/pipeline/origins.py),
+a sync when the leader's SYNC arrives (in FIFO order).
 Rule 3 (both): the quorum core has already applied the txn to the tree the server reads;
 the server only delivers its watch events and replies (ZooKeeperServer.deliver_applied).
-Rule 4: sessions are global. The leader alone expires them; followers report client activity
-in their PING replies; a session is valid on a follower while the replicated tree holds it.
+Rule 4: sessions are global and have an owner, the server the client is connected to. The
+leader alone expires sessions and decides owners: a reconnect to a follower waits for the
+leader's REVALIDATE answer, which makes that follower the owner; a write that arrives through
+any other server gets SESSIONMOVED (prep's checkSession). Followers report client activity in
+their PING replies.
 """
 
 from __future__ import annotations
@@ -25,12 +29,15 @@ from jute.codes import QuorumPacketType as P
 from jute.multi import MULTI_READ_OP_RECORDS, decode_multi_request
 from jute.primitives import JuteError
 from jute.quorum import QuorumPacket
+from pyzk.pipeline.origins import OriginsInForwardOrder
 from pyzk.pipeline.prep import Prepared
 from pyzk.quorum.driver import QuorumDriver
+from pyzk.quorum.effects import Apply
 from pyzk.quorum.streams import (
     decode_request,
     decode_revalidate,
     encode_request,
+    encode_revalidate,
     encode_revalidate_reply,
 )
 from pyzk.server.commit import Barrier
@@ -38,24 +45,15 @@ from pyzk.server.zkserver import (
     REQUEST_RECORDS,
     WRITE_OPS,
     ClientSession,
+    PendingRequest,
     ZooKeeperServer,
 )
 from pyzk.sessions import SessionTracker
-from pyzk.storage.format import decode_txn_entry
-from pyzk.tree.datatree import ApplyResult, DataTree
+from pyzk.tree.datatree import DataTree
 
 logger = logging.getLogger(__name__)
 
 _INT = struct.Struct(">i")
-
-
-def _deliver(server: ZooKeeperServer, driver: QuorumDriver, zxid: int, rc: ApplyResult) -> None:
-    entry = driver.peer.db.entry(zxid)
-    if entry is None:
-        logger.error("applied txn 0x%x is not in the log; no reply for it", zxid)
-        return
-    hdr, txn, _ = decode_txn_entry(entry)
-    server.deliver_applied(Prepared(hdr, txn), rc)
 
 
 class LeaderCommit:
@@ -82,18 +80,19 @@ class LeaderCommit:
 
     def _propose(self, prepared: Prepared) -> None:
         hdr = prepared.hdr
-        zxid = self.driver.submit(hdr.clientId, hdr.cxid, hdr.type, prepared.txn)
+        zxid = self.driver.submit(hdr.clientId, hdr.cxid, hdr.type, prepared.txn, hdr.zxid)
         if zxid is None:
             logger.warning("Not leading any more: dropping txn 0x%x of session 0x%x", hdr.zxid, hdr.clientId)
             return
-        if zxid != hdr.zxid:
-            logger.error("prep stamped zxid 0x%x but Zab proposed 0x%x", hdr.zxid, zxid)
         self.last_proposed_zxid = zxid
         self.server.next_zxid = zxid + 1
 
-    def on_apply(self, zxid: int, rc: ApplyResult) -> None:
-        _deliver(self.server, self.driver, zxid, rc)
-        while self._barriers and self._barriers[0][0] <= zxid:
+    def on_apply(self, effect: Apply) -> None:
+        hdr = effect.txn_header
+        server = self.server
+        server.deliver_applied(Prepared(hdr, effect.txn), effect.result,
+                               server.origins.take(hdr.clientId, hdr.cxid, hdr.zxid))
+        while self._barriers and self._barriers[0][0] <= effect.zxid:
             self._barriers.popleft()[1].on_done()
 
     def on_sessions_touched(self, touches: tuple[tuple[int, int], ...]) -> None:
@@ -102,29 +101,41 @@ class LeaderCommit:
             self.server.sessions.touch(session_id, now)
 
     def on_learner_request(self, sid: int, packet: QuorumPacket) -> None:
-        """A REQUEST (or REVALIDATE) a follower forwarded: prep it like a local request."""
+        """A REQUEST or REVALIDATE that follower `sid` sent."""
         server = self.server
         now = server.now_ms()
         if packet.type == P.REVALIDATE:
+            # Leader.revalidateSession: a live session now lives on that follower.
             session_id, _timeout_ms = decode_revalidate(packet.data)
             valid = server.sessions.touch(session_id, now)
+            if valid:
+                server.sessions.set_owner(session_id, sid)
             self.driver.send_packet(sid, QuorumPacket(int(P.REVALIDATE), packet.zxid,
                                                       encode_revalidate_reply(session_id, valid), None))
             return
         session_id, cxid, op, body = decode_request(packet.data)
         server.sessions.touch(session_id, now)
-        self._propose(self._prep(session_id, cxid, op, body, tuple(packet.authinfo or ())))
+        zxid, time_ms = server.next_zxid, server.wall_ms()
+        try:
+            prepared = self._prep(sid, session_id, cxid, op, body, tuple(packet.authinfo or ()), zxid, time_ms)
+        except Exception:
+            # Every forwarded request gets a txn, or that follower would wait for it forever
+            # (PrepRequestProcessor answers an unexpected failure with MARSHALLINGERROR).
+            logger.exception("Failed to process request 0x%x:%d (op %d) from server %d", session_id, cxid, op, sid)
+            prepared = server.prep.prep_error(session_id, cxid, Err.MARSHALLINGERROR, zxid, time_ms)
+        self._propose(prepared)
 
-    def _prep(self, session_id: int, cxid: int, op: int, body: bytes, auth_ids: tuple[Any, ...]) -> Prepared:
+    def _prep(self, sid: int, session_id: int, cxid: int, op: int, body: bytes, auth_ids: tuple[Any, ...],
+              zxid: int, time_ms: int) -> Prepared:
         server = self.server
         prep = server.prep
-        zxid = server.next_zxid
-        time_ms = server.wall_ms()
         if op == OpCode.CREATE_SESSION and len(body) >= 4:
             (timeout_ms,) = _INT.unpack_from(body, 0)
             server.sessions.add_session(session_id, timeout_ms, server.now_ms())
+            server.sessions.set_owner(session_id, sid)
             return prep.prep_create_session(session_id, timeout_ms, zxid, time_ms)
         if op == OpCode.CLOSE_SESSION:
+            # No owner check: the last request of a session (PrepRequestProcessor).
             server.sessions.set_closing(session_id)
             return prep.prep_close_session(session_id, cxid, zxid, time_ms)
         if op not in WRITE_OPS:
@@ -134,11 +145,11 @@ class LeaderCommit:
                 ops = decode_multi_request(body, 0, len(body))
                 if any(t in MULTI_READ_OP_RECORDS for t, _ in ops):
                     return prep.prep_error(session_id, cxid, Err.MARSHALLINGERROR, zxid, time_ms)
-                return prep.prep_multi(ops, session_id, cxid, auth_ids, zxid, time_ms)
+                return prep.prep_multi(ops, session_id, cxid, auth_ids, zxid, time_ms, sid)
             record, _ = REQUEST_RECORDS[op].decode_from(body, 0, len(body))
         except JuteError:
             return prep.prep_error(session_id, cxid, Err.MARSHALLINGERROR, zxid, time_ms)
-        return prep.prep_write(op, record, session_id, cxid, auth_ids, zxid, time_ms)
+        return prep.prep_write(op, record, session_id, cxid, auth_ids, zxid, time_ms, sid)
 
 
 class FollowerCommit:
@@ -146,34 +157,56 @@ class FollowerCommit:
         self.server = server
         self.driver = driver
         self.leader_sid = leader_sid
-        self._syncs: deque[Callable[[], None]] = deque()
+        self.origins = OriginsInForwardOrder()
+        self._syncs: deque[tuple[ClientSession, PendingRequest]] = deque()
+        # Reconnects waiting for the leader's REVALIDATE answer (Learner.pendingRevalidations).
+        self._revalidating: dict[int, ClientSession] = {}
 
     @property
     def queued(self) -> int:
-        return len(self._syncs)
+        return len(self._syncs) + len(self.origins)
 
     def submit(self, item: Any) -> None:
-        """Only createSession reaches here (ZooKeeperServer.connect); it goes to the leader."""
-        if isinstance(item, Prepared) and item.hdr.type == OpCode.CREATE_SESSION:
-            body = _INT.pack(item.txn.timeOut)
-            self._send(encode_request(item.hdr.clientId, 0, OpCode.CREATE_SESSION, body), None)
-            return
+        """Nothing is committed locally on a follower: every txn comes from the leader."""
         logger.error("a follower cannot commit %r locally; dropped", item)
 
-    def forward(self, conn: ClientSession, xid: int, op: int, body: bytes, on_synced: Callable[[], None]) -> None:
-        if op == OpCode.SYNC:
-            self._syncs.append(on_synced)
-        self._send(encode_request(conn.session_id, xid, op, body), list(conn.auth_ids))
+    def forward(self, conn: ClientSession, req: PendingRequest, body: bytes) -> None:
+        """Send a request to the leader (Learner.request); its answer waits for its txn."""
+        if req.op == OpCode.SYNC:
+            self._syncs.append((conn, req))
+        else:
+            self.origins.add(conn.session_id, req.xid, conn, req)
+        data = encode_request(conn.session_id, req.xid, req.op, body)
+        self.driver.send_packet(self.leader_sid, QuorumPacket(int(P.REQUEST), -1, data, list(conn.auth_ids)))
 
-    def _send(self, data: bytes, auth_ids: list[Any] | None) -> None:
-        self.driver.send_packet(self.leader_sid, QuorumPacket(int(P.REQUEST), -1, data, auth_ids))
+    def revalidate(self, conn: ClientSession, session_id: int, timeout_ms: int) -> None:
+        """Learner.validateSession: only the leader can say whether the session lives on."""
+        earlier = self._revalidating.get(session_id)
+        if earlier is not None and earlier is not conn:
+            earlier.close()
+        self._revalidating[session_id] = conn
+        packet = QuorumPacket(int(P.REVALIDATE), -1, encode_revalidate(session_id, timeout_ms), None)
+        if not self.driver.send_packet(self.leader_sid, packet):
+            # No link to the leader: refuse rather than guess.
+            del self._revalidating[session_id]
+            conn.close()
 
-    def on_apply(self, zxid: int, rc: ApplyResult) -> None:
-        _deliver(self.server, self.driver, zxid, rc)
+    def on_revalidated(self, session_id: int, valid: bool) -> None:
+        conn = self._revalidating.pop(session_id, None)
+        if conn is None:
+            logger.warning("Missing session 0x%x for validation", session_id)
+            return
+        self.server.session_revalidated(conn, valid)
+
+    def on_apply(self, effect: Apply) -> None:
+        hdr = effect.txn_header
+        self.server.deliver_applied(Prepared(hdr, effect.txn), effect.result,
+                                    self.origins.take(hdr.clientId, hdr.cxid, hdr.zxid))
 
     def on_sync_released(self) -> None:
         if self._syncs:
-            self._syncs.popleft()()
+            conn, req = self._syncs.popleft()
+            self.server.answer_sync(conn, req)
 
 
 class LearnerSessionTracker(SessionTracker):

@@ -33,6 +33,7 @@ from pyzk.quorum.effects import (
     Established,
     LearnerRequest,
     RoleChanged,
+    SessionRevalidated,
     SessionsTouched,
     SyncReleased,
 )
@@ -107,7 +108,7 @@ class EnsembleMember:
     def _on_effect(self, effect: Effect) -> None:
         if isinstance(effect, Apply):
             if self.commit is not None:
-                self.commit.on_apply(effect.zxid, effect.result)
+                self.commit.on_apply(effect)
         elif isinstance(effect, RoleChanged):
             logger.info("Peer state changed: %s (leader %d, epoch %d)", effect.state.name, effect.leader, effect.epoch)
             self._retire()
@@ -125,6 +126,8 @@ class EnsembleMember:
             self.commit.on_sessions_touched(effect.touches)
         elif isinstance(effect, SyncReleased) and isinstance(self.commit, FollowerCommit):
             self.commit.on_sync_released()
+        elif isinstance(effect, SessionRevalidated) and isinstance(self.commit, FollowerCommit):
+            self.commit.on_revalidated(effect.session_id, effect.valid)
         elif isinstance(effect, ConfigActivated):
             self._on_config_activated(effect)
 

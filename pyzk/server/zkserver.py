@@ -69,6 +69,7 @@ from jute.proto import (
     WhoAmIResponse,
 )
 from pyzk.acl import AuthRegistry, check_acl, mask_digest_acl
+from pyzk.pipeline.origins import Origin, OriginsByZxid
 from pyzk.pipeline.prep import Prep, Prepared
 from pyzk.server.authinfo import AuthInfo
 from pyzk.server.commit import Barrier
@@ -138,6 +139,23 @@ _STAT_REPLIES = frozenset({OpCode.SET_DATA, OpCode.SET_ACL})
 REQUEST_HEADER = struct.Struct(">ii")  # RequestHeader: xid, type
 
 _ZERO_PASSWD = bytes(16)
+_ERROR, _SESSION_MOVED = OpCode.ERROR, Err.SESSIONMOVED
+
+# The txn types that may answer a request of each op (besides an ErrorTxn): a committed txn
+# of another type is never a reply to it, whatever its cxid says.
+_ANSWERING_TXN_TYPES: dict[int, frozenset[int]] = {
+    OpCode.CREATE: frozenset({OpCode.CREATE, OpCode.CREATE_CONTAINER, OpCode.CREATE_TTL}),
+    OpCode.CREATE2: frozenset({OpCode.CREATE, OpCode.CREATE2, OpCode.CREATE_CONTAINER, OpCode.CREATE_TTL}),
+    OpCode.CREATE_CONTAINER: frozenset({OpCode.CREATE_CONTAINER}),
+    OpCode.CREATE_TTL: frozenset({OpCode.CREATE_TTL}),
+    OpCode.DELETE: frozenset({OpCode.DELETE}),
+    OpCode.SET_DATA: frozenset({OpCode.SET_DATA}),
+    OpCode.SET_ACL: frozenset({OpCode.SET_ACL}),
+    OpCode.MULTI: frozenset({OpCode.MULTI}),
+    OpCode.RECONFIG: frozenset({OpCode.RECONFIG}),
+    OpCode.CLOSE_SESSION: frozenset({OpCode.CLOSE_SESSION}),
+    OpCode.CREATE_SESSION: frozenset({OpCode.CREATE_SESSION}),
+}
 
 
 class KeeperError(Exception):
@@ -241,6 +259,7 @@ class ClientSession:
 
 
 _REPLY_HEADER = struct.Struct(">iqi")  # ReplyHeader: xid, zxid, err
+_INT = struct.Struct(">i")
 _NOTIFICATION_PREFIX = ReplyHeader(Xid.NOTIFICATION, -1, 0).encode()
 
 
@@ -264,15 +283,21 @@ class ZooKeeperServer:
         self.sessions = SessionTracker(config.tick_time_ms, config.server_id, now_ms())
         for sid, timeout in tree.sessions.items():
             self.sessions.add_session(sid, timeout, now_ms())
+        # The session owner this server's own connections stand for (ServerCnxn.me); a
+        # leader's learners own the sessions they revalidated, under their server ids.
+        self.owner_id = config.server_id
         self.prep = Prep(
             tree,
             self.registry,
             skip_acl=config.skip_acl,
             extended_types_enabled=config.extended_types_enabled,
             close_session_txn_enabled=config.close_session_txn_enabled,
-            session_valid=self.sessions.is_open,
+            # Looked up per call: a role may install its own tracker after construction.
+            check_session=lambda session_id, owner: self.sessions.check_session(session_id, owner),
             reconfig_enabled=config.reconfig_enabled,
         )
+        # Requests prepped here whose txns are not applied yet (standalone, leader).
+        self.origins = OriginsByZxid()
         # An ensemble member's active config text (the reconfig reply); None in standalone.
         self.quorum_config_text: Callable[[], bytes] | None = None
         self.next_zxid = tree.last_processed_zxid + 1
@@ -280,6 +305,7 @@ class ZooKeeperServer:
         self.all_connections: set[ClientSession] = set()
         self._commit: Any = None
         self._forward_hook: Callable[..., None] | None = None
+        self._revalidate_hook: Callable[[ClientSession, int, int], None] = self._revalidate_locally
         self.stats = ServerStats()
         self.sasl_factory: Callable[[], Any] | None = None  # per-connection SASL server
         self.serving = True
@@ -294,8 +320,10 @@ class ZooKeeperServer:
     @commit.setter
     def commit(self, stage: Any) -> None:
         self._commit = stage
-        # A follower's stage forwards writes to the leader; looked up once, not per packet.
+        # A follower's stage forwards writes to the leader and asks it to revalidate
+        # reconnecting sessions; looked up once, not per packet.
         self._forward_hook = getattr(stage, "forward", None)
+        self._revalidate_hook = getattr(stage, "revalidate", self._revalidate_locally)
 
     def _may_read(self, conn: ClientSession, acl: Any) -> bool:
         """Whether a watch event on a node with this ACL may reach conn (READ permission)."""
@@ -341,14 +369,30 @@ class ZooKeeperServer:
             self._detach(old)
             old.close()
         conn.session_id = session_id
-        valid = (
-            (req.passwd or b"") == generate_password(session_id)
-            and self.sessions.touch(session_id, self.now_ms())
-        )
-        if not valid and (req.passwd or b"") != generate_password(session_id):
+        if (req.passwd or b"") != generate_password(session_id):
             logger.warning("Incorrect password from /%s:%d for session 0x%x", conn.remote_ip, conn.remote_port, session_id)
+            self._finish_session_init(conn, False)
+            return
+        self._revalidate_hook(conn, session_id, timeout)
+
+    def _revalidate_locally(self, conn: ClientSession, session_id: int, timeout_ms: int) -> None:
+        """ZooKeeperServer.revalidateSession (+ LeaderZooKeeperServer's setOwner): the session
+        is alive here, and from now on it lives on this server."""
+        valid = self.sessions.touch(session_id, self.now_ms())
         if valid:
-            self.connections[session_id] = conn
+            self.sessions.set_owner(session_id, self.owner_id)
+        self.session_revalidated(conn, valid)
+
+    def session_revalidated(self, conn: ClientSession, valid: bool) -> None:
+        """The answer to a reconnect (here, or the leader's REVALIDATE reply on a follower)."""
+        if conn.closed:
+            return
+        if valid:
+            old = self.connections.get(conn.session_id)
+            if old is not None and old is not conn:
+                self._detach(old)
+                old.close()
+            self.connections[conn.session_id] = conn
         self._finish_session_init(conn, valid)
 
     def _create_session(self, conn: ClientSession, timeout_ms: int) -> None:
@@ -356,9 +400,20 @@ class ZooKeeperServer:
         session_id = self.sessions.next_session_id()
         conn.session_id = session_id
         self.sessions.add_session(session_id, timeout_ms, self.now_ms())
+        self.sessions.set_owner(session_id, self.owner_id)
         self.connections[session_id] = conn
-        prepared = self.prep.prep_create_session(session_id, timeout_ms, self._take_zxid(), self.wall_ms())
-        conn.pending.append(PendingRequest(0, OpCode.CREATE_SESSION, None, True, time.monotonic()))
+        req = PendingRequest(0, _CREATE_SESSION, None, True, time.monotonic())
+        conn.pending.append(req)
+        forward = self._forward_hook
+        if forward is not None:
+            forward(conn, req, _INT.pack(timeout_ms))
+            return
+        self._submit_txn(conn, req, self.prep.prep_create_session(session_id, timeout_ms, self._take_zxid(),
+                                                                  self.wall_ms()))
+
+    def _submit_txn(self, conn: ClientSession, req: PendingRequest, prepared: Prepared) -> None:
+        """Hand a prepped request's txn to the commit stage; its reply waits for the apply."""
+        self.origins.add(prepared.hdr.zxid, conn, req)
         self.commit.submit(prepared)
 
     def _may_resume_session(self, conn: ClientSession, session_id: int) -> bool:
@@ -445,8 +500,8 @@ class ZooKeeperServer:
                 req = PendingRequest(xid, op, None, True, time.monotonic())
                 conn.pending.append(req)
                 self.stats.outstanding += 1
-                self.commit.submit(self.prep.prep_error(conn.session_id, xid, Err.MARSHALLINGERROR,
-                                                        self._take_zxid(), self.wall_ms()))
+                self._submit_txn(conn, req, self.prep.prep_error(conn.session_id, xid, Err.MARSHALLINGERROR,
+                                                                 self._take_zxid(), self.wall_ms()))
             else:
                 self._enqueue_read(conn, PendingRequest(xid, -9999, exc, False, time.monotonic()))
             return
@@ -456,7 +511,7 @@ class ZooKeeperServer:
         elif op == _SYNC:
             req.in_flight = True
             conn.pending.append(req)
-            self.commit.submit(Barrier(lambda c=conn: self._complete_head(c, None)))
+            self.commit.submit(Barrier(lambda: self.answer_sync(conn, req)))
         else:
             self._enqueue_read(conn, req)
 
@@ -464,7 +519,7 @@ class ZooKeeperServer:
         """A follower's write, closeSession or sync: the leader preps it (from the raw bytes);
         the reply waits for its txn to be applied here (sync: for the leader's SYNC)."""
         record: Any = None
-        if op == OpCode.SYNC:
+        if op == _SYNC:
             try:
                 record, _ = SyncRequest.decode_from(body, 0, len(body))
             except JuteError as exc:
@@ -472,10 +527,11 @@ class ZooKeeperServer:
                 return
         else:
             self.stats.outstanding += 1
-            if op == OpCode.CLOSE_SESSION:
+            if op == _CLOSE_SESSION:
                 self.sessions.set_closing(conn.session_id)
-        conn.pending.append(PendingRequest(xid, op, record, True, time.monotonic()))
-        forward(conn, xid, op, body, lambda: self._complete_head(conn, None))
+        req = PendingRequest(xid, op, record, True, time.monotonic())
+        conn.pending.append(req)
+        forward(conn, req, body)
 
     def _enqueue_read(self, conn: ClientSession, req: PendingRequest) -> None:
         if conn.pending:
@@ -497,63 +553,99 @@ class ZooKeeperServer:
                 req.record = JuteError("Mixing read and write operations in a multi")
                 self._enqueue_read(conn, req)
                 return
-            prepared = self.prep.prep_multi(ops, conn.session_id, req.xid, conn.auth_ids, self._take_zxid(), now)
+            prepared = self.prep.prep_multi(ops, conn.session_id, req.xid, conn.auth_ids, self._take_zxid(), now,
+                                            self.owner_id)
         else:
             prepared = self.prep.prep_write(req.op, req.record, conn.session_id, req.xid, conn.auth_ids,
-                                            self._take_zxid(), now)
+                                            self._take_zxid(), now, self.owner_id)
         req.in_flight = True
         conn.pending.append(req)
         self.stats.outstanding += 1
-        self.commit.submit(prepared)
+        self._submit_txn(conn, req, prepared)
 
     # ---- apply (called by the commit stage, in zxid order) ------------------------------
 
     def apply_committed(self, prepared: Prepared) -> None:
-        self.deliver_applied(prepared, self.tree.apply(prepared.hdr, prepared.txn,
-                                                       sub_records=prepared.sub_records))
+        """Standalone: apply a durable txn to the tree, then deliver it."""
+        hdr = prepared.hdr
+        rc = self.tree.apply(hdr, prepared.txn, sub_records=prepared.sub_records)
+        self.deliver_applied(prepared, rc, self.origins.take(hdr.clientId, hdr.cxid, hdr.zxid))
 
-    def deliver_applied(self, prepared: Prepared, rc: ApplyResult) -> None:
-        """After the tree applied a txn (here, or in the quorum core): watches, then replies."""
+    def deliver_applied(self, prepared: Prepared, rc: ApplyResult, origin: Origin | None) -> None:
+        """After the tree applied a txn (here, or in the quorum core): watches, then the reply
+        to `origin`, the request the txn answers (pyzk/pipeline/origins.py), if any."""
         hdr = prepared.hdr
         self.prep.applied(hdr.zxid)
         if rc.events:
             self.watches.deliver(rc.events)
-        if rc.created_session is not None:
-            conn = self.connections.get(hdr.clientId)
-            if conn is not None and conn.pending and conn.pending[0].op == _CREATE_SESSION:
-                conn.pending.popleft()
-                self._finish_session_init(conn, True)
-                self._drain_reads(conn)
-            return
-        conn = self.connections.get(hdr.clientId) if hdr.clientId else None
         if rc.closed_session is not None:
             self.sessions.remove_session(hdr.clientId)
-            if conn is not None and hdr.cxid == 0 and not (conn.pending and conn.pending[0].op == _CLOSE_SESSION):
-                # Expired by the server: close the connection; the client learns on reconnect.
-                self._detach(conn)
-                conn.close()
+            if origin is None:
+                # Expired, or closed through another server: this server's connection of the
+                # session (if any) is over; its client learns on reconnect.
+                conn = self.connections.get(hdr.clientId)
+                if conn is not None:
+                    self._detach(conn)
+                    conn.close()
                 return
-        if conn is None or not conn.pending or not conn.pending[0].in_flight:
+        if origin is None:
             return
-        req = conn.pending[0]
-        if req.op == _SYNC or req.op == _CREATE_SESSION:
+        conn, req = origin
+        if req.op != _CREATE_SESSION:
+            self.stats.outstanding -= 1
+        if conn.closed:
             return
-        self.stats.outstanding -= 1
-        self._complete_head(conn, (prepared, rc))
-
-    def _complete_head(self, conn: ClientSession, result: tuple[Prepared, ApplyResult] | None) -> None:
-        if not conn.pending:
+        if not self._answers(conn, req, hdr):
             return
-        req = conn.pending.popleft()
-        if req.op == _SYNC:
-            self._send_reply(conn, req.xid, 0, SyncResponse(req.record.path), req=req)
-        elif result is not None:
-            prepared, rc = result
+        conn.pending.popleft()
+        if rc.created_session is not None:
+            self._finish_session_init(conn, True)
+        elif hdr.type == _ERROR and rc.err == _SESSION_MOVED:
+            # A connection-level error (FinalRequestProcessor): close it, no reply.
+            logger.info("Session 0x%x moved to another server; closing its connection from /%s:%d",
+                        conn.session_id, conn.remote_ip, conn.remote_port)
+            self._detach(conn)
+            conn.close()
+            return
+        else:
             self._reply_write(conn, req, prepared, rc)
             if req.op == _CLOSE_SESSION:
                 self._detach(conn)
                 conn.close()
                 return
+        self._drain_reads(conn)
+
+    def _answers(self, conn: ClientSession, req: PendingRequest, hdr: Any) -> bool:
+        """Whether the txn `hdr` may answer `req` now: it is the request conn must answer next,
+        with the txn's session and cxid and a txn type its op can produce. Anything else is an
+        invariant violation: logged, and that connection is closed rather than answered."""
+        allowed = _ANSWERING_TXN_TYPES.get(req.op)
+        if (conn.pending and conn.pending[0] is req and hdr.clientId == conn.session_id
+                and hdr.cxid == req.xid and (hdr.type == _ERROR or allowed is None or hdr.type in allowed)):
+            return True
+        head = conn.pending[0] if conn.pending else None
+        logger.error(
+            "Invariant violated: txn 0x%x (session 0x%x, cxid %d, type %d) would answer request xid %d op %d "
+            "of session 0x%x, whose next reply is due to %s; closing the connection from /%s:%d",
+            hdr.zxid, hdr.clientId, hdr.cxid, hdr.type, req.xid, req.op, conn.session_id,
+            "nothing" if head is None else f"xid {head.xid} op {head.op}", conn.remote_ip, conn.remote_port)
+        self._detach(conn)
+        conn.close()
+        return False
+
+    def answer_sync(self, conn: ClientSession, req: PendingRequest) -> None:
+        """A sync's barrier passed (standalone, leader) or the leader's SYNC arrived (follower)."""
+        if conn.closed:
+            return
+        if not conn.pending or conn.pending[0] is not req:
+            logger.error("Invariant violated: sync xid %d of session 0x%x is not the next reply due; "
+                         "closing the connection from /%s:%d", req.xid, conn.session_id,
+                         conn.remote_ip, conn.remote_port)
+            self._detach(conn)
+            conn.close()
+            return
+        conn.pending.popleft()
+        self._send_reply(conn, req.xid, 0, SyncResponse(req.record.path), req=req)
         self._drain_reads(conn)
 
     def _drain_reads(self, conn: ClientSession) -> None:

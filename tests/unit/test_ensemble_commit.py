@@ -5,15 +5,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from jute.codes import OpCode
+from jute.codes import Err, OpCode
 from jute.codes import QuorumPacketType as P
 from jute.data import ACL, Id
-from jute.proto import CreateRequest, ReplyHeader, RequestHeader, SyncRequest
+from jute.proto import (
+    ConnectRequest,
+    ConnectResponse,
+    CreateRequest,
+    ReplyHeader,
+    RequestHeader,
+    SyncRequest,
+)
 from jute.quorum import QuorumPacket
 from jute.txn import CreateSessionTxn, TxnHeader
 from pyzk.config import parse_config
 from pyzk.pipeline.prep import Prep
 from pyzk.quorum.database import ZabDatabase
+from pyzk.quorum.effects import Apply
 from pyzk.quorum.streams import (
     decode_request,
     decode_revalidate_reply,
@@ -26,6 +34,7 @@ from pyzk.server.ensemble_commit import (
     LearnerSessionTracker,
 )
 from pyzk.server.zkserver import ClientSession, ZooKeeperServer
+from pyzk.sessions import generate_password
 from pyzk.storage.format import encode_txn_entry
 
 CONFIG = parse_config("tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=/tmp/unused\nclientPort=2181\n"
@@ -44,15 +53,20 @@ class StandInDriver:
         self.touched: list[tuple[int, int]] = []
         self.commit: Any = None
 
-    def submit(self, session_id: int, cxid: int, txn_type: int, txn: object) -> int:
+    def submit(self, session_id: int, cxid: int, txn_type: int, txn: object, zxid: int | None = None) -> int:
         self.last_proposed += 1
+        assert zxid is None or zxid == self.last_proposed, "prep stamped another zxid than Zab's next"
         zxid = self.last_proposed
         self.db.append(zxid, encode_txn_entry(TxnHeader(session_id, cxid, zxid, 5, txn_type), txn, None))
-        self.commit.on_apply(zxid, self.db.apply_committed(zxid))
+        applied = self.db.apply_committed(zxid)
+        self.commit.on_apply(Apply(zxid, applied.hdr, applied.txn, applied.result, 0))
         return zxid
 
-    def send_packet(self, to: int, packet: QuorumPacket) -> None:
+    def send_packet(self, to: int, packet: QuorumPacket) -> bool:
         self.sent.append((to, packet))
+        return self.link_up
+
+    link_up = True
 
     def touch_session(self, session_id: int, timeout_ms: int) -> None:
         self.touched.append((session_id, timeout_ms))
@@ -147,3 +161,157 @@ def test_learner_sessions_are_valid_while_the_replicated_tree_holds_them() -> No
     assert tracker.touch(42, 10) and touched == [(42, 6000)]
     tracker.set_closing(42)
     assert not tracker.touch(42, 20)
+
+
+# ---- sessions that move, and replies that belong to their requests (issue 9) ---------------
+
+
+def follower(driver: StandInDriver) -> tuple[ZooKeeperServer, FollowerCommit]:
+    server = ZooKeeperServer(CONFIG, driver.db.tree, now_ms=lambda: 1000, wall_ms=lambda: 5)
+    server.mode = "follower"
+    server.sessions = LearnerSessionTracker(2000, 2, 1000, driver.db.tree, driver.touch_session)
+    commit = FollowerCommit(server, driver, leader_sid=1)
+    server.commit = driver.commit = commit
+    return server, commit
+
+
+def reconnect(server: ZooKeeperServer, session_id: int, passwd: bytes | None = None
+              ) -> tuple[ClientSession, list[bytes]]:
+    frames: list[bytes] = []
+    conn = ClientSession("127.0.0.1", 5001, frames.append, lambda: None)
+    server.all_connections.add(conn)
+    body = ConnectRequest(0, 0, 30000, session_id,
+                          generate_password(session_id) if passwd is None else passwd, False).encode()
+    server.connect(conn, body)
+    return conn, frames
+
+
+def replies(frames: list[bytes]) -> list[tuple[int, int]]:
+    """(xid, err) of every reply frame (not the ConnectResponse, not notifications)."""
+    out = []
+    for frame in frames:
+        if len(frame) >= 16 and len(frame) != 37:  # a ConnectResponse is 37 bytes here
+            header, _ = ReplyHeader.decode_from(frame, 0)
+            out.append((header.xid, header.err))
+    return out
+
+
+def established_follower_session(driver: StandInDriver) -> tuple[ZooKeeperServer, FollowerCommit, int]:
+    server, commit = follower(driver)
+    conn, _ = session(server)
+    session_id = conn.session_id
+    driver.submit(session_id, 0, OpCode.CREATE_SESSION, CreateSessionTxn(30000))
+    assert conn.established
+    return server, commit, session_id
+
+
+def leader_create(driver: StandInDriver, session_id: int, cxid: int, path: str) -> None:
+    """The leader commits a create of `session_id`/`cxid` that some server forwarded."""
+    txn = Prep(driver.db.tree, _registry()).prep_write(
+        OpCode.CREATE, CreateRequest.from_bytes(_create(path)), session_id, cxid, (), driver.last_proposed + 1, 5)
+    driver.submit(session_id, cxid, txn.hdr.type, txn.txn)
+
+
+def _registry() -> Any:
+    from pyzk.acl import AuthRegistry
+
+    return AuthRegistry.from_properties({})
+
+
+def test_follower_answers_only_the_request_a_txn_belongs_to() -> None:
+    """The txn of another server's request with the same session (other cxid) answers nobody
+    here; our own request is answered when its own txn arrives."""
+    driver = StandInDriver()
+    server, _commit, session_id = established_follower_session(driver)
+    conn = server.connections[session_id]
+    frames: list[bytes] = []
+    conn._send_frame = frames.append
+    server.handle_packet(conn, RequestHeader(7, OpCode.CREATE).encode() + _create("/mine"))
+    leader_create(driver, session_id, 3, "/theirs")  # e.g. from the session's previous server
+    assert replies(frames) == [] and not conn.closed
+    leader_create(driver, session_id, 7, "/mine")
+    assert replies(frames) == [(7, 0)]
+
+
+def test_a_reconnected_client_never_gets_the_reply_of_its_old_connection() -> None:
+    """kazoo starts xids from 1 on every connection: the old connection's in-flight xid 1 and
+    the new connection's xid 1 are different requests, and each reply goes to its own."""
+    driver = StandInDriver()
+    server, commit, session_id = established_follower_session(driver)
+    old = server.connections[session_id]
+    server.handle_packet(old, RequestHeader(1, OpCode.CREATE).encode() + _create("/old"))
+    new, frames = reconnect(server, session_id)
+    assert old.closed and not new.established  # waiting for the leader's REVALIDATE answer
+    _, packet = driver.sent[-1]
+    assert packet.type == P.REVALIDATE and decode_revalidate_reply(packet.data + b"\x00")[0] == session_id
+    commit.on_revalidated(session_id, True)
+    assert new.established
+    server.handle_packet(new, RequestHeader(1, OpCode.CREATE).encode() + _create("/new"))
+    leader_create(driver, session_id, 1, "/old")  # the old connection's create commits first
+    assert replies(frames) == []
+    leader_create(driver, session_id, 1, "/new")
+    assert replies(frames) == [(1, 0)]
+    assert ReplyHeader.decode_from(frames[-1], 0)[0].zxid == driver.last_proposed
+
+
+def test_follower_reconnect_waits_for_the_leader_and_refuses_without_it() -> None:
+    driver = StandInDriver()
+    server, commit, session_id = established_follower_session(driver)
+    conn, frames = reconnect(server, session_id)
+    assert frames == [] and not conn.established
+    commit.on_revalidated(session_id, False)  # the leader says the session is gone
+    assert conn.closed and ConnectResponse.from_bytes(frames[0]).timeOut == 0
+    driver.link_up = False
+    conn, frames = reconnect(server, session_id)
+    assert conn.closed and frames == []  # no leader to ask: refuse rather than guess
+    conn, frames = reconnect(server, session_id, passwd=b"x" * 16)
+    assert conn.closed and ConnectResponse.from_bytes(frames[0]).sessionId == 0
+
+
+def test_leader_moves_the_owner_on_revalidate_and_answers_sessionmoved_to_the_old_one() -> None:
+    driver = StandInDriver()
+    server = leader(driver)
+    conn, frames = session(server)
+    session_id = conn.session_id
+    server.commit.on_learner_request(3, QuorumPacket(P.REVALIDATE, -1, encode_revalidate(session_id, 30000), None))
+    assert decode_revalidate_reply(driver.sent[-1][1].data) == (session_id, True)
+    assert server.sessions.owner_of(session_id) == 3
+    before = len(frames)
+    server.handle_packet(conn, RequestHeader(9, OpCode.CREATE).encode() + _create("/late"))
+    assert "/late" not in server.tree.nodes and conn.closed and len(frames) == before  # closed, no reply
+    # Through follower 3 (the owner) the session writes; through follower 2 it may not.
+    server.commit.on_learner_request(3, QuorumPacket(P.REQUEST, -1, encode_request(session_id, 1, OpCode.CREATE,
+                                                                                   _create("/via3")), None))
+    server.commit.on_learner_request(2, QuorumPacket(P.REQUEST, -1, encode_request(session_id, 2, OpCode.CREATE,
+                                                                                   _create("/via2")), None))
+    assert "/via3" in server.tree.nodes and "/via2" not in server.tree.nodes
+
+
+def test_follower_closes_the_connection_on_sessionmoved() -> None:
+    driver = StandInDriver()
+    server, _commit, session_id = established_follower_session(driver)
+    conn = server.connections[session_id]
+    frames: list[bytes] = []
+    conn._send_frame = frames.append
+    server.handle_packet(conn, RequestHeader(4, OpCode.SET_DATA).encode() + b"\x00" * 12)
+    moved = Prep(driver.db.tree, _registry()).prep_error(session_id, 4, Err.SESSIONMOVED, driver.last_proposed + 1, 5)
+    driver.submit(session_id, 4, moved.hdr.type, moved.txn)
+    assert conn.closed and replies(frames) == []
+
+
+def test_a_txn_that_does_not_match_the_next_due_request_closes_the_connection() -> None:
+    """An invariant violation is never a silent mismatch: logged, connection closed."""
+    driver = StandInDriver()
+    server = leader(driver)
+    conn, frames = session(server)
+    server.handle_packet(conn, RequestHeader(1, OpCode.CREATE).encode() + _create("/x"))
+    assert replies(frames) == [(1, 0)]
+    # A request whose txn was recorded for this connection but is not what it must answer next.
+    from pyzk.server.zkserver import PendingRequest
+
+    stray = PendingRequest(2, OpCode.CREATE, None, True, 0.0)
+    conn.pending.append(PendingRequest(3, OpCode.CREATE, None, True, 0.0))
+    conn.pending.append(stray)
+    server.origins.add(driver.last_proposed + 1, conn, stray)
+    leader_create(driver, conn.session_id, 2, "/y")
+    assert conn.closed and replies(frames) == [(1, 0)]
