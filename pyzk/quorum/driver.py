@@ -42,6 +42,7 @@ from pyzk.quorum.messages import (
     encode_notification,
 )
 from pyzk.quorum.peer import Peer
+from pyzk.quorum.zab import Leader
 from pyzk.quorum.streams import (
     ElectionFrameSplitter,
     QuorumStreamSplitter,
@@ -56,6 +57,7 @@ HANDSHAKE_TIMEOUT_S = 5.0
 ELECTION_QUEUE_MAX = 16  # QuorumCnxManager keeps a small per-sid queue and drops the oldest
 READ_BYTES = 1 << 16
 DRAIN_ROUNDS_MAX = 10_000
+LEARNER_WAIT_POLL_S = 0.02
 
 
 def wall_ms() -> int:
@@ -369,6 +371,11 @@ class QuorumDriver:
                 sid = learner_sid(packets[0][0])
                 if sid is None:
                     raise PeerProtocolError(f"first quorum packet has type {packets[0][0].type}")
+                if not await self._leading_within(self._learner_wait_s()):
+                    # A Java server binds its quorum port only once it leads, so a learner
+                    # that comes early is refused and retries; this one waited and we do not lead.
+                    logger.info("Closing the quorum connection of %d: not leading", sid)
+                    break
                 old = self._quorum_links.get(sid)
                 self._quorum_links[sid] = writer
                 if old is not None:
@@ -381,6 +388,22 @@ class QuorumDriver:
         except (OSError, PeerProtocolError, JuteError) as exc:
             logger.warning("Dropping a learner connection: %s", exc)
         await _close_quietly(writer)
+
+    def _learner_wait_s(self) -> float:
+        config = self.peer.ctx.config
+        return config.init_limit_ticks * config.tick_time_ms / 1000.0
+
+    async def _leading_within(self, timeout_s: float) -> bool:
+        """Whether this peer leads now or starts leading within `timeout_s` (bounded polling):
+        a learner may decide the election before we do and send FOLLOWERINFO while we look."""
+        deadline = time.monotonic() + timeout_s
+        while not self._closed:
+            if isinstance(self.peer.role, Leader):
+                return True
+            if self.peer.role is not None or time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(LEARNER_WAIT_POLL_S)
+        return False
 
     async def _read_quorum(self, sid: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                            splitter: QuorumStreamSplitter) -> None:

@@ -150,6 +150,9 @@ class EnsembleMember:
         if self.commit is None and not self.server.read_only:
             return
         old = self.server
+        # A connection accepted just before this (bound to `old`, not yet in its
+        # all_connections) must not be served by a retired role: `old` refuses handshakes.
+        old.serving = False
         self.commit = None
         self.server = self._idle_server()
         for conn in list(old.all_connections):
