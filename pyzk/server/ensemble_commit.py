@@ -22,7 +22,7 @@ import logging
 import struct
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jute.codes import Err, OpCode
 from jute.codes import QuorumPacketType as P
@@ -31,8 +31,10 @@ from jute.primitives import JuteError
 from jute.quorum import QuorumPacket
 from pyzk.pipeline.origins import OriginsInForwardOrder
 from pyzk.pipeline.prep import Prepared
-from pyzk.quorum.driver import QuorumDriver
 from pyzk.quorum.effects import Apply
+from pyzk.quorum.errors import InvariantViolation
+from pyzk.quorum.peer import Peer
+from pyzk.quorum.reconfig import ReconfigPlanner
 from pyzk.quorum.streams import (
     decode_request,
     decode_revalidate,
@@ -40,6 +42,7 @@ from pyzk.quorum.streams import (
     encode_revalidate,
     encode_revalidate_reply,
 )
+from pyzk.quorum.zab import Follower, Leader
 from pyzk.server.commit import Barrier
 from pyzk.server.zkserver import (
     REQUEST_RECORDS,
@@ -51,9 +54,40 @@ from pyzk.server.zkserver import (
 from pyzk.sessions import SessionTracker
 from pyzk.tree.datatree import DataTree
 
+if TYPE_CHECKING:
+    from pyzk.config import ServerConfig
+    from pyzk.quorum.driver import QuorumDriver
+
 logger = logging.getLogger(__name__)
 
 _INT = struct.Struct(">i")
+
+
+def build_role(config: ServerConfig, peer: Peer, driver: Any, *, now_ms: Callable[[], int],
+               wall_ms: Callable[[], int]) -> tuple[ZooKeeperServer, LeaderCommit | FollowerCommit]:
+    """The one place a role's server is assembled, once the Peer is established: a fresh
+    ZooKeeperServer over the core's tree with the role's commit stage and session tracker.
+    `driver` is what the stages talk to (QuorumDriver, or the simulator's stand-in)."""
+    role = peer.role
+    tree = peer.db.tree
+    ctx = peer.ctx
+    server = ZooKeeperServer(config, tree, now_ms=now_ms, wall_ms=wall_ms)
+    server.quorum_config_text = lambda: ctx.verifier.config_text().encode()
+    commit: LeaderCommit | FollowerCommit
+    if isinstance(role, Leader):
+        server.mode = "leader"
+        commit = LeaderCommit(server, driver, role.last_proposed)
+        server.prep.reconfig = ReconfigPlanner(lambda: ctx.verifier, lambda: ctx.last_seen_verifier,
+                                               role.synced_sids, config.standalone_enabled)
+    else:
+        if not isinstance(role, Follower):
+            raise InvariantViolation(f"no role to serve: {role!r}")
+        server.mode = "follower"
+        server.sessions = LearnerSessionTracker(config.tick_time_ms, config.server_id, now_ms(), tree,
+                                                driver.touch_session)
+        commit = FollowerCommit(server, driver, role.leader_sid)
+    server.commit = commit
+    return server, commit
 
 
 class LeaderCommit:

@@ -38,16 +38,11 @@ from pyzk.quorum.effects import (
     SyncReleased,
 )
 from pyzk.quorum.peer import Peer
-from pyzk.quorum.reconfig import ReconfigPlanner
 from pyzk.quorum.verifier import QuorumMaj
-from pyzk.quorum.zab import Leader, ZabConfig
+from pyzk.quorum.zab import ZabConfig
 from pyzk.server.connection import ClientConnection
 from pyzk.server.dynamic_config import backup_static_config, write_activated_config
-from pyzk.server.ensemble_commit import (
-    FollowerCommit,
-    LeaderCommit,
-    LearnerSessionTracker,
-)
+from pyzk.server.ensemble_commit import FollowerCommit, LeaderCommit, build_role
 from pyzk.server.readonly import ReadOnlyZooKeeperServer, read_only_grace_ms
 from pyzk.server.sasl_config import sasl_mechanism_factory
 from pyzk.server.tls import server_ssl_context
@@ -160,24 +155,8 @@ class EnsembleMember:
 
     def _establish(self, effect: Established) -> None:
         self._retire()
-        tree = self.peer.db.tree
-        server = ZooKeeperServer(self.config, tree, now_ms=_monotonic_ms, wall_ms=wall_ms)
+        server, self.commit = build_role(self.config, self.peer, self.driver, now_ms=_monotonic_ms, wall_ms=wall_ms)
         server.sasl_factory = self.sasl_factory
-        role = self.peer.role
-        server.quorum_config_text = lambda: self.peer.ctx.verifier.config_text().encode()
-        if effect.state == ServerState.LEADING and isinstance(role, Leader):
-            server.mode = "leader"
-            self.commit = LeaderCommit(server, self.driver, role.last_proposed)
-            ctx = self.peer.ctx
-            server.prep.reconfig = ReconfigPlanner(lambda: ctx.verifier, lambda: ctx.last_seen_verifier,
-                                                   role.synced_sids, self.config.standalone_enabled)
-        else:
-            server.mode = "follower"
-            leader_sid = getattr(role, "leader_sid", -1)
-            server.sessions = LearnerSessionTracker(self.config.tick_time_ms, self.config.server_id,
-                                                    _monotonic_ms(), tree, self.driver.touch_session)
-            self.commit = FollowerCommit(server, self.driver, leader_sid)
-        server.commit = self.commit
         self.server = server
         logger.info("Serving as %s in epoch %d, last zxid 0x%x", server.mode, effect.epoch, effect.last_zxid)
 
