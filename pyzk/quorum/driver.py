@@ -42,13 +42,13 @@ from pyzk.quorum.messages import (
     encode_notification,
 )
 from pyzk.quorum.peer import Peer
-from pyzk.quorum.zab import Leader
 from pyzk.quorum.streams import (
     ElectionFrameSplitter,
     QuorumStreamSplitter,
     election_frame,
     learner_sid,
 )
+from pyzk.quorum.zab import Leader
 
 logger = logging.getLogger(__name__)
 

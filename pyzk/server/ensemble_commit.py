@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 from jute.codes import Err, OpCode
 from jute.codes import QuorumPacketType as P
-from jute.multi import MULTI_READ_OP_RECORDS, decode_multi_request
 from jute.primitives import JuteError
 from jute.quorum import QuorumPacket
 from pyzk.pipeline.origins import OriginsInForwardOrder
 from pyzk.pipeline.prep import Prepared
+from pyzk.pipeline.requests import WRITE_OPS, decode_record, prep_write_request
 from pyzk.quorum.effects import Apply
 from pyzk.quorum.errors import InvariantViolation
 from pyzk.quorum.peer import Peer
@@ -44,13 +44,7 @@ from pyzk.quorum.streams import (
 )
 from pyzk.quorum.zab import Follower, Leader
 from pyzk.server.commit import Barrier
-from pyzk.server.zkserver import (
-    REQUEST_RECORDS,
-    WRITE_OPS,
-    ClientSession,
-    PendingRequest,
-    ZooKeeperServer,
-)
+from pyzk.server.zkserver import ClientSession, PendingRequest, ZooKeeperServer
 from pyzk.sessions import SessionTracker
 from pyzk.tree.datatree import DataTree
 
@@ -175,15 +169,10 @@ class LeaderCommit:
         if op not in WRITE_OPS:
             return prep.prep_error(session_id, cxid, Err.UNIMPLEMENTED, zxid, time_ms)
         try:
-            if op == OpCode.MULTI:
-                ops = decode_multi_request(body, 0, len(body))
-                if any(t in MULTI_READ_OP_RECORDS for t, _ in ops):
-                    return prep.prep_error(session_id, cxid, Err.MARSHALLINGERROR, zxid, time_ms)
-                return prep.prep_multi(ops, session_id, cxid, auth_ids, zxid, time_ms, sid)
-            record, _ = REQUEST_RECORDS[op].decode_from(body, 0, len(body))
+            record = decode_record(op, body, 0)
         except JuteError:
             return prep.prep_error(session_id, cxid, Err.MARSHALLINGERROR, zxid, time_ms)
-        return prep.prep_write(op, record, session_id, cxid, auth_ids, zxid, time_ms, sid)
+        return prep_write_request(prep, op, record, session_id, cxid, auth_ids, zxid, time_ms, sid)
 
 
 class FollowerCommit:

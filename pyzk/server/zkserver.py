@@ -24,45 +24,27 @@ from jute.codes import AddWatchMode, Err, EventType, OpCode, Perms, WatcherType,
 from jute.data import ClientInfo, Id
 from jute.multi import (
     MULTI_READ_OP_RECORDS,
-    decode_multi_request,
     encode_multi_response,
 )
 from jute.primitives import JuteError
 from jute.proto import (
-    AddWatchRequest,
     AuthPacket,
-    CheckWatchesRequest,
     ConnectRequest,
     ConnectResponse,
     Create2Response,
-    CreateRequest,
     CreateResponse,
-    CreateTTLRequest,
-    DeleteRequest,
     ErrorResponse,
-    ExistsRequest,
     ExistsResponse,
-    GetACLRequest,
     GetACLResponse,
-    GetAllChildrenNumberRequest,
     GetAllChildrenNumberResponse,
-    GetChildren2Request,
     GetChildren2Response,
-    GetChildrenRequest,
     GetChildrenResponse,
-    GetDataRequest,
     GetDataResponse,
-    GetEphemeralsRequest,
     GetEphemeralsResponse,
     GetSASLRequest,
-    ReconfigRequest,
-    RemoveWatchesRequest,
     ReplyHeader,
-    SetACLRequest,
-    SetDataRequest,
     SetDataResponse,
     SetSASLResponse,
-    SetWatches,
     SetWatches2,
     SyncRequest,
     SyncResponse,
@@ -71,6 +53,13 @@ from jute.proto import (
 from pyzk.acl import AuthRegistry, check_acl, mask_digest_acl
 from pyzk.pipeline.origins import Origin, OriginsByZxid
 from pyzk.pipeline.prep import Prep, Prepared
+from pyzk.pipeline.requests import (
+    FORWARDED_OPS,
+    KNOWN_OPS,
+    WRITE_OPS,
+    decode_record,
+    prep_write_request,
+)
 from pyzk.server.authinfo import AuthInfo
 from pyzk.server.commit import Barrier
 from pyzk.server.stats import ServerStats
@@ -82,40 +71,6 @@ if TYPE_CHECKING:
     from pyzk.config import ServerConfig
 
 logger = logging.getLogger(__name__)
-
-# Request record per opcode (ops handled before the pipeline are absent: auth, sasl, ping).
-REQUEST_RECORDS: dict[int, Any] = {
-    OpCode.CREATE: CreateRequest,
-    OpCode.CREATE2: CreateRequest,
-    OpCode.CREATE_CONTAINER: CreateRequest,
-    OpCode.CREATE_TTL: CreateTTLRequest,
-    OpCode.DELETE: DeleteRequest,
-    OpCode.EXISTS: ExistsRequest,
-    OpCode.GET_DATA: GetDataRequest,
-    OpCode.SET_DATA: SetDataRequest,
-    OpCode.GET_ACL: GetACLRequest,
-    OpCode.SET_ACL: SetACLRequest,
-    OpCode.GET_CHILDREN: GetChildrenRequest,
-    OpCode.GET_CHILDREN2: GetChildren2Request,
-    OpCode.SYNC: SyncRequest,
-    OpCode.RECONFIG: ReconfigRequest,
-    OpCode.CHECK_WATCHES: CheckWatchesRequest,
-    OpCode.REMOVE_WATCHES: RemoveWatchesRequest,
-    OpCode.SET_WATCHES: SetWatches,
-    OpCode.SET_WATCHES2: SetWatches2,
-    OpCode.GET_EPHEMERALS: GetEphemeralsRequest,
-    OpCode.GET_ALL_CHILDREN_NUMBER: GetAllChildrenNumberRequest,
-    OpCode.ADD_WATCH: AddWatchRequest,
-}
-
-WRITE_OPS = frozenset({
-    OpCode.CREATE, OpCode.CREATE2, OpCode.CREATE_CONTAINER, OpCode.CREATE_TTL,
-    OpCode.DELETE, OpCode.SET_DATA, OpCode.SET_ACL, OpCode.MULTI, OpCode.RECONFIG,
-})
-# Forwarded to the leader by a follower besides the writes (FollowerRequestProcessor).
-FORWARDED_OPS = frozenset({OpCode.CLOSE_SESSION, OpCode.SYNC})
-NO_RECORD_OPS = frozenset({OpCode.PING, OpCode.CLOSE_SESSION, OpCode.WHO_AM_I})
-KNOWN_OPS = frozenset(REQUEST_RECORDS) | NO_RECORD_OPS | {OpCode.MULTI, OpCode.MULTI_READ}
 
 # ServerCnxn short names of the last op (cons "lop=").
 OP_SHORT_NAMES: dict[int, str] = {
@@ -487,12 +442,8 @@ class ZooKeeperServer:
         if forward is not None and (op in WRITE_OPS or op in FORWARDED_OPS):
             self._forward(conn, xid, op, body[pos:], forward)
             return
-        record: Any = None
         try:
-            if op == _MULTI or op == _MULTI_READ:
-                record = decode_multi_request(body, pos, len(body))
-            elif op in REQUEST_RECORDS:
-                record, _ = REQUEST_RECORDS[op].decode_from(body, pos, len(body))
+            record = decode_record(op, body, pos)
         except JuteError as exc:
             logger.warning("Failed to deserialize op %d from 0x%x: %s", op, conn.session_id, exc)
             if op in WRITE_OPS:
@@ -544,20 +495,9 @@ class ZooKeeperServer:
         if req.op == _CLOSE_SESSION:
             prepared = self.prep.prep_close_session(conn.session_id, req.xid, self._take_zxid(), now)
             self.sessions.set_closing(conn.session_id)
-        elif req.op == _MULTI:
-            ops = req.record
-            if any(t in MULTI_READ_OP_RECORDS for t, _ in ops):
-                # A read op inside a write multi: MultiOperationRecord rejects mixing kinds.
-                req.in_flight = False
-                req.op = -9999
-                req.record = JuteError("Mixing read and write operations in a multi")
-                self._enqueue_read(conn, req)
-                return
-            prepared = self.prep.prep_multi(ops, conn.session_id, req.xid, conn.auth_ids, self._take_zxid(), now,
-                                            self.owner_id)
         else:
-            prepared = self.prep.prep_write(req.op, req.record, conn.session_id, req.xid, conn.auth_ids,
-                                            self._take_zxid(), now, self.owner_id)
+            prepared = prep_write_request(self.prep, req.op, req.record, conn.session_id, req.xid, conn.auth_ids,
+                                          self._take_zxid(), now, self.owner_id)
         req.in_flight = True
         conn.pending.append(req)
         self.stats.outstanding += 1
@@ -675,6 +615,10 @@ class ZooKeeperServer:
     def _reply_write(self, conn: ClientSession, req: PendingRequest, prepared: Prepared, rc: ApplyResult) -> None:
         op = req.op
         zxid = prepared.hdr.zxid
+        if prepared.hdr.type == _ERROR:
+            # An ErrorTxn answers any op, a multi too, with its error and no body.
+            self._send_reply(conn, req.xid, rc.err, None, zxid=zxid, req=req)
+            return
         if op == _MULTI:
             results = []
             for sub in rc.multi or []:

@@ -53,6 +53,8 @@ ERR_UNIMPLEMENTED = -6
 ERR_NONODE = -101
 ERR_AUTHFAILED = -115
 
+OP_SYNC = 9
+
 EVENT_NODE_CREATED = 1
 EVENT_NODE_DELETED = 2
 EVENT_NODE_DATA_CHANGED = 3
@@ -391,3 +393,23 @@ def test_digest_auth_then_who_am_i(target) -> None:
         assert offset == len(reply.body)
         # Apache keeps auth ids in a hash set: the order is unspecified.
         assert sorted(entries) == [("digest", "alice"), ("ip", "127.0.0.1")]
+
+
+def test_multi_mixing_reads_and_writes_on_every_member(target, base_path) -> None:
+    """A multi with a create and a getData cannot be deserialized (MultiOperationRecord refuses
+    mixed kinds): the leader's prep still consumes a zxid for it (an ErrorTxn), and the client
+    gets MARSHALLINGERROR, whichever member it is connected to (issue 14: a follower used to
+    answer err 0 with an empty result)."""
+    for server in target.servers:
+        with RawClient("127.0.0.1", server.client_port) as client:
+            client.handshake()
+            client.send_request(1, OP_SYNC, ustring("/"))  # this member has applied every earlier txn
+            before = client.recv_reply().zxid
+            ops = [(OP_CREATE, create_request(base_path + f"/mixed{server.server_id}")),
+                   (OP_GET_DATA, path_watch_request(base_path))]
+            client.send_request(2, OP_MULTI, multi_request(ops))
+            reply = client.recv_reply()
+            assert (reply.xid, reply.zxid, reply.err, reply.body) == (2, before + 1, ERR_MARSHALLINGERROR, b"")
+            client.send_request(3, OP_EXISTS, path_watch_request(base_path + f"/mixed{server.server_id}"))
+            assert client.recv_reply().err == ERR_NONODE
+    assert_server_healthy(target)
