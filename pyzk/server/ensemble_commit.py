@@ -67,6 +67,9 @@ def build_role(config: ServerConfig, peer: Peer, driver: Any, *, now_ms: Callabl
     ctx = peer.ctx
     server = ZooKeeperServer(config, tree, now_ms=now_ms, wall_ms=wall_ms)
     server.quorum_config_text = lambda: ctx.verifier.config_text().encode()
+    if config.local_sessions_enabled:
+        server.local_sessions = SessionTracker(config.tick_time_ms, config.server_id, now_ms())
+        server.upgrade_local_sessions = config.local_sessions_upgrading_enabled
     commit: LeaderCommit | FollowerCommit
     if isinstance(role, Leader):
         server.mode = "leader"
@@ -201,6 +204,12 @@ class FollowerCommit:
             self.origins.add(conn.session_id, req.xid, conn, req)
         data = encode_request(conn.session_id, req.xid, req.op, body)
         self.driver.send_packet(self.leader_sid, QuorumPacket(int(P.REQUEST), -1, data, list(conn.auth_ids)))
+
+    def forward_upgrade(self, session_id: int, timeout_ms: int) -> None:
+        """A local session becomes global: its createSession goes to the leader ahead of the
+        request that needs it; no client waits for this txn's reply."""
+        data = encode_request(session_id, 0, OpCode.CREATE_SESSION, _INT.pack(timeout_ms))
+        self.driver.send_packet(self.leader_sid, QuorumPacket(int(P.REQUEST), -1, data, None))
 
     def revalidate(self, conn: ClientSession, session_id: int, timeout_ms: int) -> None:
         """Learner.validateSession: only the leader can say whether the session lives on."""

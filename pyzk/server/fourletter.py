@@ -364,7 +364,7 @@ def monitor_values(server: ZooKeeperServer) -> list[tuple[str, MonitorValue]]:
         "max_file_descriptor_count": _max_fds(),
         "approximate_data_size": tree.approximate_data_size(),
         "open_file_descriptor_count": _open_fds(),
-        "local_sessions": 0,  # local sessions are not implemented: none exist
+        "local_sessions": len(server.local_sessions) if server.local_sessions is not None else 0,
         "uptime": int((time.monotonic() - START_MONOTONIC) * 1000),
         "max_latency": s.latency_max_ms,
         "outstanding_tls_handshake": 0,  # no TLS client port

@@ -222,11 +222,11 @@ async def _serve(config: ServerConfig) -> int:
 async def _expire_sessions(member: EnsembleMember, tick_s: float) -> None:
     while True:
         await asyncio.sleep(tick_s / 2)
-        server = member.expiring_server()
-        if server is None:
-            continue
         try:
-            server.expire_sessions()
+            member.server.expire_local_sessions()
+            server = member.expiring_server()
+            if server is not None:
+                server.expire_sessions()
         except Exception:
             logger.exception("session expiry failed")
 

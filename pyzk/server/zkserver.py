@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from jute.codes import AddWatchMode, Err, EventType, OpCode, Perms, WatcherType, Xid
+from jute.codes import AddWatchMode, CreateMode, Err, EventType, OpCode, Perms, WatcherType, Xid
 from jute.data import ClientInfo, Id
 from jute.multi import (
     MULTI_READ_OP_RECORDS,
@@ -63,7 +63,7 @@ from pyzk.pipeline.requests import (
 from pyzk.server.authinfo import AuthInfo
 from pyzk.server.commit import Barrier
 from pyzk.server.stats import ServerStats
-from pyzk.sessions import SessionTracker, generate_password
+from pyzk.sessions import SESSION_EXPIRED, SESSION_OK, SessionTracker, generate_password
 from pyzk.tree.datatree import ApplyResult, DataTree
 from pyzk.watches import WatchManager
 
@@ -95,6 +95,12 @@ REQUEST_HEADER = struct.Struct(">ii")  # RequestHeader: xid, type
 
 _ZERO_PASSWD = bytes(16)
 _ERROR, _SESSION_MOVED = OpCode.ERROR, Err.SESSIONMOVED
+_FAILED = -9999  # a pending "request" that is an error reply decided before prep
+# Requests that may create an ephemeral node, so a local session must first become global
+# (QuorumZooKeeperServer.checkUpgradeSession).
+_UPGRADE_OPS = frozenset({OpCode.CREATE, OpCode.CREATE2, OpCode.MULTI})
+_PLAIN_CREATES = frozenset({OpCode.CREATE, OpCode.CREATE2})
+_EPHEMERAL_FLAGS = frozenset(m.value for m in CreateMode if m.is_ephemeral)
 
 # The txn types that may answer a request of each op (besides an ErrorTxn): a committed txn
 # of another type is never a reply to it, whatever its cxid says.
@@ -248,11 +254,16 @@ class ZooKeeperServer:
             extended_types_enabled=config.extended_types_enabled,
             close_session_txn_enabled=config.close_session_txn_enabled,
             # Looked up per call: a role may install its own tracker after construction.
-            check_session=lambda session_id, owner: self.sessions.check_session(session_id, owner),
+            check_session=lambda session_id, owner: self._check_session(session_id, owner),
             reconfig_enabled=config.reconfig_enabled,
         )
         # Requests prepped here whose txns are not applied yet (standalone, leader).
         self.origins = OriginsByZxid()
+        # Sessions that live on this server alone (localSessionsEnabled, set by an ensemble
+        # role): created and closed without a txn, expired here, and made global by their
+        # first ephemeral create when `upgrade_local_sessions`.
+        self.local_sessions: SessionTracker | None = None
+        self.upgrade_local_sessions = False
         # An ensemble member's active config text (the reconfig reply); None in standalone.
         self.quorum_config_text: Callable[[], bytes] | None = None
         self.next_zxid = tree.last_processed_zxid + 1
@@ -285,6 +296,18 @@ class ZooKeeperServer:
         return check_acl(acl, Perms.READ, conn.auth_ids, self.registry, self.config.skip_acl)
 
     # ---- sessions ------------------------------------------------------------------------
+
+    def _check_session(self, session_id: int, owner: int) -> int:
+        """Prep's checkSession (LeaderSessionTracker.checkSession with local sessions)."""
+        local = self.local_sessions
+        if local is None:
+            return self.sessions.check_session(session_id, owner)
+        if session_id in local:
+            return local.check_session(session_id, owner)
+        err = self.sessions.check_session(session_id, owner)
+        if err == SESSION_EXPIRED and session_id not in self.sessions and session_id >> 56 != self.config.server_id:
+            return SESSION_OK  # a local session of another server: the leader does not track it
+        return err
 
     def _take_zxid(self) -> int:
         zxid = self.next_zxid
@@ -328,6 +351,10 @@ class ZooKeeperServer:
             logger.warning("Incorrect password from /%s:%d for session 0x%x", conn.remote_ip, conn.remote_port, session_id)
             self._finish_session_init(conn, False)
             return
+        local = self.local_sessions
+        if local is not None and session_id in local:
+            self.session_revalidated(conn, local.touch(session_id, self.now_ms()))
+            return
         self._revalidate_hook(conn, session_id, timeout)
 
     def _revalidate_locally(self, conn: ClientSession, session_id: int, timeout_ms: int) -> None:
@@ -354,6 +381,14 @@ class ZooKeeperServer:
         """A new session: a createSession txn; the ConnectResponse waits for it to be applied."""
         session_id = self.sessions.next_session_id()
         conn.session_id = session_id
+        local = self.local_sessions
+        if local is not None:
+            # A local session: no createSession txn, established at once.
+            local.add_session(session_id, timeout_ms, self.now_ms())
+            local.set_owner(session_id, self.owner_id)
+            self.connections[session_id] = conn
+            self._finish_session_init(conn, True)
+            return
         self.sessions.add_session(session_id, timeout_ms, self.now_ms())
         self.sessions.set_owner(session_id, self.owner_id)
         self.connections[session_id] = conn
@@ -409,6 +444,57 @@ class ZooKeeperServer:
                         self.sessions.timeout_of(session_id) or 0)
             self.commit.submit(self.prep.prep_close_session(session_id, 0, self._take_zxid(), self.wall_ms()))
 
+    def expire_local_sessions(self) -> None:
+        """Called every tick on every role: local sessions expire on their own server."""
+        local = self.local_sessions
+        if local is None:
+            return
+        for session_id in local.expired(self.now_ms()):
+            logger.info("Expiring local session 0x%x, timeout of %dms exceeded", session_id,
+                        local.timeout_of(session_id) or 0)
+            self._close_local_session(session_id)
+
+    def _close_local_session(self, session_id: int) -> None:
+        if self.local_sessions is not None:
+            self.local_sessions.remove_session(session_id)
+        conn = self.connections.get(session_id)
+        if conn is not None:
+            self._detach(conn)
+            conn.close()
+
+    def _upgrade_if_ephemeral(self, conn: ClientSession, xid: int, op: int, body: bytes, pos: int) -> bool:
+        """A local session's create/create2/multi: if it creates an ephemeral node, make the
+        session global first (its createSession txn goes ahead of the request); without
+        localSessionsUpgradingEnabled answer EPHEMERALONLOCALSESSION. False when answered."""
+        try:
+            record = decode_record(op, body, pos)
+        except JuteError:
+            return True  # the request's own path answers MARSHALLINGERROR
+        if op == _MULTI:
+            ephemeral = any(t in _PLAIN_CREATES and getattr(r, "flags", None) in _EPHEMERAL_FLAGS for t, r in record)
+        else:
+            ephemeral = record.flags in _EPHEMERAL_FLAGS
+        if not ephemeral:
+            return True
+        if not self.upgrade_local_sessions:
+            self._enqueue_read(conn, PendingRequest(xid, _FAILED, Err.EPHEMERALONLOCALSESSION, False, time.monotonic()))
+            return False
+        local = self.local_sessions
+        assert local is not None
+        session_id = conn.session_id
+        timeout_ms = local.timeout_of(session_id) or conn.timeout_ms
+        local.remove_session(session_id)
+        logger.info("Upgrading session 0x%x", session_id)
+        now = self.now_ms()
+        self.sessions.add_session(session_id, timeout_ms, now)
+        self.sessions.set_owner(session_id, self.owner_id)
+        upgrade = getattr(self.commit, "forward_upgrade", None)
+        if upgrade is not None:
+            upgrade(session_id, timeout_ms)
+        else:
+            self.commit.submit(self.prep.prep_create_session(session_id, timeout_ms, self._take_zxid(), self.wall_ms()))
+        return True
+
     def submit_delete_container(self, path: str) -> None:
         """The container sweeper's deleteContainer: an ordinary txn with session 0."""
         self.commit.submit(self.prep.prep_delete_container(path, self._take_zxid(), self.wall_ms()))
@@ -432,7 +518,16 @@ class ZooKeeperServer:
         if op == _SASL:
             self._sasl(conn, xid, body, pos)
             return
-        self.sessions.touch(conn.session_id, self.now_ms())
+        local = self.local_sessions
+        if local is not None and conn.session_id in local:
+            local.touch(conn.session_id, self.now_ms())
+            if op == _CLOSE_SESSION:
+                self._enqueue_read(conn, PendingRequest(xid, _CLOSE_SESSION, None, False, time.monotonic()))
+                return
+            if op in _UPGRADE_OPS and not self._upgrade_if_ephemeral(conn, xid, op, body, pos):
+                return
+        else:
+            self.sessions.touch(conn.session_id, self.now_ms())
         if op not in KNOWN_OPS:
             # Unknown opcode (also top-level check, ZOOKEEPER-2623): UNIMPLEMENTED, then close.
             self._send_reply(conn, xid, Err.UNIMPLEMENTED, None, zxid=-1)
@@ -454,7 +549,7 @@ class ZooKeeperServer:
                 self._submit_txn(conn, req, self.prep.prep_error(conn.session_id, xid, Err.MARSHALLINGERROR,
                                                                  self._take_zxid(), self.wall_ms()))
             else:
-                self._enqueue_read(conn, PendingRequest(xid, -9999, exc, False, time.monotonic()))
+                self._enqueue_read(conn, PendingRequest(xid, _FAILED, Err.MARSHALLINGERROR, False, time.monotonic()))
             return
         req = PendingRequest(xid, op, record, False, time.monotonic())
         if op in WRITE_OPS or op == _CLOSE_SESSION:
@@ -474,7 +569,7 @@ class ZooKeeperServer:
             try:
                 record, _ = SyncRequest.decode_from(body, 0, len(body))
             except JuteError as exc:
-                self._enqueue_read(conn, PendingRequest(xid, -9999, exc, False, time.monotonic()))
+                self._enqueue_read(conn, PendingRequest(xid, _FAILED, Err.MARSHALLINGERROR, False, time.monotonic()))
                 return
         else:
             self.stats.outstanding += 1
@@ -640,8 +735,12 @@ class ZooKeeperServer:
 
     def _run_read(self, conn: ClientSession, req: PendingRequest) -> None:
         op = req.op
-        if op == -9999:  # the request body did not deserialize
-            self._send_reply(conn, req.xid, Err.MARSHALLINGERROR, None, req=req)
+        if op == _FAILED:  # answered with an error before reaching prep (the code is the record)
+            self._send_reply(conn, req.xid, req.record, None, req=req)
+            return
+        if op == _CLOSE_SESSION:  # a local session's close: no txn, answered in order
+            self._send_reply(conn, req.xid, 0, None, req=req)
+            self._close_local_session(conn.session_id)
             return
         if op == OpCode.PING:
             self._send_reply(conn, Xid.PING, 0, None)

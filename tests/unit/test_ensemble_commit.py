@@ -34,7 +34,7 @@ from pyzk.server.ensemble_commit import (
     LearnerSessionTracker,
 )
 from pyzk.server.zkserver import ClientSession, ZooKeeperServer
-from pyzk.sessions import generate_password
+from pyzk.sessions import SessionTracker, generate_password
 from pyzk.storage.format import encode_txn_entry
 
 CONFIG = parse_config("tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=/tmp/unused\nclientPort=2181\n"
@@ -315,3 +315,39 @@ def test_a_txn_that_does_not_match_the_next_due_request_closes_the_connection() 
     server.origins.add(driver.last_proposed + 1, conn, stray)
     leader_create(driver, conn.session_id, 2, "/y")
     assert conn.closed and replies(frames) == [(1, 0)]
+
+
+def test_a_local_session_upgrades_before_its_first_ephemeral_create() -> None:
+    """localSessionsEnabled: no createSession txn for a new session; an ephemeral create sends
+    the session's createSession to the leader first, and the create is answered on apply."""
+    driver = StandInDriver()
+    server, _commit = follower(driver)
+    server.local_sessions = SessionTracker(2000, 2, 1000)
+    server.upgrade_local_sessions = True
+    conn, frames = session(server)
+    session_id = conn.session_id
+    assert conn.established and driver.sent == [] and session_id in server.local_sessions
+    server.handle_packet(conn, RequestHeader(1, OpCode.CREATE).encode()
+                         + CreateRequest("/e", b"", [ACL(31, Id("world", "anyone"))], 1).encode())
+    sent = [decode_request(p.data)[:3] for _, p in driver.sent]
+    assert sent == [(session_id, 0, OpCode.CREATE_SESSION), (session_id, 1, OpCode.CREATE)]
+    assert session_id not in server.local_sessions and session_id in server.sessions
+    driver.submit(session_id, 0, OpCode.CREATE_SESSION, CreateSessionTxn(30000))
+    assert replies(frames) == []  # the upgrade's txn answers nobody
+    leader_create(driver, session_id, 1, "/e")
+    assert replies(frames) == [(1, 0)]
+
+
+def test_an_ephemeral_on_a_local_session_without_upgrading_is_refused_in_order() -> None:
+    driver = StandInDriver()
+    server, _commit = follower(driver)
+    server.local_sessions = SessionTracker(2000, 2, 1000)
+    conn, frames = session(server)
+    server.handle_packet(conn, RequestHeader(1, OpCode.CREATE).encode() + _create("/p"))
+    server.handle_packet(conn, RequestHeader(2, OpCode.CREATE).encode()
+                         + CreateRequest("/e", b"", [ACL(31, Id("world", "anyone"))], 1).encode())
+    assert replies(frames) == []  # the refusal waits behind the create in flight
+    leader_create(driver, conn.session_id, 1, "/p")
+    assert replies(frames) == [(1, 0), (2, Err.EPHEMERALONLOCALSESSION)]
+    server.handle_packet(conn, RequestHeader(3, OpCode.CLOSE_SESSION).encode())
+    assert replies(frames)[-1] == (3, 0) and conn.closed and conn.session_id not in server.local_sessions
