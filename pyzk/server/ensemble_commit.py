@@ -50,7 +50,7 @@ from pyzk.tree.datatree import DataTree
 
 if TYPE_CHECKING:
     from pyzk.config import ServerConfig
-    from pyzk.quorum.driver import QuorumDriver
+    from pyzk.server.quorum_driver import QuorumDriver
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +102,11 @@ class LeaderCommit:
     def submit(self, item: Any) -> None:
         if isinstance(item, Barrier):
             # Leader.processSync: at once when nothing is outstanding, else after lastProposed.
-            if self.last_proposed_zxid <= self.server.tree.last_processed_zxid:
+            # Right after establishment lastProposed is the epoch's base zxid (counter 0), which
+            # no txn has: nothing is outstanding then (waiting for it would let the next write's
+            # reply overtake the sync's).
+            last = self.last_proposed_zxid
+            if last <= self.server.tree.last_processed_zxid or last & 0xFFFFFFFF == 0:
                 item.on_done()
             else:
                 self._barriers.append((self.last_proposed_zxid, item))

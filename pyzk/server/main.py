@@ -11,10 +11,7 @@ import asyncio
 import gc
 import logging
 import signal
-import ssl
 import time
-from collections.abc import Coroutine
-from typing import Any
 
 from pyzk.config import ServerConfig
 from pyzk.pipeline.containers import container_candidates
@@ -24,7 +21,8 @@ from pyzk.server.connection import ClientConnection
 from pyzk.server.database import Database, StorageError, open_database
 from pyzk.server.metrics import start_metrics_server
 from pyzk.server.sasl_config import sasl_mechanism_factory
-from pyzk.server.tls import TlsConfigError, server_ssl_context
+from pyzk.server.startup import run_reporting_startup_errors
+from pyzk.server.tls import server_ssl_context
 from pyzk.server.zkserver import ZooKeeperServer
 from pyzk.version import FULL_VERSION
 
@@ -46,18 +44,6 @@ def run(config: ServerConfig) -> int:
 
         return run_ensemble(config)
     return run_reporting_startup_errors(_serve(config))
-
-
-def run_reporting_startup_errors(serve: Coroutine[Any, Any, int]) -> int:
-    """asyncio.run(serve); a refusal to start is one log line and exit code 1, no traceback."""
-    try:
-        return asyncio.run(serve)
-    except StorageError as exc:
-        logger.error("Unable to load database: %s", exc)
-        return 1
-    except (OSError, TlsConfigError, ssl.SSLError) as exc:
-        logger.error("Unable to start: %s", exc)
-        return 1
 
 
 async def _serve(config: ServerConfig) -> int:

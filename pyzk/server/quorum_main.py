@@ -24,8 +24,6 @@ import time
 from jute.codes import ServerState
 from pyzk.config import ServerConfig
 from pyzk.pipeline.containers import container_candidates
-from pyzk.quorum.disk import QuorumDisk
-from pyzk.quorum.driver import QuorumDriver, wall_ms
 from pyzk.quorum.effects import (
     Apply,
     ConfigActivated,
@@ -43,8 +41,11 @@ from pyzk.quorum.zab import ZabConfig
 from pyzk.server.connection import ClientConnection
 from pyzk.server.dynamic_config import backup_static_config, write_activated_config
 from pyzk.server.ensemble_commit import FollowerCommit, LeaderCommit, build_role
+from pyzk.server.quorum_disk import QuorumDisk
+from pyzk.server.quorum_driver import QuorumDriver, wall_ms
 from pyzk.server.readonly import ReadOnlyZooKeeperServer, read_only_grace_ms
 from pyzk.server.sasl_config import sasl_mechanism_factory
+from pyzk.server.startup import run_reporting_startup_errors
 from pyzk.server.tls import server_ssl_context
 from pyzk.server.zkserver import ZooKeeperServer
 from pyzk.storage.errors import StorageError
@@ -60,8 +61,6 @@ def _monotonic_ms() -> int:
 
 
 def run_ensemble(config: ServerConfig) -> int:
-    from pyzk.server.main import run_reporting_startup_errors
-
     return run_reporting_startup_errors(_serve(config))
 
 

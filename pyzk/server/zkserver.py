@@ -20,7 +20,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from jute.codes import AddWatchMode, CreateMode, Err, EventType, OpCode, Perms, WatcherType, Xid
+from jute.codes import (
+    AddWatchMode,
+    CreateMode,
+    Err,
+    EventType,
+    OpCode,
+    Perms,
+    WatcherType,
+    Xid,
+)
 from jute.data import ClientInfo, Id
 from jute.multi import (
     MULTI_READ_OP_RECORDS,
@@ -568,7 +577,7 @@ class ZooKeeperServer:
         if op == _SYNC:
             try:
                 record, _ = SyncRequest.decode_from(body, 0, len(body))
-            except JuteError as exc:
+            except JuteError:
                 self._enqueue_read(conn, PendingRequest(xid, _FAILED, Err.MARSHALLINGERROR, False, time.monotonic()))
                 return
         else:

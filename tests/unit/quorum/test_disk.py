@@ -9,8 +9,8 @@ from jute.data import ACL, Id
 from jute.txn import CreateTxn, TxnHeader
 from pyzk.config import parse_config
 from pyzk.quorum.database import DiskImage, ZabDatabase
-from pyzk.quorum.disk import QuorumDisk
 from pyzk.quorum.effects import Persist
+from pyzk.server.quorum_disk import QuorumDisk
 from pyzk.storage.format import encode_txn_entry
 
 OPEN_ACL = [ACL(31, Id("world", "anyone"))]

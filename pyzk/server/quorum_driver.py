@@ -25,7 +25,6 @@ from typing import Any
 from jute.primitives import JuteError
 from jute.quorum import QuorumPacket
 from pyzk.config import QuorumServer
-from pyzk.quorum.disk import QuorumDisk
 from pyzk.quorum.effects import (
     Connect,
     Disconnect,
@@ -49,6 +48,7 @@ from pyzk.quorum.streams import (
     learner_sid,
 )
 from pyzk.quorum.zab import Leader
+from pyzk.server.quorum_disk import QuorumDisk
 
 logger = logging.getLogger(__name__)
 
