@@ -42,6 +42,7 @@ from jute.txn import (
     TxnHeader,
 )
 from pyzk.acl import AuthRegistry, InvalidACL, check_acl, fixup_acl
+from pyzk.errors import KeeperError
 from pyzk.paths import BadPath, validate_path
 from pyzk.quorum.reconfig import ReconfigPlanner, ReconfigRefused
 from pyzk.tree.datatree import CONFIG_NODE, SPECIAL_PATHS, DataTree
@@ -52,16 +53,6 @@ from pyzk.tree.node import is_container_owner, is_ttl_owner, ttl_owner
 _CREATE_FLAGS: dict[int, tuple[bool, bool, bool]] = {
     m.value: (m.is_ephemeral, m.is_sequential, m.is_ttl) for m in CreateMode
 }
-
-
-class PrepError(Exception):
-    def __init__(self, err: int, path: str | None = None) -> None:
-        super().__init__(err, path)
-        self.err = err
-        self.path = path
-
-    def __str__(self) -> str:
-        return f"{Err(self.err).name} {self.path or ''}"
 
 
 @dataclass(slots=True)
@@ -155,11 +146,11 @@ class Prep:
         rec = self.outstanding.get(path)
         if rec is not None:
             if not rec.exists:
-                raise PrepError(Err.NONODE, path)
+                raise KeeperError(Err.NONODE, path)
             return rec
         node = self.tree.nodes.get(path)
         if node is None:
-            raise PrepError(Err.NONODE, path)
+            raise KeeperError(Err.NONODE, path)
         return ChangeRecord(-1, path, True, node.version, node.cversion, node.aversion,
                             node.ephemeral_owner, len(node.children), node.acl)
 
@@ -205,36 +196,36 @@ class Prep:
     def _check_session(self, session_id: int, owner: int) -> None:
         err = self.check_session(session_id, owner)
         if err:
-            raise PrepError(err)
+            raise KeeperError(err)
 
     def _check_acl(self, acl: tuple[ACL, ...], perm: int, auth_ids: Sequence[Id], path: str) -> None:
         if not check_acl(acl, perm, auth_ids, self.registry, self.skip_acl):
-            raise PrepError(Err.NOAUTH, path)
+            raise KeeperError(Err.NOAUTH, path)
 
     def _fixup(self, acl: Any, auth_ids: Sequence[Id], path: str) -> tuple[ACL, ...]:
         try:
             return tuple(fixup_acl(acl, auth_ids, self.registry))
         except InvalidACL:
-            raise PrepError(Err.INVALIDACL, path) from None
+            raise KeeperError(Err.INVALIDACL, path) from None
 
     @staticmethod
     def _validate(path: str) -> None:
         try:
             validate_path(path)
         except BadPath:
-            raise PrepError(Err.BADARGUMENTS, path) from None
+            raise KeeperError(Err.BADARGUMENTS, path) from None
 
     @staticmethod
     def _check_and_inc_version(current: int, expected: int, path: str) -> int:
         if expected != -1 and expected != current:
-            raise PrepError(Err.BADVERSION, path)
+            raise KeeperError(Err.BADVERSION, path)
         return current + 1
 
     @staticmethod
     def _parent(path: str) -> str:
         i = path.rfind("/")
         if i == -1 or "\0" in path:
-            raise PrepError(Err.BADARGUMENTS, path)
+            raise KeeperError(Err.BADARGUMENTS, path)
         return path[:i] if i > 0 else "/"
 
     # ---- per-op txn builders (pRequest2Txn) ----------------------------------------------
@@ -244,20 +235,20 @@ class Prep:
         ttl = req.ttl if isinstance(req, CreateTTLRequest) else -1
         flags = _CREATE_FLAGS.get(req.flags)
         if flags is None:
-            raise PrepError(Err.BADARGUMENTS, req.path)
+            raise KeeperError(Err.BADARGUMENTS, req.path)
         is_ephemeral, is_sequential, is_ttl = flags
         path = req.path
         # validateCreateRequest
         if is_ttl and not self.extended_types_enabled:
-            raise PrepError(Err.UNIMPLEMENTED, path)
+            raise KeeperError(Err.UNIMPLEMENTED, path)
         if is_ttl:
             if ttl <= 0 or ttl > TTL_MAX_MS:
-                raise PrepError(Err.BADARGUMENTS, path)
+                raise KeeperError(Err.BADARGUMENTS, path)
         elif ttl >= 0:
-            raise PrepError(Err.BADARGUMENTS, path)
+            raise KeeperError(Err.BADARGUMENTS, path)
         self._check_session(session_id, owner)
         if path is None:
-            raise PrepError(Err.BADARGUMENTS, path)
+            raise KeeperError(Err.BADARGUMENTS, path)
         parent_path = self._parent(path)
         acl = self._fixup(req.acl, auth_ids, path)
         parent = self.record_for(parent_path)
@@ -266,11 +257,11 @@ class Prep:
             path = f"{path}{parent.cversion:010d}" if parent.cversion >= 0 else f"{path}-{-parent.cversion:09d}"
         self._validate(path)
         if self._exists(path):
-            raise PrepError(Err.NODEEXISTS, path)
+            raise KeeperError(Err.NODEEXISTS, path)
         parent_owner = parent.ephemeral_owner
         if parent_owner and not is_container_owner(parent_owner) and \
                 not is_ttl_owner(parent_owner, self.extended_types_enabled):
-            raise PrepError(Err.NOCHILDRENFOREPHEMERALS, path)
+            raise KeeperError(Err.NOCHILDRENFOREPHEMERALS, path)
         new_cversion = parent.cversion + 1
         if op == _CREATE_CONTAINER:
             txn: Any = CreateContainerTxn(path, req.data, list(acl), new_cversion)
@@ -293,16 +284,16 @@ class Prep:
         self._check_session(session_id, owner)
         path = req.path
         if path is None:
-            raise PrepError(Err.BADARGUMENTS, path)
+            raise KeeperError(Err.BADARGUMENTS, path)
         parent_path = self._parent(path)
         if path in SPECIAL_PATHS:
-            raise PrepError(Err.BADARGUMENTS, path)
+            raise KeeperError(Err.BADARGUMENTS, path)
         parent = self.record_for(parent_path)
         self._check_acl(parent.acl, _PERM_DELETE, auth_ids, path)
         node = self.record_for(path)
         self._check_and_inc_version(node.version, req.version, path)
         if node.child_count > 0:
-            raise PrepError(Err.NOTEMPTY, path)
+            raise KeeperError(Err.NOTEMPTY, path)
         parent = parent.duplicate(zxid)
         parent.child_count -= 1
         self._add(parent)
@@ -346,17 +337,17 @@ class Prep:
 
     def _reconfig(self, req: Any, session_id: int, owner: int, auth_ids: Sequence[Id], zxid: int) -> tuple[int, Any]:
         if not self.reconfig_enabled:
-            raise PrepError(Err.RECONFIGDISABLED)
+            raise KeeperError(Err.RECONFIGDISABLED)
         self._check_session(session_id, owner)
         if self.reconfig is None:
-            raise PrepError(Err.UNIMPLEMENTED)
+            raise KeeperError(Err.UNIMPLEMENTED)
         try:
             planned = self.reconfig.plan(req, zxid)
             node = self.record_for(CONFIG_NODE)
             self._check_acl(node.acl, _PERM_WRITE, auth_ids, CONFIG_NODE)
             self.reconfig.admit(planned)
         except ReconfigRefused as exc:
-            raise PrepError(exc.err, CONFIG_NODE) from None
+            raise KeeperError(exc.err, CONFIG_NODE) from None
         node = node.duplicate(zxid)
         node.version = -1
         self._add(node)
@@ -376,7 +367,7 @@ class Prep:
             return self._check(req, session_id, owner, auth_ids)
         if op == _RECONFIG:
             return self._reconfig(req, session_id, owner, auth_ids, zxid)
-        raise PrepError(Err.UNIMPLEMENTED)
+        raise KeeperError(Err.UNIMPLEMENTED)
 
     # ---- entry points --------------------------------------------------------------------
 
@@ -389,7 +380,7 @@ class Prep:
         try:
             txn_type, txn = self._one(op, req, session_id, owner, auth_ids, zxid, time)
             return Prepared(TxnHeader(session_id, cxid, zxid, time, txn_type), txn)
-        except PrepError as exc:
+        except KeeperError as exc:
             return Prepared(TxnHeader(session_id, cxid, zxid, time, OpCode.ERROR), ErrorTxn(exc.err), exc.err)
 
     def prep_multi(self, ops: list[tuple[int, Any]], session_id: int, cxid: int,
@@ -406,7 +397,7 @@ class Prep:
             else:
                 try:
                     txn_type, txn = self._one(op, req, session_id, owner, auth_ids, zxid, time)
-                except PrepError as exc:
+                except KeeperError as exc:
                     failed = exc.err
                     txn_type, txn = _ERROR, ErrorTxn(exc.err)
                     self._rollback(zxid, saved)
@@ -431,19 +422,19 @@ class Prep:
         try:
             parent_path = self._parent(path)
             if path in SPECIAL_PATHS:
-                raise PrepError(Err.BADARGUMENTS, path)
+                raise KeeperError(Err.BADARGUMENTS, path)
             node = self.record_for(path)
             if node.child_count > 0:
-                raise PrepError(Err.NOTEMPTY, path)
+                raise KeeperError(Err.NOTEMPTY, path)
             owner = node.ephemeral_owner
             if owner and not is_container_owner(owner) and not is_ttl_owner(owner, self.extended_types_enabled):
-                raise PrepError(Err.BADVERSION, path)
+                raise KeeperError(Err.BADVERSION, path)
             parent = self.record_for(parent_path).duplicate(zxid)
             parent.child_count -= 1
             self._add(parent)
             self._add(ChangeRecord(zxid, path, False))
             return Prepared(hdr, DeleteTxn(path))
-        except PrepError as exc:
+        except KeeperError as exc:
             return Prepared(TxnHeader(0, 0, zxid, time, OpCode.ERROR), ErrorTxn(exc.err), exc.err)
 
     def prep_create_session(self, session_id: int, timeout_ms: int, zxid: int, time: int) -> Prepared:

@@ -60,6 +60,7 @@ from jute.proto import (
     WhoAmIResponse,
 )
 from pyzk.acl import AuthRegistry, check_acl, mask_digest_acl
+from pyzk.errors import KeeperError
 from pyzk.pipeline.origins import Origin, OriginsByZxid
 from pyzk.pipeline.prep import Prep, Prepared
 from pyzk.pipeline.requests import (
@@ -128,12 +129,6 @@ _ANSWERING_TXN_TYPES: dict[int, frozenset[int]] = {
 }
 
 
-class KeeperError(Exception):
-    def __init__(self, err: int) -> None:
-        super().__init__(err)
-        self.err = err
-
-
 @dataclass(slots=True)
 class PendingRequest:
     """One entry of a connection's in-order reply queue."""
@@ -142,7 +137,7 @@ class PendingRequest:
     op: int
     record: Any = None
     in_flight: bool = False  # a write or barrier waiting for its txn to be applied
-    received_ms: float = 0.0
+    received_s: float = 0.0
 
 
 class ClientSession:
@@ -708,7 +703,7 @@ class ZooKeeperServer:
         conn.send(out)
         self.stats.packets_sent += 1
         if req is not None:
-            latency = int((time.monotonic() - req.received_ms) * 1000)
+            latency = int((time.monotonic() - req.received_s) * 1000)
             self.stats.record_latency(latency)
             conn.record_latency(latency)
             conn.last_op = OP_SHORT_NAMES.get(req.op, "NA")

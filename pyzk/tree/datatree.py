@@ -37,6 +37,7 @@ from jute.txn import (
     SetDataTxn,
     TxnHeader,
 )
+from pyzk.errors import KeeperError
 from pyzk.tree.node import DataNode, is_container_owner, is_ttl_owner, ttl_owner
 from pyzk.tree.quota import QuotaTracker
 
@@ -93,12 +94,6 @@ class ApplyResult:
     events: list[WatchEvent] = field(default_factory=list)
     created_session: tuple[int, int] | None = None  # (session id, timeout ms)
     closed_session: int | None = None
-
-
-class TreeError(Exception):
-    def __init__(self, err: Err) -> None:
-        super().__init__(err.name)
-        self.err = err
 
 
 class DataTree:
@@ -276,9 +271,9 @@ class DataTree:
         child_name = path[i + 1 :]
         parent = self.nodes.get(parent_path)
         if parent is None:
-            raise TreeError(Err.NONODE)
+            raise KeeperError(Err.NONODE)
         if child_name in parent.children:
-            raise TreeError(Err.NODEEXISTS)
+            raise KeeperError(Err.NODEEXISTS)
         self._pre_change(parent_path, parent)
         if parent_cversion == -1:
             parent_cversion = parent.cversion + 1
@@ -307,7 +302,7 @@ class DataTree:
         parent_path = path[:i] if i > 0 else "/"
         parent = self.nodes.get(parent_path)
         if parent is None:
-            raise TreeError(Err.NONODE)
+            raise KeeperError(Err.NONODE)
         # The parent moves first, even when the child is gone: replaying a fuzzy snapshot
         # may meet a delete whose child the snapshot already lacks, and the parent's pzxid
         # must still advance (DataTree.deleteNode does the same; digests depend on it).
@@ -317,7 +312,7 @@ class DataTree:
         self._post_change(parent_path, parent)
         node = self.nodes.get(path)
         if node is None:
-            raise TreeError(Err.NONODE)
+            raise KeeperError(Err.NONODE)
         self.digest = (self.digest - self._cached_digest(path, node)) & DIGEST_MASK64
         del self.nodes[path]
         owner = node.ephemeral_owner
@@ -340,7 +335,7 @@ class DataTree:
                  events: list[WatchEvent]) -> Stat:
         node = self.nodes.get(path)
         if node is None:
-            raise TreeError(Err.NONODE)
+            raise KeeperError(Err.NONODE)
         self._pre_change(path, node)
         old = node.data
         node.data = data
@@ -355,7 +350,7 @@ class DataTree:
     def set_acl(self, path: str, acl: Any, version: int) -> Stat:
         node = self.nodes.get(path)
         if node is None:
-            raise TreeError(Err.NONODE)
+            raise KeeperError(Err.NONODE)
         self._pre_change(path, node)
         node.aversion = version
         node.acl = self.intern_acl(acl)
@@ -365,7 +360,7 @@ class DataTree:
     def set_cversion_pzxid(self, path: str, new_cversion: int, zxid: int) -> None:
         node = self.nodes.get(path)
         if node is None:
-            raise TreeError(Err.NONODE)
+            raise KeeperError(Err.NONODE)
         if new_cversion == -1:
             new_cversion = node.cversion + 1
         if new_cversion > node.cversion:
@@ -382,7 +377,7 @@ class DataTree:
             for p in paths:
                 try:
                     self.delete_node(p, zxid, events)
-                except TreeError:
+                except KeeperError:
                     pass
         if local:
             for p in local:
@@ -390,7 +385,7 @@ class DataTree:
                     continue
                 try:
                     self.delete_node(p, zxid, events)
-                except TreeError:
+                except KeeperError:
                     pass
 
     # ---- processTxn ----------------------------------------------------------------------
@@ -411,13 +406,13 @@ class DataTree:
                 self._apply_multi(hdr, txn, rc, sub_records)
             else:
                 applier(self, hdr, txn, rc)
-        except TreeError as exc:
+        except KeeperError as exc:
             rc.err = exc.err
             # Replay of a create already in a fuzzy snapshot still moves the parent's cversion.
             if t == _CREATE and exc.err == Err.NODEEXISTS and not isinstance(txn, CreateTxnV0):
                 try:
                     self.set_cversion_pzxid(parent_of(txn.path), txn.parentCVersion, hdr.zxid)
-                except TreeError:
+                except KeeperError:
                     pass
         if not is_sub_txn and hdr.zxid > self.last_processed_zxid:
             self.last_processed_zxid = hdr.zxid
