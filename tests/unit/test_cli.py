@@ -183,7 +183,7 @@ def test_logger_name_abbreviated_like_logback() -> None:
 
 
 def test_log_line_layout() -> None:
-    record = logging.LogRecord("pyzk.server.quorum_driver", logging.WARNING, "driver.py", 42,
+    record = logging.LogRecord("pyzk.quorum.driver", logging.WARNING, "driver.py", 42,
                                "lost %s", ("leader",), None)
     record.threadName = "MainThread"
     line = ZooKeeperFormatter(my_id=3).format(record)
