@@ -127,11 +127,13 @@ class EnsembleMember:
 
     def _on_config_activated(self, effect: ConfigActivated) -> None:
         verifier = effect.verifier
-        # A config made by a reconfig txn was just written by that txn (mzxid = its zxid =
-        # the version). Java runs initConfigInZKDatabase before applying the txn, so the
-        # txn's data and stat are what stay; pyzk leaves them alone.
+        # initConfigInZKDatabase: the node holds the active config's text, Stat version -1,
+        # mzxid = the config's version (a static config: 0, and the tree's empty node has
+        # mzxid 0 too, hence the data check). A config made by a reconfig txn was just
+        # written by that txn (mzxid = its zxid = the version): Java runs initConfig before
+        # applying the txn, so the txn's data and stat are what stay.
         node = self.peer.db.tree.nodes.get(CONFIG_NODE)
-        if node is None or node.mzxid != verifier.version:
+        if node is None or node.mzxid != verifier.version or not node.data:
             self.peer.db.tree.set_data(CONFIG_NODE, verifier.config_text().encode(), -1,
                                        verifier.version, wall_ms(), [])
         if effect.write_files:

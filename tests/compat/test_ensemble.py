@@ -189,3 +189,18 @@ def test_whole_ensemble_restart_keeps_the_data(ensemble: Ensemble) -> None:
         assert len([c for c in zk.get_children("/") if c.startswith("seq-")]) == 1
     finally:
         zk.stop()
+
+
+def test_every_member_serves_the_config_in_zookeeper_config(ensemble: Ensemble) -> None:
+    """initConfigInZKDatabase: /zookeeper/config holds the membership and version, Stat
+    version -1, on every member (a static config: version 0)."""
+    expected = "".join(f"server.{s.server_id}=127.0.0.1:{s.quorum_port}:{s.election_port}:participant\n"
+                       for s in ensemble.servers) + "version=0"
+    for server in ensemble.servers:
+        zk = client(server.address)
+        try:
+            data, stat = zk.get("/zookeeper/config")
+            assert (data.decode(), stat.version, stat.mzxid) == (expected, -1, 0)
+        finally:
+            zk.stop()
+            zk.close()
