@@ -20,6 +20,7 @@ import asyncio
 import logging
 import signal
 import time
+from typing import Any
 
 from jute.codes import ServerState
 from pyzk.config import ServerConfig
@@ -38,9 +39,11 @@ from pyzk.quorum.effects import (
 from pyzk.quorum.peer import Peer
 from pyzk.quorum.verifier import QuorumMaj
 from pyzk.quorum.zab import ZabConfig
+from pyzk.server.admin import start_admin_server
 from pyzk.server.connection import ClientConnection
 from pyzk.server.dynamic_config import backup_static_config, write_activated_config
 from pyzk.server.ensemble_commit import FollowerCommit, LeaderCommit, build_role
+from pyzk.server.metrics import start_metrics_server
 from pyzk.server.quorum_disk import QuorumDisk
 from pyzk.server.quorum_driver import QuorumDriver, wall_ms
 from pyzk.server.readonly import ReadOnlyZooKeeperServer, read_only_grace_ms
@@ -49,6 +52,7 @@ from pyzk.server.startup import run_reporting_startup_errors
 from pyzk.server.tls import server_ssl_context
 from pyzk.server.zkserver import ZooKeeperServer
 from pyzk.storage.errors import StorageError
+from pyzk.storage.files import purge
 from pyzk.tree.datatree import CONFIG_NODE, DataTree
 
 logger = logging.getLogger(__name__)
@@ -205,19 +209,62 @@ async def _serve(config: ServerConfig) -> int:
         logger.info("binding to secure port %s:%s", config.secure_client_port_address, config.secure_client_port)
     tasks = [loop.create_task(_expire_sessions(member, config.tick_time_ms / 1000.0)),
              loop.create_task(_sweep_containers(member, config))]
+    if config.autopurge_purge_interval_hours > 0:
+        tasks.append(loop.create_task(_autopurge(config)))
+    # The ops surface follows whichever server serves now (QuorumPeer's AdminServer and
+    # metrics outlive its roles); a port that cannot be bound stops start-up.
+    current = CurrentServer(member)
+    try:
+        ops_listeners = [s for s in (await start_metrics_server(current), await start_admin_server(current)) if s]
+    except OSError:
+        for task in tasks:
+            task.cancel()
+        for listener in listeners:
+            listener.close()
+        await member.driver.close()
+        member.disk.close()
+        raise
     await stop.wait()
     logger.info("shutting down%s", f": {member.fatal}" if member.fatal else "")
     for task in tasks:
         task.cancel()
     if member.read_only_timer is not None:
         member.read_only_timer.cancel()
-    for listener in listeners:
+    for listener in [*listeners, *ops_listeners]:
         listener.close()
     for conn in list(member.server.all_connections):
         conn.close()
     await member.driver.close()
     member.disk.close()
     return 1 if member.fatal else 0
+
+
+class CurrentServer:
+    """The serving role's ZooKeeperServer as the AdminServer and metrics see it: every
+    attribute is looked up on the member's server of the moment."""
+
+    def __init__(self, member: EnsembleMember) -> None:
+        object.__setattr__(self, "_member", member)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._member.server, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._member.server, name, value)
+
+
+async def _autopurge(config: ServerConfig) -> None:
+    """DatadirCleanupManager in every role: keep snapRetainCount snapshots and their logs."""
+    loop = asyncio.get_running_loop()
+    logger.info("autopurge.snapRetainCount set to %d, autopurge.purgeInterval set to %d",
+                config.autopurge_snap_retain_count, config.autopurge_purge_interval_hours)
+    while True:
+        await asyncio.sleep(config.autopurge_purge_interval_hours * 3600)
+        try:
+            await loop.run_in_executor(None, purge, config.data_dir, config.data_log_dir,
+                                       config.autopurge_snap_retain_count)
+        except Exception:
+            logger.exception("autopurge failed")
 
 
 async def _expire_sessions(member: EnsembleMember, tick_s: float) -> None:

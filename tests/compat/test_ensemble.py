@@ -204,3 +204,23 @@ def test_every_member_serves_the_config_in_zookeeper_config(ensemble: Ensemble) 
         finally:
             zk.stop()
             zk.close()
+
+
+def test_admin_server_follows_the_role_in_an_ensemble(tmp_path: Path) -> None:
+    """admin.enableServer in ensemble mode: every member serves its AdminServer, and its
+    answers come from the role serving now. (pyzk only: Debian's Apache class path lacks
+    the servlet API, so Apache 3.8 skips its AdminServer there.)"""
+    import json
+    import urllib.request
+
+    ens = start_target("pyzk", SIZE, {"admin.enableServer": "true", "admin.serverAddress": "127.0.0.1"},
+                       workdir=tmp_path, start_timeout_s=60)
+    try:
+        states = []
+        for server in ens.servers:
+            url = f"http://127.0.0.1:{server.admin_port}/commands/monitor"
+            with urllib.request.urlopen(url, timeout=5) as reply:
+                states.append(json.loads(reply.read())["server_state"])
+        assert sorted(states) == ["follower", "follower", "leader"]
+    finally:
+        ens.stop()
