@@ -312,6 +312,12 @@ class ServerConfig:
     datadir_autocreate: bool
     unknown_keys: tuple[str, ...]
     warnings: tuple[str, ...] = field(default=())
+    # AuthenticationHelper: the schemes one of which a connection must hold before any
+    # request but auth and sasl is served (empty: not enforced), and whether SASL is among
+    # them (a failed SASL exchange then answers SESSIONCLOSEDREQUIRESASLAUTH).
+    enforce_auth_schemes: tuple[str, ...] = ()
+    sasl_auth_required: bool = False
+    allow_sasl_failed_clients: bool = False
 
     @property
     def voters(self) -> dict[int, QuorumServer]:
@@ -362,7 +368,8 @@ _PASSTHROUGH_KEYS_IMPLEMENTED = frozenset({
     "maxCnxns", "digest.enabled", "closeSessionTxn.enabled", "extendedTypesEnabled",
     "emulate353TTLNodes", "enforceQuota", "DigestAuthenticationProvider.superDigest",
     "snapshot.compression.method", "snapshot.trust.empty", "db.autocreate",
-    "datadir.autocreate", "serverCnxnFactory",
+    "datadir.autocreate", "serverCnxnFactory", "enforce.auth.enabled", "enforce.auth.schemes",
+    "sessionRequireClientSASLAuth", "allowSaslFailedClients",
 })
 _PASSTHROUGH_PREFIXES_IMPLEMENTED = ("authProvider.", "ssl.")
 
@@ -370,8 +377,7 @@ _PASSTHROUGH_PREFIXES_IMPLEMENTED = ("authProvider.", "ssl.")
 _PASSTHROUGH_KEYS_KNOWN = frozenset({
     "admin.portUnification", "admin.forceHttps", "commitLogCount", "snapshotSizeFactor",
     "leaderServes", "cnxTimeout", "fastleader.minNotificationInterval",
-    "fastleader.maxNotificationInterval", "enforce.auth.enabled", "enforce.auth.schemes",
-    "sessionRequireClientSASLAuth", "requestThrottleLimit", "requestThrottleStallTime",
+    "fastleader.maxNotificationInterval", "requestThrottleLimit", "requestThrottleStallTime",
     "requestThrottleDropStale", "largeRequestMaxBytes", "largeRequestThreshold",
     "learner.asyncSending", "learner.closeSocketAsync", "leader.closeSocketAsync",
     "flushDelay", "maxWriteQueuePollTime", "maxBatchSize", "requestStaleLatencyCheck",
@@ -387,10 +393,25 @@ _PASSTHROUGH_KEYS_KNOWN = frozenset({
     "kerberos.removeRealmFromPrincipal", "kerberos.canonicalizeHostNames",
     "X509AuthenticationProvider.superUser", "superUser", "clientPortUnification",
     "quorumCnxnTimeoutMs", "electionPortBindRetry", "tcpKeepAlive", "clientTcpKeepAlive",
-    "globalOutstandingLimit", "jute.maxbuffer", "maxResponseCacheSize",
+    "jute.maxbuffer", "maxResponseCacheSize",
     "maxGetChildrenResponseCacheSize", "syncLimit", "ttlNodeMaxTtl", "follower.nodelay",
     "serializeLastProcessedZxid.enabled", "snapshot.trust.empty",
 })
+
+# Security settings pyzk does not implement. Set to anything but their off value they would
+# change who may connect or do what (quorum TLS, quorum SASL, x509 client authentication), so
+# instead of running without them pyzk refuses to start, naming the key and its line. Their
+# off value (e.g. quorum.auth.enableSasl=false) is accepted. The other quorum.auth.* keys
+# (login contexts, service principal) only take effect with quorum.auth.enableSasl=true.
+_SECURITY_DIRECT_KEYS_REFUSED = {
+    "sslQuorum": "quorum TLS (server-to-server encryption and authentication)",
+    "portUnification": "quorum TLS port unification",
+    "quorum.auth.enableSasl": "quorum SASL (server-to-server authentication)",
+    "quorum.auth.learnerRequireSasl": "quorum SASL (server-to-server authentication)",
+    "quorum.auth.serverRequireSasl": "quorum SASL (server-to-server authentication)",
+}
+X509_PROVIDER_CLASS = "org.apache.zookeeper.server.auth.X509AuthenticationProvider"
+_SSL_AUTH_PROVIDER_PROPERTIES = ("zookeeper.ssl.authProvider", "zookeeper.ssl.quorum.authProvider")
 
 _TYPO_CANDIDATES = sorted(
     _DIRECT_KEYS | _PASSTHROUGH_KEYS_IMPLEMENTED | _PASSTHROUGH_KEYS_KNOWN
@@ -765,6 +786,12 @@ def parse_config(
     if not learner_require_sasl and server_require_sasl:
         raise reader.error("quorum.auth.serverRequireSasl", "quorum.auth.learnerRequireSasl is"
                            " disabled, so cannot enable quorum.auth.serverRequireSasl")
+    for key, feature in _SECURITY_DIRECT_KEYS_REFUSED.items():
+        if reader.boolean(key, False):
+            raise reader.error(key, f"{feature} is not implemented by pyzk; refusing to start"
+                                    f" rather than run without it (set {key}=false or remove it)")
+    enforce_auth_schemes, sasl_auth_required = _enforce_auth(sysprops)
+
     if snap_retain_count < 3:
         warn("autopurge.snapRetainCount",
              f"Invalid autopurge.snapRetainCount: {snap_retain_count}. Defaulting to 3")
@@ -960,7 +987,63 @@ def parse_config(
         datadir_autocreate=sysprops.boolean("zookeeper.datadir.autocreate", True),
         unknown_keys=tuple(unknown_keys),
         warnings=tuple(warnings),
+        enforce_auth_schemes=enforce_auth_schemes,
+        sasl_auth_required=sasl_auth_required,
+        allow_sasl_failed_clients=sysprops.boolean("zookeeper.allowSaslFailedClients", False),
     )
+
+
+def _available_auth_schemes(sysprops: _SystemProperties) -> set[str]:
+    """ProviderRegistry's schemes as pyzk builds them (pyzk.acl.registry): ip, digest unless
+    disabled, and each zookeeper.authProvider.N class pyzk implements. Also refuses the x509
+    provider, which pyzk does not implement."""
+    from pyzk.acl.registry import (
+        AUTH_PROVIDER_PROPERTY_PREFIX,
+        DIGEST_ENABLED_PROPERTY,
+        KNOWN_PROVIDER_SCHEMES,
+    )
+
+    schemes = {"ip"}
+    if sysprops.values.get(DIGEST_ENABLED_PROPERTY, "true").lower() == "true":
+        schemes.add("digest")
+    for name, value in sysprops.values.items():
+        if not name.startswith(AUTH_PROVIDER_PROPERTY_PREFIX):
+            continue
+        class_name = java_trim(value)
+        if class_name == X509_PROVIDER_CLASS:
+            raise sysprops.error(name, "the x509 authentication provider (TLS client"
+                                       " certificates as ids) is not implemented by pyzk;"
+                                       " refusing to start rather than run without it")
+        scheme = KNOWN_PROVIDER_SCHEMES.get(class_name)
+        if scheme is not None:
+            schemes.add(scheme)
+    for name in _SSL_AUTH_PROVIDER_PROPERTIES:
+        if name in sysprops.values:
+            raise sysprops.error(name, "a TLS authentication provider is not implemented by"
+                                       " pyzk; refusing to start rather than run without it")
+    return schemes
+
+
+def _enforce_auth(sysprops: _SystemProperties) -> tuple[tuple[str, ...], bool]:
+    """AuthenticationHelper: (the enforced schemes, empty if not enforced; SASL required)."""
+    available = _available_auth_schemes(sysprops)
+    if sysprops.boolean("zookeeper.sessionRequireClientSASLAuth", False):
+        enabled, schemes, origin = True, ["sasl"], "zookeeper.sessionRequireClientSASLAuth"
+    else:
+        enabled = sysprops.boolean("zookeeper.enforce.auth.enabled", False)
+        text = sysprops.values.get("zookeeper.enforce.auth.schemes")
+        schemes = [] if text is None else [java_trim(part) for part in _java_split(text, ",")]
+        origin = "zookeeper.enforce.auth.schemes" if text is not None else "zookeeper.enforce.auth.enabled"
+    if not enabled:
+        return (), False
+    if not schemes:
+        raise sysprops.error("zookeeper.enforce.auth.enabled",
+                             "zookeeper.enforce.auth.enabled is true zookeeper.enforce.auth.schemes"
+                             " must be  configured.")
+    for scheme in schemes:
+        if scheme not in available:
+            raise sysprops.error(origin, f"Authentication scheme {scheme} is not available.")
+    return tuple(dict.fromkeys(schemes)), "sasl" in schemes
 
 
 def _four_letter_words(sysprops: _SystemProperties, warnings: list[str]) -> frozenset[str]:

@@ -141,8 +141,13 @@ class DigestMD5Server:
     def evaluate(self, token: bytes) -> bytes:
         """The next server token for a client token (ZooKeeperSaslServer.evaluateResponse)."""
         if self._nonce is None:
-            if token:
-                raise SaslError("DIGEST-MD5 must not have an initial response")
+            # JDK 17's DigestMD5Server ignores an initial response (RFC 2831 2.2: no
+            # subsequent authentication) and sends its challenge; only the length is checked.
+            if len(token) > RESPONSE_BYTES_MAX:
+                raise SaslError(
+                    f"DIGEST-MD5: Invalid digest response length. Got:  {len(token)} "
+                    f"Expected < {RESPONSE_BYTES_MAX}"
+                )
             return self.challenge()
         return self.step(token)
 

@@ -28,7 +28,7 @@ class AuthProvider(Protocol):
 
     def is_authenticated(self) -> bool: ...
 
-    def authenticate(self, auth_bytes: bytes, client_ip: str) -> list[Id] | None: ...
+    def authenticate(self, auth_bytes: bytes | None, client_ip: str) -> list[Id] | None: ...
 
     def user_name(self, id: str) -> str: ...
 
@@ -106,7 +106,7 @@ class IPAuthenticationProvider:
     def is_authenticated(self) -> bool:
         return False
 
-    def authenticate(self, auth_bytes: bytes, client_ip: str) -> list[Id] | None:
+    def authenticate(self, auth_bytes: bytes | None, client_ip: str) -> list[Id] | None:
         # The ip scheme ignores the auth data: the id is the connection's address.
         return [Id(self.scheme, client_ip)]
 
@@ -178,7 +178,9 @@ class DigestAuthenticationProvider:
     def is_authenticated(self) -> bool:
         return True
 
-    def authenticate(self, auth_bytes: bytes, client_ip: str) -> list[Id] | None:
+    def authenticate(self, auth_bytes: bytes | None, client_ip: str) -> list[Id] | None:
+        if auth_bytes is None:
+            return None  # `new String(null)` throws: ZooKeeper answers AUTHFAILED and closes
         digest = digest_id(auth_bytes.decode("utf-8", "replace"), self.algorithm)
         ids = [Id("super", "")] if digest == self.super_digest else []
         ids.append(Id(self.scheme, digest))

@@ -94,9 +94,10 @@ class AuthRegistry:
     def schemes(self) -> list[str]:
         return sorted(self._providers)
 
-    def authenticate(self, scheme: str, auth_bytes: bytes, client_ip: str) -> list[Id] | None:
+    def authenticate(self, scheme: str, auth_bytes: bytes | None, client_ip: str) -> list[Id] | None:
         """An auth packet (xid -4): the ids to add to the connection, or None for
-        AUTHFAILED (unknown scheme or rejected credentials; the server then closes)."""
+        AUTHFAILED (unknown scheme or rejected credentials; the server then closes).
+        `auth_bytes` is None for a null buffer: each provider decides (ip ignores it)."""
         provider = self._providers.get(scheme)
         if provider is None:
             return None

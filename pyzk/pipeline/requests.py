@@ -16,6 +16,7 @@ from typing import Any
 from jute.codes import Err, OpCode
 from jute.data import Id
 from jute.multi import MULTI_READ_OP_RECORDS, decode_multi_request
+from jute.primitives import JuteError
 from jute.proto import (
     AddWatchRequest,
     CheckWatchesRequest,
@@ -76,14 +77,33 @@ KNOWN_OPS = frozenset(REQUEST_RECORDS) | NO_RECORD_OPS | {OpCode.MULTI, OpCode.M
 _MULTI, _MULTI_READ = OpCode.MULTI, OpCode.MULTI_READ
 
 
+# Ops whose null path ZooKeeper 3.8 answers with MARSHALLINGERROR: the path is dereferenced
+# (a NullPointerException) before any check that has its own error code, and the processor's
+# catch-all answers MARSHALLINGERROR (a write's still consumes its zxid as an ErrorTxn).
+# setData and setACL validate the path first (BADARGUMENTS); sync, addWatch and removeWatches
+# accept a null path. In a multi or multiRead any sub-op with a null path does it.
+_NULL_PATH_IS_MARSHALLING_ERROR = frozenset({
+    OpCode.GET_DATA, OpCode.EXISTS, OpCode.GET_CHILDREN, OpCode.GET_CHILDREN2, OpCode.GET_ACL,
+    OpCode.GET_ALL_CHILDREN_NUMBER, OpCode.CHECK_WATCHES, OpCode.CREATE, OpCode.CREATE2,
+    OpCode.CREATE_CONTAINER, OpCode.CREATE_TTL, OpCode.DELETE,
+})
+
+
 def decode_record(op: int, body: bytes, pos: int) -> Any:
     """The record after the request header (None for ops without one); JuteError if bad."""
     if op == _MULTI or op == _MULTI_READ:
-        return decode_multi_request(body, pos, len(body))
+        ops = decode_multi_request(body, pos, len(body))
+        for _, sub in ops:
+            if getattr(sub, "path", "") is None:
+                raise JuteError("null path in a multi sub-op")
+        return ops
     record_type = REQUEST_RECORDS.get(op)
     if record_type is None:
         return None
-    return record_type.decode_from(body, pos, len(body))[0]
+    record = record_type.decode_from(body, pos, len(body))[0]
+    if op in _NULL_PATH_IS_MARSHALLING_ERROR and record.path is None:
+        raise JuteError("null path")
+    return record
 
 
 def prep_write_request(prep: Prep, op: int, record: Any, session_id: int, cxid: int, auth_ids: Sequence[Id],

@@ -38,35 +38,47 @@ def _spread(h: int) -> int:
 
 
 class AuthInfo:
-    """The ids of one connection: a set, iterated in ConcurrentHashMap order."""
+    """The ids of one connection: a set, iterated in ConcurrentHashMap order.
 
-    __slots__ = ("_bins", "_count", "ids")
+    Adding is O(1) amortised (a set answers membership; the ordered tuple is rebuilt only
+    when it is read after a change), so a connection sending thousands of addauths costs
+    linear time, not a rescan and a rebuild of every id per add.
+    """
+
+    __slots__ = ("_bins", "_ids", "_members")
 
     def __init__(self, first: Id) -> None:
         self._bins: list[list[tuple[int, Id]]] = [[] for _ in range(_TABLE_SIZE_INITIAL)]
-        self._count = 0
-        self.ids: tuple[Id, ...] = ()
+        self._members: set[Id] = set()
+        self._ids: tuple[Id, ...] | None = ()
         self.add(first)
 
+    @property
+    def ids(self) -> tuple[Id, ...]:
+        ids = self._ids
+        if ids is None:
+            ids = self._ids = tuple(entry for bin_ in self._bins for _, entry in bin_)
+        return ids
+
     def __contains__(self, auth_id: object) -> bool:
-        return auth_id in self.ids
+        return auth_id in self._members
 
     def __iter__(self) -> Iterator[Id]:
         return iter(self.ids)
 
     def __len__(self) -> int:
-        return self._count
+        return len(self._members)
 
     def add(self, auth_id: Id) -> None:
-        if auth_id in self.ids:
+        if auth_id in self._members:
             return
+        self._members.add(auth_id)
         h = _spread(id_hash(auth_id))
         self._bins[h & (len(self._bins) - 1)].append((h, auth_id))
-        self._count += 1
         # addCount resizes once the count reaches sizeCtl, three quarters of the table.
-        if self._count >= len(self._bins) - (len(self._bins) >> 2):
+        if len(self._members) >= len(self._bins) - (len(self._bins) >> 2):
             self._resize()
-        self.ids = tuple(entry for bin_ in self._bins for _, entry in bin_)
+        self._ids = None
 
     def _resize(self) -> None:
         """ConcurrentHashMap.transfer: each bin splits on one hash bit into bin i and i+n.

@@ -6,6 +6,17 @@ Rule 2: a frame outside 0..jute.maxbuffer, or bytes that are not a valid request
         close this connection only.
 Rule 3: receive is paused during the handshake: frames that arrive after the ConnectRequest
         wait until the session is established (or refused).
+Rule 4 (backpressure; memory stays bounded whatever a client sends):
+        a) globalOutstandingLimit, as ZooKeeperServer.shouldThrottle: when more requests than
+           the limit are in process on this server (received, reply not produced yet) and
+           this connection has one of them, it stops reading (ServerCnxn.disableRecv) until
+           a reply of its own brings the count back (enableRecv).
+        b) an output high-water mark: a connection whose unsent replies (ours plus the
+           transport's write buffer) exceed OUTPUT_HIGH_WATER_BYTES stops reading, and
+           resumes once the transport drains below OUTPUT_LOW_WATER_BYTES, so a client that
+           sends requests and never reads their replies cannot make the server buffer them
+           without limit. Frames already received when reading stops wait in `backlog` and
+           run, in order, when it resumes.
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ import asyncio
 import logging
 import socket
 import struct
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from jute.framing import FrameSplitter, FrameTooLarge
@@ -28,6 +40,14 @@ logger = logging.getLogger(__name__)
 
 _LEN = struct.Struct(">i")
 SESSIONLESS_TIMEOUT_MS_DEFAULT = 10000
+# Unsent reply bytes of one connection above which it stops reading requests, and the
+# transport buffer size below which it reads again. One reply may be up to jute.maxbuffer
+# (1 MiB) on top of the mark, and the kernel's socket buffers hold a few MiB more.
+OUTPUT_HIGH_WATER_BYTES = 1 << 20
+OUTPUT_LOW_WATER_BYTES = 256 << 10
+# Requests of one connection run per event-loop turn; the rest of a pipelined burst waits in
+# the backlog for the next turn, so other connections are served in between.
+FRAMES_PER_TURN = 64
 
 
 class ClientConnection(asyncio.Protocol):
@@ -44,11 +64,25 @@ class ClientConnection(asyncio.Protocol):
         self.out: list[bytes] = []
         self.sessionless_timer: asyncio.TimerHandle | None = None
         self.flush_scheduled = False
+        self.out_bytes = 0  # bytes in self.out
+        # Rule 4: frames received while reading is stopped; why it is stopped.
+        self.backlog: deque[bytes] = deque()
+        self.throttled = False  # globalOutstandingLimit (disableRecv(false))
+        self.write_paused = False  # the transport's write buffer is above the high mark
+        self.reading_paused = False  # transport.pause_reading() is in effect
+        self.turn_scheduled = False  # a call_soon(_next_turn) is pending
+        self.in_process = server.in_process
+        self.counted = 0  # this connection's share of in_process.count
+        self.outstanding_limit = server.config.global_outstanding_limit
 
     # ---- asyncio.Protocol ----------------------------------------------------------------
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
+        try:
+            transport.set_write_buffer_limits(high=OUTPUT_HIGH_WATER_BYTES, low=OUTPUT_LOW_WATER_BYTES)
+        except (AttributeError, NotImplementedError):
+            pass
         peer = transport.get_extra_info("peername") or ("0.0.0.0", 0)
         self.ip, port = peer[0], peer[1]
         sock = transport.get_extra_info("socket")
@@ -93,10 +127,23 @@ class ClientConnection(asyncio.Protocol):
             logger.warning("Closing connection from /%s: %s", self.ip, exc)
             self._close()
             return
-        for body in frames:
+        if self.backlog or self.throttled or self.write_paused:
+            self.backlog.extend(frames)
+            self._update_reading()
+            return
+        for index, body in enumerate(frames):
             if session.closed:
                 return
             self._frame(body)
+            if self.throttled or self.write_paused or index + 1 == FRAMES_PER_TURN:
+                # Rule 4: stop here; the rest runs when this connection may read again
+                # (or, after FRAMES_PER_TURN frames, on the next loop turn).
+                self.backlog.extend(frames[index + 1:])
+                if self.backlog and not self.turn_scheduled and not (self.throttled or self.write_paused):
+                    self.turn_scheduled = True
+                    asyncio.get_running_loop().call_soon(self._next_turn)
+                self._update_reading()
+                return
 
     def _frame(self, body: bytes) -> None:
         session = self.session
@@ -115,8 +162,27 @@ class ClientConnection(asyncio.Protocol):
         if self.held:
             held, self.held = self.held, []
             for frame in held:
-                self.server.handle_packet(session, frame)
+                self._handle(frame)
+        self._handle(body)
+
+    def _handle(self, body: bytes) -> None:
+        """One request to the server, then ZooKeeperServer.shouldThrottle for this connection."""
+        session = self.session
+        assert session is not None
         self.server.handle_packet(session, body)
+        self._count_in_process()
+        if (not self.throttled and self.in_process.count > self.outstanding_limit
+                and session.pending and not session.closed):
+            self.throttled = True
+            self._update_reading()
+
+    def _count_in_process(self) -> None:
+        """Bring this connection's share of the server's in-process count up to date."""
+        session = self.session
+        pending = len(session.pending) if session is not None and not session.closed else 0
+        if pending != self.counted:
+            self.in_process.count += pending - self.counted
+            self.counted = pending
 
     def flush_held(self) -> None:
         """Run frames that arrived during the handshake, once the session is established."""
@@ -127,11 +193,55 @@ class ClientConnection(asyncio.Protocol):
         for frame in held:
             if session.closed:
                 return
-            self.server.handle_packet(session, frame)
+            self._handle(frame)
+        self._update_reading()
+
+    # ---- Rule 4: stop and resume reading -------------------------------------------------
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        self._update_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._update_reading()
+
+    def _next_turn(self) -> None:
+        self.turn_scheduled = False
+        self._update_reading()
+
+    def _update_reading(self) -> None:
+        """Pause or resume the transport's reading to match the flags; when allowed again,
+        first run the frames that were received while it was stopped."""
+        transport = self.transport
+        session = self.session
+        if transport is None or session is None or session.closed or transport.is_closing():
+            return
+        if not (self.throttled or self.write_paused) and not self.turn_scheduled:
+            ran = 0
+            while self.backlog and not (self.throttled or self.write_paused) and not session.closed:
+                if ran == FRAMES_PER_TURN:
+                    self.turn_scheduled = True
+                    asyncio.get_running_loop().call_soon(self._next_turn)
+                    break
+                self._frame(self.backlog.popleft())
+                ran += 1
+            if session.closed:
+                return
+        stop = bool(self.throttled or self.write_paused or self.backlog)
+        if stop and not self.reading_paused:
+            self.reading_paused = True
+            transport.pause_reading()
+        elif not stop and self.reading_paused:
+            self.reading_paused = False
+            transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.sessionless_timer is not None:
             self.sessionless_timer.cancel()
+        self.in_process.count -= self.counted
+        self.counted = 0
+        self.backlog.clear()
         if self.session is not None:
             self.session.closed = True
             self.server.connection_lost(self.session)
@@ -148,9 +258,22 @@ class ClientConnection(asyncio.Protocol):
         # for a whole pipelined burst instead of one per reply).
         self.out.append(_LEN.pack(len(body)))
         self.out.append(body)
-        if not self.flush_scheduled:
+        self.out_bytes += 4 + len(body)
+        if self.out_bytes >= OUTPUT_HIGH_WATER_BYTES:
+            # Rule 4b: hand big output to the transport now, so its pause_writing tells us.
+            self.flush()
+        elif not self.flush_scheduled:
             self.flush_scheduled = True
             asyncio.get_running_loop().call_soon(self.flush)
+        if self.counted:
+            # A reply: ServerCnxn.decrOutstandingAndCheckThrottle.
+            self._count_in_process()
+            if self.throttled:
+                session = self.session
+                if not (self.in_process.count > self.outstanding_limit and session is not None
+                        and session.pending):
+                    self.throttled = False
+                    asyncio.get_running_loop().call_soon(self._update_reading)
 
     def flush(self) -> None:
         self.flush_scheduled = False
@@ -158,6 +281,7 @@ class ClientConnection(asyncio.Protocol):
         if not out:
             return
         self.out = []
+        self.out_bytes = 0
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.write(b"".join(out))

@@ -129,6 +129,17 @@ _ANSWERING_TXN_TYPES: dict[int, frozenset[int]] = {
 }
 
 
+class InProcess:
+    """Requests in process on one server (ZooKeeperServer.requestsInProcess): the sum over
+    its connections of requests received whose reply is not produced yet. The connections
+    keep it (server/connection.py) for globalOutstandingLimit."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
 @dataclass(slots=True)
 class PendingRequest:
     """One entry of a connection's in-order reply queue."""
@@ -263,6 +274,7 @@ class ZooKeeperServer:
         )
         # Requests prepped here whose txns are not applied yet (standalone, leader).
         self.origins = OriginsByZxid()
+        self.in_process = InProcess()
         # Sessions that live on this server alone (localSessionsEnabled, set by an ensemble
         # role): created and closed without a txn, expired here, and made global by their
         # first ephemeral create when `upgrade_local_sessions`.
@@ -521,6 +533,9 @@ class ZooKeeperServer:
             return
         if op == _SASL:
             self._sasl(conn, xid, body, pos)
+            return
+        enforced = self.config.enforce_auth_schemes
+        if enforced and not self._authenticated_for(conn, xid, enforced):
             return
         local = self.local_sessions
         if local is not None and conn.session_id in local:
@@ -907,7 +922,8 @@ class ZooKeeperServer:
         except JuteError:
             conn.close()
             return
-        ids = self.registry.authenticate(packet.scheme, packet.auth or b"", conn.remote_ip)
+        # A null auth buffer reaches the provider as None (digest fails on it, ip ignores it).
+        ids = self.registry.authenticate(packet.scheme, packet.auth, conn.remote_ip)
         if ids:
             logger.info("Session 0x%x: auth success for scheme %s and address /%s:%d",
                         conn.session_id, packet.scheme, conn.remote_ip, conn.remote_port)
@@ -938,7 +954,13 @@ class ZooKeeperServer:
             token = conn.sasl.evaluate(req.token or b"")
         except SaslError as exc:
             logger.warning("Client /%s:%d failed to SASL authenticate: %s", conn.remote_ip, conn.remote_port, exc)
-            out = ReplyHeader(xid, 0, Err.AUTHFAILED).encode() + SetSASLResponse(None).encode()
+            if self.config.allow_sasl_failed_clients and not self.config.sasl_auth_required:
+                logger.warning("Maintaining client connection despite SASL authentication failure.")
+                self._send_reply(conn, xid, 0, SetSASLResponse(None), zxid=0)
+                return
+            # processSasl: SESSIONCLOSEDREQUIRESASLAUTH when SASL is required, else AUTHFAILED.
+            err = Err.SESSIONCLOSEDREQUIRESASLAUTH if self.config.sasl_auth_required else Err.AUTHFAILED
+            out = ReplyHeader(xid, 0, err).encode() + SetSASLResponse(None).encode()
             conn.send(out)
             conn.close()
             return
@@ -946,6 +968,20 @@ class ZooKeeperServer:
             for i in self.registry.sasl_ids(conn.sasl.authorized_id):
                 conn.auth_info.add(i)
         self._send_reply(conn, xid, 0, SetSASLResponse(token), zxid=0)
+
+    def _authenticated_for(self, conn: ClientSession, xid: int, schemes: tuple[str, ...]) -> bool:
+        """AuthenticationHelper.enforceAuthentication: a connection holding no id of an
+        enforced scheme gets SESSIONCLOSEDREQUIRESASLAUTH for its request (zxid 0, no body)
+        and is closed; its session is not closed (it expires unless the client returns)."""
+        for auth_id in conn.auth_ids:
+            if auth_id.scheme in schemes:
+                return True
+        logger.error("Client authentication scheme(s) %s does not match with any of the expected "
+                     "authentication scheme %s, closing session.",
+                     [i.scheme for i in conn.auth_ids], list(schemes))
+        self._send_reply(conn, xid, Err.SESSIONCLOSEDREQUIRESASLAUTH, None, zxid=0)
+        conn.close()
+        return False
 
 
 def _multi_result(sub: ApplyResult) -> tuple[int, int, Any]:

@@ -413,3 +413,94 @@ def test_multi_mixing_reads_and_writes_on_every_member(target, base_path) -> Non
             client.send_request(3, OP_EXISTS, path_watch_request(base_path + f"/mixed{server.server_id}"))
             assert client.recv_reply().err == ERR_NONODE
     assert_server_healthy(target)
+
+
+NULL_PATH = int32(-1)
+ERR_BADARGUMENTS = -8
+ERR_NOWATCHER = -121
+
+
+@pytest.mark.parametrize(("op", "record", "err"), [
+    (OP_GET_DATA, NULL_PATH + b"\x00", ERR_MARSHALLINGERROR),
+    (OP_EXISTS, NULL_PATH + b"\x00", ERR_MARSHALLINGERROR),
+    (OP_GET_CHILDREN, NULL_PATH + b"\x00", ERR_MARSHALLINGERROR),
+    (12, NULL_PATH + b"\x00", ERR_MARSHALLINGERROR),  # getChildren2
+    (6, NULL_PATH, ERR_MARSHALLINGERROR),  # getACL
+    (104, NULL_PATH, ERR_MARSHALLINGERROR),  # getAllChildrenNumber
+    (17, NULL_PATH + int32(1), ERR_MARSHALLINGERROR),  # checkWatches
+    (18, NULL_PATH + int32(1), ERR_NOWATCHER),  # removeWatches
+    (OP_CREATE, NULL_PATH + buffer(b"") + int32(1) + int32(31) + ustring("world") + ustring("anyone")
+     + int32(0), ERR_MARSHALLINGERROR),
+    (15, NULL_PATH + buffer(b"") + int32(1) + int32(31) + ustring("world") + ustring("anyone")
+     + int32(0), ERR_MARSHALLINGERROR),  # create2
+    (OP_DELETE, NULL_PATH + int32(-1), ERR_MARSHALLINGERROR),
+    (OP_SET_DATA, NULL_PATH + buffer(b"x") + int32(-1), ERR_BADARGUMENTS),
+    (7, NULL_PATH + int32(1) + int32(31) + ustring("world") + ustring("anyone") + int32(-1),
+     ERR_BADARGUMENTS),  # setACL
+], ids=["getData", "exists", "getChildren", "getChildren2", "getACL", "getAllChildrenNumber",
+        "checkWatches", "removeWatches", "create", "create2", "delete", "setData", "setACL"])
+def test_null_path_is_answered_like_zookeeper(target, op, record, err) -> None:
+    """A null path: ZooKeeper dereferences it (MARSHALLINGERROR from the catch-all) unless a
+    path check with its own code comes first; the connection stays open."""
+    with connect(target) as client:
+        client.send_request(5, op, record)
+        reply = client.recv_reply()
+        assert (reply.xid, reply.err, reply.body) == (5, err, b"")
+        client.send_request(6, OP_EXISTS, path_watch_request("/"))
+        assert client.recv_reply().err == ERR_OK
+    assert_server_healthy(target)
+
+
+@pytest.mark.parametrize("op", [OP_MULTI, 22], ids=["multi", "multiRead"])
+def test_null_path_in_a_multi_sub_op_is_a_marshalling_error(target, base_path, op) -> None:
+    """Any sub-op with a null path fails the whole multi with MARSHALLINGERROR and applies
+    nothing. (Apache also sends an empty multi response body after the error header, which
+    clients ignore on an error; pyzk sends none.)"""
+    if op == OP_MULTI:
+        ops = [(OP_CREATE, create_request(base_path + "/n")), (13, NULL_PATH + int32(-1))]
+    else:
+        ops = [(OP_GET_DATA, NULL_PATH + b"\x00")]
+    with connect(target) as client:
+        client.send_request(2, op, multi_request(ops))
+        reply = client.recv_reply()
+        assert (reply.xid, reply.err) == (2, ERR_MARSHALLINGERROR)
+        client.send_request(3, OP_EXISTS, path_watch_request(base_path + "/n"))
+        assert client.recv_reply().err == ERR_NONODE
+    assert_server_healthy(target)
+
+
+@pytest.mark.parametrize("sub_op", [(7, ustring("/") + int32(1) + int32(31) + ustring("world")
+                                     + ustring("anyone") + int32(-1)),
+                                    (99, ustring("/"))], ids=["setACL", "unknown"])
+def test_multi_with_an_undecodable_sub_op_is_an_error_txn(target, base_path, sub_op) -> None:
+    """A multi whose record cannot be read (a setACL or unknown sub-op) consumes a zxid as an
+    ErrorTxn: MARSHALLINGERROR, no body, and nothing applied."""
+    with connect(target) as client:
+        client.send_request(1, 9, ustring("/"))  # sync: the reply carries the last zxid
+        before = client.recv_reply().zxid
+        ops = [(OP_CREATE, create_request(base_path + "/u")), sub_op]
+        client.send_request(2, OP_MULTI, multi_request(ops))
+        reply = client.recv_reply()
+        assert (reply.xid, reply.zxid, reply.err, reply.body) == (2, before + 1, ERR_MARSHALLINGERROR, b"")
+        client.send_request(3, OP_EXISTS, path_watch_request(base_path + "/u"))
+        assert client.recv_reply().err == ERR_NONODE
+    assert_server_healthy(target)
+
+
+def test_digest_auth_with_null_buffer_fails_then_closes(target) -> None:
+    with connect(target) as client:
+        client.send_request(XID_AUTH, OP_AUTH, int32(0) + ustring("digest") + NULL_PATH)
+        reply = client.recv_reply()
+        assert (reply.xid, reply.zxid, reply.err, reply.body) == (XID_AUTH, 0, ERR_AUTHFAILED, b"")
+        assert client.wait_closed(CLOSE_WAIT_S)
+    assert_server_healthy(target)
+
+
+def test_ip_auth_with_null_buffer_succeeds(target) -> None:
+    """The ip scheme never reads the auth data: a null buffer is fine."""
+    with connect(target) as client:
+        client.send_request(XID_AUTH, OP_AUTH, int32(0) + ustring("ip") + NULL_PATH)
+        reply = client.recv_reply()
+        assert (reply.xid, reply.zxid, reply.err, reply.body) == (XID_AUTH, 0, ERR_OK, b"")
+        client.send_request(1, OP_EXISTS, path_watch_request("/"))
+        assert client.recv_reply().err == ERR_OK

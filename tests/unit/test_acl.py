@@ -107,6 +107,7 @@ def test_ip_matches(acl_id: str, client_ip: str, matches: bool) -> None:
 
 def test_ip_authentication_uses_the_connection_address() -> None:
     assert IPAuthenticationProvider().authenticate(b"ignored", "10.0.0.7") == [Id("ip", "10.0.0.7")]
+    assert IPAuthenticationProvider().authenticate(None, "10.0.0.7") == [Id("ip", "10.0.0.7")]
     assert not IPAuthenticationProvider().is_authenticated()
 
 
@@ -148,6 +149,7 @@ def test_default_registry_has_ip_and_digest_only() -> None:
     assert REGISTRY.schemes() == ["digest", "ip"]
     assert REGISTRY.authenticate("world", b"anyone", "127.0.0.1") is None
     assert REGISTRY.authenticate("digest", b"alice:pw", "127.0.0.1") == [ALICE]
+    assert REGISTRY.authenticate("digest", None, "127.0.0.1") is None  # a null auth buffer
 
 
 def test_registry_from_properties() -> None:

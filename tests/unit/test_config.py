@@ -613,3 +613,78 @@ def test_load_config_reads_myid_and_dynamic_file(tmp_path: Path) -> None:
 def test_load_config_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="Error processing"):
         load_config(tmp_path / "nope.cfg")
+
+
+# --- security settings: enforced, or start-up refused ---------------------------------------
+
+SASL_PROVIDER_LINE = "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n"
+
+
+@pytest.mark.parametrize("key", ["sslQuorum", "portUnification", "quorum.auth.enableSasl"])
+def test_unimplemented_security_key_set_on_stops_start_up_with_its_line(key: str) -> None:
+    message = error_of(BASE + f"{key}=true\n")
+    assert message.startswith(f"zoo.cfg:4: {key}: ")
+    assert "not implemented by pyzk; refusing to start" in message
+
+
+def test_quorum_sasl_required_keys_stop_start_up() -> None:
+    text = BASE + "quorum.auth.enableSasl=true\nquorum.auth.learnerRequireSasl=true\n" \
+                  "quorum.auth.serverRequireSasl=true\n"
+    assert "zoo.cfg:4: quorum.auth.enableSasl: " in error_of(text)
+
+
+@pytest.mark.parametrize("line", [
+    "sslQuorum=false\n", "portUnification=false\n", "quorum.auth.enableSasl=false\n",
+    "quorum.auth.learnerRequireSasl=false\n", "quorum.auth.serverRequireSasl=false\n",
+    "quorum.auth.learner.saslLoginContext=QuorumLearner\n",
+    "enforce.auth.enabled=false\nenforce.auth.schemes=digest\n",
+    "sessionRequireClientSASLAuth=false\n",
+])
+def test_security_keys_at_their_off_value_still_start(line: str) -> None:
+    config = parse_config(BASE + line)
+    assert config.enforce_auth_schemes == () and not config.sasl_auth_required
+
+
+def test_x509_provider_stops_start_up() -> None:
+    message = error_of(BASE + "authProvider.x509=org.apache.zookeeper.server.auth."
+                              "X509AuthenticationProvider\n")
+    assert message.startswith("zoo.cfg:4: authProvider.x509: the x509 authentication provider")
+    message = error_of(BASE, system_properties={
+        "zookeeper.authProvider.1": "org.apache.zookeeper.server.auth.X509AuthenticationProvider"})
+    assert message.startswith("command line: -Dzookeeper.authProvider.1: ")
+
+
+@pytest.mark.parametrize("line", ["ssl.authProvider=x509\n", "ssl.quorum.authProvider=x509\n"])
+def test_tls_auth_provider_stops_start_up(line: str) -> None:
+    assert "a TLS authentication provider is not implemented" in error_of(BASE + line)
+
+
+def test_enforce_auth_schemes_are_trimmed_and_checked() -> None:
+    config = parse_config(BASE + "enforce.auth.enabled=true\nenforce.auth.schemes= digest , ip\n")
+    assert config.enforce_auth_schemes == ("digest", "ip")
+    assert not config.sasl_auth_required
+    assert "enforce.auth.enabled" not in config.unknown_keys
+    assert error_of(BASE + "enforce.auth.enabled=true\n") == (
+        "zoo.cfg:4: enforce.auth.enabled: zookeeper.enforce.auth.enabled is true"
+        " zookeeper.enforce.auth.schemes must be  configured.")
+    assert error_of(BASE + "enforce.auth.enabled=true\nenforce.auth.schemes=digest,sasl\n") == (
+        "zoo.cfg:5: enforce.auth.schemes: Authentication scheme sasl is not available.")
+    # digest disabled: its scheme is not available either
+    assert "Authentication scheme digest is not available." in error_of(
+        BASE + "enforce.auth.enabled=true\nenforce.auth.schemes=digest\n",
+        system_properties={"zookeeper.DigestAuthenticationProvider.enabled": "false"})
+
+
+def test_session_require_client_sasl_auth_overrides_enforce_auth() -> None:
+    config = parse_config(BASE + SASL_PROVIDER_LINE + "sessionRequireClientSASLAuth=true\n"
+                          "enforce.auth.enabled=false\nenforce.auth.schemes=digest\n")
+    assert config.enforce_auth_schemes == ("sasl",) and config.sasl_auth_required
+    assert error_of(BASE + "sessionRequireClientSASLAuth=true\n") == (
+        "zoo.cfg:4: sessionRequireClientSASLAuth: Authentication scheme sasl is not available.")
+    assert "invalid boolean" in error_of(BASE + "sessionRequireClientSASLAuth=yes\n")
+
+
+def test_global_outstanding_limit_is_implemented() -> None:
+    config = parse_config(BASE + "globalOutstandingLimit=50\n")
+    assert config.global_outstanding_limit == 50
+    assert config.unknown_keys == ()
