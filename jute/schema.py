@@ -23,7 +23,15 @@ from __future__ import annotations
 import dataclasses
 import struct
 import typing
-from typing import Annotated, Any, Callable, TypeVar, get_args, get_origin, get_type_hints
+from collections.abc import Callable
+from typing import (
+    Annotated,
+    Any,
+    TypeVar,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
 from jute.primitives import (
     Fixed,
@@ -148,7 +156,7 @@ class _SourceBuilder:
                 name, kind = run
                 self._emit_decode_value(f"f_{name}", kind, lines, "    ")
         args = ", ".join(f"f_{name}" for name, _ in self.fields)
-        lines.append(f"    if pos > end: raise JuteError('record runs past the end')")
+        lines.append("    if pos > end: raise JuteError('record runs past the end')")
         lines.append(f"    return _cls({args}), pos")
         return "\n".join(lines) + "\n"
 

@@ -240,7 +240,7 @@ class Leader:
             elif link.stage in (LearnerStage.NEWLEADER_ACK, LearnerStage.SYNCED):
                 self.ctx.send(link.sid, P.PING, self.last_proposed)
         if self.phase == Phase.BROADCAST:
-            synced = [self.ctx.my_id] + [s for s, l in self.learners.items() if l.stage == LearnerStage.SYNCED]
+            synced = [self.ctx.my_id] + [s for s, link in self.learners.items() if link.stage == LearnerStage.SYNCED]
             if not self.ctx.verifier.is_quorum(synced):
                 self.failed = "not sufficient followers synced"
 

@@ -207,7 +207,7 @@ COMMANDS: tuple[Command, ...] = (
             lambda z, k, c: {"session_id_to_watched_paths": {str(s): p for s, p in fl.watches_by_session(z).items()}}),
     Command(("watches_by_path", "wchp"), lambda z, k, c: {"path_to_session_ids": fl.watches_by_path(z)}),
     Command(("watch_summary", "wchs"), lambda z, k, c: dict(zip(
-        ("num_connections", "num_paths", "num_total_watches"), fl.watch_summary(z)))),
+        ("num_connections", "num_paths", "num_total_watches"), fl.watch_summary(z), strict=True))),
     Command(("zabstate",), lambda z, k, c: {"voting": False, "zabstate": ""}, False),
 )
 # last_snapshot (lsnp) is not offered: pyzk's database does not report its last snapshot yet.

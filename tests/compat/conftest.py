@@ -23,7 +23,7 @@ if str(_REPO_ROOT) not in sys.path:
     # tests.compat.* helpers by their full name.
     sys.path.insert(0, str(_REPO_ROOT))
 
-from tests.compat.targets import TARGET_KINDS, Ensemble, start_target
+from tests.compat.targets import TARGET_KINDS, Ensemble, start_target  # noqa: E402 (after the sys.path fix)
 
 _COMPAT_DIR = Path(__file__).resolve().parent
 

@@ -209,7 +209,7 @@ class RawClient:
             self.sock.settimeout(remaining)
             try:
                 chunk = self.sock.recv(65536)
-            except socket.timeout as exc:
+            except TimeoutError as exc:
                 raise TimeoutError("no data before the deadline") from exc
             except ConnectionResetError:
                 return None

@@ -96,7 +96,7 @@ def server_pair(
     names = (f"{TARGET_PAIR[0]}#1", f"{TARGET_PAIR[1]}#2")
     started: list[Ensemble] = []
     try:
-        for name, kind in zip(names, TARGET_PAIR):
+        for kind in TARGET_PAIR:
             workdir = tmp_path_factory.mktemp(f"diff-{kind}")
             started.append(start_target(kind, 1, sysprops=SYSPROPS, workdir=workdir))
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="diff") as pool:

@@ -18,7 +18,13 @@ from kazoo.exceptions import EphemeralOnLocalSessionError
 
 from tests.compat import rawclient as raw
 from tests.compat.conftest import target_kinds_from_env
-from tests.compat.targets import Ensemble, Server, four_letter_word, serving_mode, start_target
+from tests.compat.targets import (
+    Ensemble,
+    Server,
+    four_letter_word,
+    serving_mode,
+    start_target,
+)
 
 SIZE = 3
 POLL_S = 0.1

@@ -389,7 +389,7 @@ def read_tree(address: str, root: str = ROOT, timeout_s: float = 10.0,
                 chunk = level[i:i + batch]
                 datas = [client.get_async(p) for p in chunk]
                 kids = [client.get_children_async(p) for p in chunk]
-                for path, d, c in zip(chunk, datas, kids):
+                for path, d, c in zip(chunk, datas, kids, strict=True):
                     try:
                         data, stat = d.get(timeout=timeout_s)
                         children = c.get(timeout=timeout_s)

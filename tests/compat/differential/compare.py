@@ -35,7 +35,7 @@ def field_differences(left: Any, right: Any, location: str = "") -> list[str]:
         return found
     if isinstance(left, list) and isinstance(right, list) and len(left) == len(right):
         found = []
-        for index, (left_item, right_item) in enumerate(zip(left, right)):
+        for index, (left_item, right_item) in enumerate(zip(left, right, strict=False)):
             found += field_differences(left_item, right_item, f"{location}[{index}]")
         return found
     if left == right:

@@ -345,7 +345,7 @@ class Execution:
                 transaction.check(path, op.version)
         results = _wait(transaction.commit_async())
         shown = []
-        for op, result in zip(step.ops, results):
+        for op, result in zip(step.ops, results, strict=False):
             if isinstance(result, Exception):
                 shown.append(("error", type(result).__name__))
                 continue

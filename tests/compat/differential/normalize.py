@@ -67,7 +67,7 @@ class Normalizer:
 
     def stat(self, stat: ZnodeStat) -> dict[str, Any]:
         shown: dict[str, Any] = {}
-        for name, value in zip(ZnodeStat._fields, stat):
+        for name, value in zip(ZnodeStat._fields, stat, strict=True):
             if name in ZXID_FIELDS:
                 shown[name] = self.zxid_ranks.get(value, value)
             elif name in TIME_FIELDS:

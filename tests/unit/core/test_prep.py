@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from jute.codes import Err, OpCode
-from jute.data import ACL, Id, OPEN_ACL_UNSAFE
+from jute.data import ACL, OPEN_ACL_UNSAFE, Id
 from jute.proto import CreateRequest, DeleteRequest, SetDataRequest
 from jute.txn import CreateTxn, ErrorTxn, MultiTxn, SetDataTxn
 from pyzk.acl import AuthRegistry
