@@ -12,6 +12,11 @@ Rule 3 (follower): the leader gets this server's forwarded requests over one lin
         request of ours exactly when its (session, cxid) equals the oldest forwarded request
         still waiting (CommitProcessor's queuedWriteRequests head). Any other txn came
         through another server and answers nobody here.
+Rule 4 (follower, a session that moved here): a txn the leader prepped before it answered
+        this server's REVALIDATE came from an earlier connection of the session, whose
+        (session, cxid) can equal a new request's (xids restart). A request forwarded after
+        the move is answered only by a txn above its floor: the last proposal this server had
+        received when the answer came (the leader's link is FIFO).
 Pure: connections and requests are opaque values; nothing here sends or closes.
 """
 
@@ -47,16 +52,16 @@ class OriginsInForwardOrder:
     __slots__ = ("_queue",)
 
     def __init__(self) -> None:
-        self._queue: deque[tuple[int, int, Any, Any]] = deque()
+        self._queue: deque[tuple[int, int, Any, Any, int]] = deque()
 
-    def add(self, session_id: int, cxid: int, conn: Any, req: Any) -> None:
-        self._queue.append((session_id, cxid, conn, req))
+    def add(self, session_id: int, cxid: int, conn: Any, req: Any, floor_zxid: int = 0) -> None:
+        self._queue.append((session_id, cxid, conn, req, floor_zxid))
 
     def take(self, session_id: int, cxid: int, zxid: int) -> Origin | None:
         queue = self._queue
         if queue:
-            head_session, head_cxid, conn, req = queue[0]
-            if head_session == session_id and head_cxid == cxid:
+            head_session, head_cxid, conn, req, floor_zxid = queue[0]
+            if head_session == session_id and head_cxid == cxid and zxid > floor_zxid:
                 queue.popleft()
                 return conn, req
         return None

@@ -1,4 +1,4 @@
-"""python -m pyzk.sim --seed N [--trace] | --seeds K [--first N]: run simulated ensembles."""
+"""python -m pyzk.sim --seed N [--trace] | --seeds K [--first N] | --seeds A-B: run simulated ensembles."""
 
 from __future__ import annotations
 
@@ -19,30 +19,48 @@ def run_seed(seed: int, *, trace: bool) -> World:
     return world
 
 
+def _seed_range(text: str, first: int) -> list[int]:
+    """`K` (K seeds from --first) or `A-B` (seeds A to B inclusive)."""
+    if "-" in text:
+        lo, hi = text.split("-", 1)
+        return list(range(int(lo, 0), int(hi, 0) + 1))
+    return list(range(first, first + int(text, 0)))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pyzk.sim")
     parser.add_argument("--seed", type=lambda s: int(s, 0))
-    parser.add_argument("--seeds", type=int, default=0, help="run this many seeds")
+    parser.add_argument("--seeds", default="", help="K (this many seeds from --first) or A-B (inclusive)")
     parser.add_argument("--first", type=lambda s: int(s, 0), default=0)
     parser.add_argument("--trace", action="store_true")
     args = parser.parse_args(argv)
-    seeds = [args.seed] if args.seed is not None else list(range(args.first, args.first + (args.seeds or 1)))
-    failures = 0
+    seeds = [args.seed] if args.seed is not None else _seed_range(args.seeds or "1", args.first)
+    failures: list[str] = []
     probes: dict[str, int] = {}
+    ops = {"ok": 0, "error": 0, "indeterminate": 0, "moves": 0, "sessions": 0}
     started = time.monotonic()
     for seed in seeds:
         try:
             world = run_seed(seed, trace=args.trace)
         except SimulationFailure as exc:
-            failures += 1
+            failures.append(str(exc))
             print(f"FAIL {exc}", flush=True)
             continue
         for site, hits in world.probe.hits.items():
             probes[site] = probes.get(site, 0) + hits
+        checker = world.client_checker
+        ops["ok"] += checker.ok
+        ops["error"] += checker.errors
+        ops["indeterminate"] += checker.indeterminate
+        ops["moves"] += sum(c.moves for c in world.clients)
+        ops["sessions"] += sum(c.sessions for c in world.clients)
         print(f"ok seed={seed} peers={world.options.peers} commits={world.writes_committed} "
-              f"epochs={len(world.checker.leader_by_epoch)} t={world.now_ms}ms "
-              f"trace={world.trace_digest[:16]}", flush=True)
-    print(f"{len(seeds) - failures}/{len(seeds)} seeds ok in {time.monotonic() - started:.1f}s")
+              f"epochs={len(world.checker.leader_by_epoch)} clients={len(world.clients)} "
+              f"replies={checker.ok}+{checker.errors}err indeterminate={checker.indeterminate} "
+              f"t={world.now_ms}ms trace={world.trace_digest[:16]}", flush=True)
+    print(f"{len(seeds) - len(failures)}/{len(seeds)} seeds ok in {time.monotonic() - started:.1f}s; "
+          f"failures {len(failures)}; client ops ok {ops['ok']}, error replies {ops['error']}, "
+          f"indeterminate {ops['indeterminate']}; session moves {ops['moves']}, sessions {ops['sessions']}")
     for site, hits in sorted(probes.items()):
         print(f"  probe {hits:>6}  {site}")
     return 1 if failures else 0

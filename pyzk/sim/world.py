@@ -9,12 +9,17 @@ election frames (QuorumCnxManager's queues may drop them; FLE re-sends).
 Rule 3: a crash loses every write not yet fsynced; a restart builds the peer from the
 durable disk alone.
 Rule 4: the checker runs on every effect that can break an invariant.
+Rule 5: each peer has its server layer (members.py: the ZooKeeperServer and commit stage of
+its established role, as in production) and simulated clients (clients.py) talk to those
+servers over client links; what they see is checked (client_checker.py) on every seed.
+A drain never nests (as QuorumDriver's): effects produced while one runs wait for its loop.
 """
 
 from __future__ import annotations
 
 import hashlib
 import heapq
+import logging
 import random
 from collections import Counter, deque
 from collections.abc import Callable
@@ -24,18 +29,23 @@ from typing import Any
 from jute.codes import OpCode, ServerState
 from jute.codes import QuorumPacketType as P
 from jute.data import ACL, Id
-from jute.txn import CreateTxn, SetDataTxn
+from jute.txn import CreateTxn, SetDataTxn, TxnHeader
+from pyzk.pipeline.prep import Prepared
 from pyzk.quorum.database import DiskImage
 from pyzk.quorum.effects import (
     Apply,
     Connect,
     Disconnect,
     Established,
+    LearnerRequest,
     Persist,
     Ready,
     RoleChanged,
     SendNotification,
     SendPacket,
+    SessionRevalidated,
+    SessionsTouched,
+    SyncReleased,
 )
 from pyzk.quorum.errors import InvariantViolation
 from pyzk.quorum.peer import Peer
@@ -43,6 +53,10 @@ from pyzk.quorum.verifier import QuorumMaj
 from pyzk.quorum.zab import Leader, Probe, ZabConfig
 from pyzk.quorum.zxid import hex_zxid
 from pyzk.sim.checker import ZabChecker
+from pyzk.sim.client_checker import ClientChecker
+from pyzk.sim.clients import ClientNet, SimClient
+from pyzk.sim.members import SimMember
+from pyzk.storage.format import decode_txn_entry
 
 OPEN_ACL = [ACL(31, Id("world", "anyone"))]
 PARTITION_RETRY_MS = 50
@@ -62,6 +76,8 @@ class SimOptions:
     fault_interval_ms: int = 700  # mean time between fault events; 0 = no random faults
     faults_ms: int = 15_000  # random faults stop here; then heal and check liveness
     liveness_ms: int = 40_000
+    clients: int = 3  # simulated clients through the server layer; 0 = the leader-only workload
+    client_timeout_ticks: tuple[int, ...] = (3, 4, 6, 10)  # session timeouts each client draws from
 
     @classmethod
     def swarm(cls, rng: random.Random) -> SimOptions:
@@ -77,6 +93,7 @@ class SimOptions:
             write_interval_ms=rng.choice((20, 50)),
             fault_interval_ms=rng.choice((300, 700, 1500)),
             faults_ms=rng.choice((6000, 10_000)),
+            clients=rng.choice((2, 3, 3, 4)),
         )
 
 
@@ -106,6 +123,21 @@ class SimDisk:
     durable: DiskImage = field(default_factory=DiskImage)
     pending: list[Persist] = field(default_factory=list)
     last_fsync_ms: int = 0
+
+
+class _ServerLog(logging.Handler):
+    """Collects what the server layer logs at WARNING and above while a world runs: an
+    "Invariant violated" (or any ERROR) there is a failed seed, the rest goes to the trace."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+SERVER_LOGGERS = ("pyzk.server", "pyzk.pipeline", "pyzk.sessions")
 
 
 class SimulationFailure(Exception):
@@ -147,9 +179,21 @@ class World:
         self.writes_committed = 0
         self.random_faults = random_faults
         self.workload_enabled = True
+        self._draining: set[int] = set()
+        self.open_acl = OPEN_ACL
+        self.members = {sid: SimMember(self, sid) for sid in self.sids}
+        self.clients_net = ClientNet(self)
+        self.client_checker = ClientChecker()
+        self.clients = [SimClient(self, cid) for cid in range(1, o.clients + 1)]
+        self._server_log = _ServerLog()
         for sid in self.sids:
             self._start_peer(sid)
-        self._schedule(o.write_interval_ms, "write", ())
+        if o.clients:
+            for client in self.clients:
+                client.start()
+        else:
+            self._schedule(o.write_interval_ms, "write", ())
+        self._schedule(o.tick_time_ms // 2, "expire", ())
         if random_faults and o.fault_interval_ms:
             self._schedule(self.rng_faults.randint(1, 2 * o.fault_interval_ms), "fault", ())
 
@@ -169,8 +213,28 @@ class World:
     def trace_digest(self) -> str:
         return self._trace_hash.hexdigest()
 
+    def clock_ms(self) -> int:
+        return self.now_ms
+
+    def call_at(self, at_ms: int, fn: Callable[..., Any], *args: Any) -> None:
+        self._schedule(at_ms, "call", (fn, args))
+
+    def _on_call(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        fn(*args)
+
     def run_until(self, stop_ms: int, condition: Callable[[], bool] | None = None) -> bool:
         """Run events up to `stop_ms` or until `condition()` holds; True if it held."""
+        loggers = [logging.getLogger(name) for name in SERVER_LOGGERS]
+        for lg in loggers:
+            lg.addHandler(self._server_log)
+        try:
+            return self._run_until(stop_ms, condition)
+        finally:
+            for lg in loggers:
+                lg.removeHandler(self._server_log)
+
+    def _run_until(self, stop_ms: int, condition: Callable[[], bool] | None) -> bool:
+        log = self._server_log.records
         for _ in range(EVENTS_MAX):
             if condition is not None and condition():
                 return True
@@ -183,7 +247,17 @@ class World:
                 getattr(self, f"_on_{kind}")(*args)
             except InvariantViolation as exc:
                 raise SimulationFailure(self.seed, f"t={self.now_ms} {exc}") from exc
+            if log:
+                self._check_server_log()
         raise SimulationFailure(self.seed, "event budget exhausted")
+
+    def _check_server_log(self) -> None:
+        records, self._server_log.records = self._server_log.records, []
+        for record in records:
+            text = record.getMessage()
+            self.trace(f"server log {record.levelname}: {text}")
+            if record.levelno >= logging.ERROR:
+                raise SimulationFailure(self.seed, f"t={self.now_ms} server invariant: {record.name}: {text}")
 
     # ---- peers ---------------------------------------------------------------------------
 
@@ -204,6 +278,7 @@ class World:
         self.peers[sid] = None
         disk.pending.clear()
         self.incarnation[sid] += 1
+        self.members[sid].retire(reset=True)
         for key, link in sorted(self.links.items()):
             if sid in key:
                 self._reset_link(link, notify_both=True)
@@ -213,18 +288,25 @@ class World:
             self._start_peer(sid)
 
     def _drain(self, sid: int) -> None:
-        """Execute a peer's Ready effects in order (the driver's job)."""
-        for _ in range(1000):
-            peer = self.peers.get(sid)
-            if peer is None:
-                return
-            ready = peer.ready()
-            if ready is None:
-                return
-            peer.advance(ready)
-            for effect in ready.effects:
-                self._execute(sid, peer, effect)
-            self._arm_timer(sid, ready)
+        """Execute a peer's Ready effects in order (the driver's job). Never nested: effects
+        produced while a batch executes (a submit from the server layer) run after it."""
+        if sid in self._draining:
+            return
+        self._draining.add(sid)
+        try:
+            for _ in range(1000):
+                peer = self.peers.get(sid)
+                if peer is None:
+                    return
+                ready = peer.ready()
+                if ready is None:
+                    return
+                peer.advance(ready)
+                for effect in ready.effects:
+                    self._execute(sid, peer, effect)
+                self._arm_timer(sid, ready)
+        finally:
+            self._draining.discard(sid)
         raise SimulationFailure(self.seed, f"peer {sid} never became quiet")
 
     def _arm_timer(self, sid: int, ready: Ready) -> None:
@@ -254,15 +336,31 @@ class World:
             if isinstance(peer.role, Leader):
                 self.writes_committed += 1
             self.trace(f"{sid} apply {hex_zxid(effect.zxid)} digest={effect.tree_digest:#x}")
+            self.client_checker.on_commit(effect.zxid, effect.txn_header, effect.txn)
+            self.members[sid].on_effect(peer, effect)
         elif isinstance(effect, Established):
             self.trace(f"{sid} ESTABLISHED {effect.state.name} epoch={effect.epoch} "
                        f"zxid={hex_zxid(effect.last_zxid)}")
             if effect.state == ServerState.LEADING:
                 self.checker.on_leader_established(sid, effect.epoch, peer)
+                self._report_log_committed(peer)
             else:
                 self.checker.on_follower_established(sid, peer)
+            self.members[sid].on_effect(peer, effect)
         elif isinstance(effect, RoleChanged):
             self.trace(f"{sid} -> {effect.state.name}" + (f" (leader {effect.leader})" if effect.leader >= 0 else ""))
+            self.members[sid].on_effect(peer, effect)
+        elif isinstance(effect, (LearnerRequest, SessionsTouched, SyncReleased, SessionRevalidated)):
+            self.members[sid].on_effect(peer, effect)
+
+    def _report_log_committed(self, peer: Peer) -> None:
+        """An established leader's whole log is committed, including txns it applied when it
+        reloaded its log (no Apply effect for those): the client checker must know them."""
+        seen = self.client_checker.seen_zxids
+        for zxid, entry in peer.db.log:
+            if zxid not in seen:
+                hdr, txn, _ = decode_txn_entry(entry)
+                self.client_checker.on_commit(zxid, hdr, txn)
 
     # ---- election links ------------------------------------------------------------------
 
@@ -336,6 +434,14 @@ class World:
         peer.disconnected(other, self.now_ms)
         self._drain(sid)
 
+    def send_server_packet(self, sid: int, to: int, packet: Any) -> bool:
+        """A packet the server layer writes on the quorum link itself (REQUEST, REVALIDATE)."""
+        link = self.links.get(_pair(sid, to))
+        if link is None or not link.alive or not link.open:
+            return False
+        self._send_packet(sid, SendPacket(to, packet))
+        return True
+
     def _send_packet(self, sid: int, effect: SendPacket) -> None:
         link = self.links.get(_pair(sid, effect.to))
         if link is None or not link.alive or not link.open:
@@ -389,11 +495,29 @@ class World:
         return [sid for sid in self.sids
                 if (p := self.peers.get(sid)) is not None and isinstance(p.role, Leader) and p.established]
 
+    def _on_expire(self) -> None:
+        """The leader's session expiry loop (quorum_main._expire_sessions): every tick / 2."""
+        for sid in self.sids:
+            server = self.members[sid].leader_server
+            if server is not None and self.peers.get(sid) is not None:
+                server.expire_sessions()
+        self._schedule(self.now_ms + self.options.tick_time_ms // 2, "expire", ())
+
+    def _submit_internal(self, sid: int, session_id: int, cxid: int, txn_type: int, txn: Any) -> int | None:
+        """A txn made without a client (the leader-only workload, scenarios): proposed through
+        the leader's commit stage, which owns the zxids (like the container sweeper's)."""
+        member = self.members[sid]
+        server = member.leader_server
+        if server is None:
+            return None
+        zxid = server.next_zxid
+        before = member.commit.last_proposed_zxid  # type: ignore[union-attr]
+        server.commit.submit(Prepared(TxnHeader(session_id, cxid, zxid, self.now_ms, txn_type), txn))
+        return zxid if member.commit is not None and member.commit.last_proposed_zxid != before else None
+
     def _on_write(self) -> None:
         if self.workload_enabled:
             for sid in self.established_leaders():
-                peer = self.peers[sid]
-                assert peer is not None
                 n = self.writes_submitted
                 if n > 0 and self.rng_workload.random() < 0.4:
                     txn: Any = SetDataTxn(f"/w{self.rng_workload.randrange(n)}", b"v%d" % n, n)
@@ -401,9 +525,8 @@ class World:
                 else:
                     txn = CreateTxn(f"/w{n}", b"d%d" % n, OPEN_ACL, False, n + 1)
                     txn_type = OpCode.CREATE
-                if peer.submit(0x100 + sid, n, txn_type, txn, self.now_ms) is not None:
+                if self._submit_internal(sid, 0x100 + sid, n, txn_type, txn) is not None:
                     self.writes_submitted += 1
-                self._drain(sid)
             self._schedule(self.now_ms + self.options.write_interval_ms, "write", ())
 
     def _on_fault(self) -> None:
@@ -412,7 +535,7 @@ class World:
             return
         rng = self.rng_faults
         kind = rng.choice(("crash", "crash_unsynced", "restart", "restart", "reset", "partition",
-                           "heal", "isolate", "isolate_leader"))
+                           "heal", "isolate", "isolate_leader", "cut_client"))
         sid = rng.choice(self.sids)
         down = [s for s in self.sids if self.peers.get(s) is None]
         unsynced = [s for s in self.sids if self.disks[s].pending and self.peers.get(s) is not None]
@@ -423,7 +546,7 @@ class World:
             # buggify: the crash point between a write and its fsync
             self.crash(rng.choice(unsynced))
         elif kind == "isolate_leader" and self.established_leaders():
-            self.isolate(rng.choice(self.established_leaders()))
+            self.isolate(rng.choice(self.established_leaders()), clients=rng.random() < 0.5)
         elif kind == "restart" and down:
             self.restart(rng.choice(down))
         elif kind == "reset" and self.links:
@@ -435,7 +558,11 @@ class World:
             other = rng.choice([s for s in self.sids if s != sid])
             self.partition_pairs([(sid, other)], symmetric=rng.random() < 0.7)
         elif kind == "isolate":
-            self.isolate(sid)
+            self.isolate(sid, clients=rng.random() < 0.3)
+        elif kind == "cut_client" and self.clients:
+            client = rng.choice(self.clients)
+            if client.conn is not None:
+                self.cut_client(client.cid, client.conn.sid)
         elif kind == "heal":
             self.heal()
         self._schedule(self.now_ms + rng.randint(1, 2 * o.fault_interval_ms), "fault", ())
@@ -447,8 +574,17 @@ class World:
                 self.blocked.add((b, a))
         self.trace(f"partition {sorted(self.blocked)}")
 
-    def isolate(self, sid: int) -> None:
+    def isolate(self, sid: int, *, clients: bool = False) -> None:
+        """Cut `sid` off from the other servers (and from every client, with `clients`)."""
+        if clients:
+            self.clients_net.isolated.add(sid)
+            self.trace(f"clients cannot reach {sid}")
         self.partition_pairs([(sid, s) for s in self.sids if s != sid])
+
+    def cut_client(self, cid: int, sid: int) -> None:
+        """Client `cid` and server `sid` cannot talk until the next heal."""
+        self.clients_net.cut(cid, sid)
+        self.trace(f"client {cid} cut from {sid}")
 
     def partition(self, *groups: set[int]) -> None:
         """Only servers in the same group can talk."""
@@ -457,9 +593,18 @@ class World:
                  if a != b and group_of.get(a, -1 - a) != group_of.get(b, -1 - b)]
         self.partition_pairs(pairs)
 
-    def heal(self) -> None:
+    def heal_servers(self) -> None:
+        """Servers can talk again; clients cut from servers stay cut."""
         if self.blocked:
             self.blocked.clear()
+            self.trace("heal servers")
+
+    def heal(self) -> None:
+        net = self.clients_net
+        if self.blocked or net.cuts or net.isolated:
+            self.blocked.clear()
+            net.cuts.clear()
+            net.isolated.clear()
             self.trace("heal")
 
     # ---- the scenario DSL ----------------------------------------------------------------
@@ -485,9 +630,7 @@ class World:
 
     def submit_to_leader(self, path: str, data: bytes = b"") -> int:
         sid = self.leader()
-        zxid = self.peer(sid).submit(0x99, 0, OpCode.CREATE, CreateTxn(path, data, OPEN_ACL, False, 1),
-                                     self.now_ms)
-        self._drain(sid)
+        zxid = self._submit_internal(sid, 0x99, 0, OpCode.CREATE, CreateTxn(path, data, OPEN_ACL, False, 1))
         if zxid is None:
             raise SimulationFailure(self.seed, f"leader {sid} refused a write")
         return zxid
@@ -519,6 +662,15 @@ class World:
             raise SimulationFailure(self.seed, "liveness: no stable ensemble after healing "
                                     + self.describe())
         self.check_agreement()
+        self.check_clients()
+
+    def check_clients(self) -> None:
+        """The client-visible rules that need the end of the history (client_checker.py)."""
+        trees = {sid: self.peer(sid).db.tree for sid in self.sids}
+        try:
+            self.client_checker.check_final(trees)
+        except InvariantViolation as exc:
+            raise SimulationFailure(self.seed, f"end: {exc}") from exc
 
     def check_agreement(self) -> None:
         digests = {}

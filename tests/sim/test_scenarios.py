@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
+from pyzk.sim.client_checker import ClientOp
+from pyzk.sim.clients import SimClient
 from pyzk.sim.world import SimOptions, World
 
 pytestmark = pytest.mark.sim
@@ -96,3 +101,174 @@ def test_five_servers_survive_losing_two() -> None:
     world.restart(others[0])
     world.run_until_stable()
     world.check_agreement()
+
+
+# ---- clients through the server layer: whose reply is it? -----------------------------------
+
+
+def client_world(**options: int) -> tuple[World, SimClient]:
+    """One scripted client (no random requests), a quiet ensemble whose followers wait long
+    for a silent leader (so a short stall does not end its epoch)."""
+    settings: dict[str, Any] = {"peers": 3, "fault_interval_ms": 0, "clients": 1, "client_timeout_ticks": (6,),
+                                "sync_limit_ticks": 10, **options}
+    world = World(7, SimOptions(**settings), random_faults=False)
+    client = world.clients[0]
+    client.enabled = False
+    world.run_until_stable()
+    return world, client
+
+
+def connect_to(world: World, client: SimClient, sid: int) -> None:
+    """A fresh connection of the client's session to `sid` (xids start at 1 again)."""
+    client.only_members = [sid]
+    client.give_up("scenario: reconnect")
+    assert world.run_until(world.now_ms + 5000, lambda: client.connected and client.conn is not None
+                           and client.conn.sid == sid)
+
+
+def replied(world: World, *ops: ClientOp, within_ms: int = 5000) -> bool:
+    return world.run_until(world.now_ms + within_ms, lambda: all(op.status != "pending" for op in ops))
+
+
+def at_server(client: SimClient, count: int = 1) -> Callable[[], bool]:
+    """The client's last `count` requests reached its server (prepped or forwarded there)."""
+    return lambda: (client.conn is not None and client.conn.session is not None
+                    and len(client.conn.session.pending) >= count)
+
+
+def own_txn(world: World, op: ClientOp) -> Any:
+    assert op.tag is not None
+    return world.client_checker.committed.get(op.tag)
+
+
+def finish(world: World) -> None:
+    world.heal()
+    world.run_until_stable()
+    world.check_agreement()
+    world.check_clients()
+
+
+def test_write_during_a_paused_leader_then_the_session_moves() -> None:
+    """A write (xid 2) is in flight at the leader when the leader stalls (cut from servers and
+    clients). The client times out and moves its session to a follower, where its next request
+    is a sequential create with xid 1. The stalled write commits once the stall ends, possibly
+    after the create was forwarded: it must be applied before the create, never answered on the
+    new connection, and the create must get its own node."""
+    world, client = client_world(disk_delay_ms=(30, 40), net_delay_ms=(1, 4))
+    leader = world.leader()
+    followers = [sid for sid in world.sids if sid != leader]
+    connect_to(world, client, leader)
+    session_id = client.session_id
+    warmup = client.request("create", "/warmup")
+    assert replied(world, warmup) and warmup.status == "ok"
+    paused = client.request("create", "/paused")
+    assert world.run_until(world.now_ms + 1000, at_server(client))
+    world.isolate(leader, clients=True)
+    client.only_members = followers[:1]
+    assert world.run_until(world.now_ms + 5000, lambda: client.conn is not None and client.conn.sid != leader)
+    world.run_for(50)  # the stall ends before the followers give up on their leader or the session expires
+    world.heal()
+    assert world.run_until(world.now_ms + 5000, lambda: client.connected)
+    assert client.session_id == session_id and world.leader() == leader  # moved, same epoch
+    later = client.request("create_seq", "/s-")
+    assert later.xid == 1
+    assert replied(world, later)
+    assert later.status == "ok"
+    assert later.result_path == own_txn(world, later).path
+    assert paused.status == "indeterminate"
+    assert own_txn(world, paused) is not None, "the stalled write was expected to commit"
+    assert own_txn(world, paused).zxid < own_txn(world, later).zxid
+    finish(world)
+
+
+def test_cas_replies_belong_to_their_key_and_version() -> None:
+    """Conditional setData on three keys (xids 2..4), pipelined from one session to the leader,
+    which stalls with them in flight. The session moves to a follower and sends a sync (xid 1,
+    which a follower does not keep with its forwarded writes) and the same CAS requests with
+    xids 2..4 on keys rotated by one. The stalled ones commit after the new ones were forwarded.
+    Every ok reply's version is the one its own txn produced; BADVERSION means it changed nothing."""
+    world, client = client_world(disk_delay_ms=(30, 40), net_delay_ms=(1, 4))
+    leader = world.leader()
+    followers = [sid for sid in world.sids if sid != leader]
+    keys = ["/k0", "/k1", "/k2"]
+    connect_to(world, client, leader)
+    session_id = client.session_id
+    creates = [client.request("create", key) for key in keys]
+    assert replied(world, *creates) and all(op.status == "ok" for op in creates)
+    connect_to(world, client, leader)
+    warmup = client.request("sync", "/")
+    assert replied(world, warmup) and warmup.status == "ok"
+    old = [client.request("set", (key, 0)) for key in keys]
+    assert [op.xid for op in old] == [2, 3, 4]
+    assert world.run_until(world.now_ms + 1000, at_server(client, 3))
+    world.isolate(leader, clients=True)
+    client.only_members = followers[:1]
+    assert world.run_until(world.now_ms + 5000, lambda: client.conn is not None and client.conn.sid != leader)
+    world.run_for(50)
+    world.heal()
+    assert world.run_until(world.now_ms + 5000, lambda: client.connected)
+    assert client.session_id == session_id and world.leader() == leader
+    again = client.request("sync", "/")
+    rotated = keys[1:] + keys[:1]
+    new = [client.request("set", (key, 0 if i % 2 else 1)) for i, key in enumerate(rotated)]
+    assert [op.xid for op in new] == [2, 3, 4]
+    assert replied(world, again, *new)
+    assert all(op.status == "indeterminate" for op in old)
+    assert all(own_txn(world, op) is not None for op in old), "the stalled CAS writes were expected to commit"
+    for op in new:
+        txn = own_txn(world, op)
+        if op.status == "ok":
+            assert txn is not None and op.result_version == txn.version == op.version + 1
+            assert own_txn(world, old[0]).zxid < txn.zxid
+        else:
+            assert txn is None and op.err == -103  # BADVERSION
+    assert any(op.status == "ok" for op in new)
+    finish(world)
+
+
+def test_partition_isolating_the_leader_with_two_creates_in_flight() -> None:
+    """Two creates (xids 2 and 3) from one session are on their way to the leader when a
+    partition cuts it from the other servers and from the client. The session moves to a
+    follower once the servers' side heals; then the client's side heals too, and the two old
+    creates reach the leader after the move: SESSIONMOVED txns of this session, committed
+    while the new connection's creates (xids 1..3) wait at the follower. Each acknowledged
+    create's reply names its own node; the old creates answer nothing there."""
+    world, client = client_world(disk_delay_ms=(30, 40), net_delay_ms=(1, 4))
+    leader = world.leader()
+    followers = [sid for sid in world.sids if sid != leader]
+    connect_to(world, client, leader)
+    session_id = client.session_id
+    warmup = client.request("create", "/warmup")
+    assert replied(world, warmup) and warmup.status == "ok"
+    in_flight = [client.request("create", "/in-flight-a"), client.request("create_seq", "/s-")]
+    world.isolate(leader, clients=True)
+    client.only_members = followers[1:]
+    assert world.run_until(world.now_ms + 5000, lambda: client.conn is not None and client.conn.sid != leader)
+    world.run_for(50)
+    world.heal_servers()
+    assert world.run_until(world.now_ms + 5000, lambda: client.connected)
+    assert client.session_id == session_id
+    world.heal()
+    assert world.run_until(world.now_ms + 1000, lambda: len(session_errors(world, session_id)) == 2)
+    assert sorted(session_errors(world, session_id)) == [2, 3]  # the old xids, refused: SESSIONMOVED
+    after = [client.request("create", "/after-a"), client.request("create_seq", "/s-"),
+             client.request("create", "/after-b")]
+    assert [op.xid for op in after] == [1, 2, 3]
+    assert replied(world, *after)
+    assert all(op.status == "indeterminate" and own_txn(world, op) is None for op in in_flight)
+    assert all(op.status == "ok" for op in after)
+    for op in after:
+        assert op.result_path == own_txn(world, op).path
+    finish(world)
+
+
+def session_errors(world: World, session_id: int) -> list[int]:
+    """The cxids of the error txns of `session_id` the leader has logged."""
+    from pyzk.storage.format import decode_txn_entry
+
+    cxids = []
+    for _, entry in world.peer(world.leader()).db.log:
+        hdr, _, _ = decode_txn_entry(entry)
+        if hdr.clientId == session_id and hdr.type == -1:
+            cxids.append(hdr.cxid)
+    return cxids

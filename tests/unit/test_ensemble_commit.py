@@ -351,3 +351,40 @@ def test_an_ephemeral_on_a_local_session_without_upgrading_is_refused_in_order()
     assert replies(frames) == [(1, 0), (2, Err.EPHEMERALONLOCALSESSION)]
     server.handle_packet(conn, RequestHeader(3, OpCode.CLOSE_SESSION).encode())
     assert replies(frames)[-1] == (3, 0) and conn.closed and conn.session_id not in server.local_sessions
+
+
+def test_a_new_leaders_sync_with_nothing_outstanding_is_answered_at_once() -> None:
+    """Right after establishment lastProposed is the epoch's base zxid (counter 0), which no txn
+    has: a sync then must not wait for it (else the next write's reply overtakes the sync's)."""
+    from pyzk.server.commit import Barrier
+
+    driver = StandInDriver(epoch=2)
+    server = leader(driver)
+    assert server.commit.last_proposed_zxid == 0x200000000 > server.tree.last_processed_zxid
+    done: list[bool] = []
+    server.commit.submit(Barrier(lambda: done.append(True)))
+    assert done == [True]
+
+
+def test_a_txn_proposed_before_the_session_moved_here_never_answers_the_new_connection() -> None:
+    """The session's old connection was on another server, with create xid 1 in flight; the
+    leader proposed it before it answered our REVALIDATE, and commits it after the new
+    connection's own xid 1 was forwarded. Same (session, cxid), but not this connection's."""
+    from jute.txn import CreateTxn, TxnHeader
+
+    driver = StandInDriver()
+    server, commit, session_id = established_follower_session(driver)
+    driver.last_proposed += 1
+    old_zxid = driver.last_proposed
+    driver.db.append(old_zxid, encode_txn_entry(TxnHeader(session_id, 1, old_zxid, 5, OpCode.CREATE),
+                                                CreateTxn("/old", b"v", [ACL(31, Id("world", "anyone"))], False, 1),
+                                                None))
+    new, frames = reconnect(server, session_id)
+    commit.on_revalidated(session_id, True)
+    server.handle_packet(new, RequestHeader(1, OpCode.CREATE).encode() + _create("/new"))
+    applied = driver.db.apply_committed(old_zxid)
+    commit.on_apply(Apply(old_zxid, applied.hdr, applied.txn, applied.result, 0))
+    assert replies(frames) == [] and not new.closed
+    leader_create(driver, session_id, 1, "/new")
+    assert replies(frames) == [(1, 0)]
+    assert ReplyHeader.decode_from(frames[-1], 0)[0].zxid == driver.last_proposed
