@@ -78,14 +78,17 @@ class ZabDatabase:
         return self.tree.last_processed_zxid
 
     def reload(self, up_to_zxid: int | None = None) -> None:
-        """Rebuild the tree from the base snapshot and the log (up to `up_to_zxid` if given)."""
+        """Rebuild the tree from the base snapshot and the log after it (up to `up_to_zxid`)."""
         if self.base_snapshot is None:
             self.tree = DataTree()
         else:
             zxid, stream = self.base_snapshot
             self.tree = parse_snap_stream(stream, 0)[0].tree
             self.tree.last_processed_zxid = zxid
+        base = self.base_zxid
         for zxid, entry in self.log:
+            if zxid <= base:
+                continue  # the committed-log window kept before the snapshot
             if up_to_zxid is not None and zxid > up_to_zxid:
                 break
             self._apply_entry(entry)
@@ -139,10 +142,16 @@ class ZabDatabase:
         self.log = []
         self.reload()
 
-    def rebase(self, zxid: int, stream: bytes) -> None:
-        """A snapshot of the current tree was taken at `zxid`: the log keeps only what follows."""
+    def rebase(self, zxid: int, stream: bytes, keep: int = 0) -> None:
+        """A snapshot of the current tree was taken at `zxid`: the log keeps what follows it,
+        and the last `keep` txns up to it (the committed-log window that DIFF sync reads)."""
         self.base_snapshot = (zxid, stream)
-        self.log = [(z, e) for z, e in self.log if z > zxid]
+        end = bisect_right(self.log, zxid, key=_zxid_of)
+        self.log = self.log[max(0, end - keep):]
+
+    def logged_after_base(self) -> int:
+        """Txns logged after the base snapshot (the window kept before it not counted)."""
+        return len(self.log) - bisect_right(self.log, self.base_zxid, key=_zxid_of)
 
     def _apply_entry(self, entry: bytes) -> ApplyResult:
         hdr, txn, _digest = decode_txn_entry(entry)

@@ -72,6 +72,7 @@ class Peer:
     # ---- inputs --------------------------------------------------------------------------
 
     def tick(self, now_ms: int) -> None:
+        self._before()
         if self.role is None:
             self.fle.tick(now_ms)
             self._pump_election(now_ms)
@@ -80,11 +81,13 @@ class Peer:
         self._after(now_ms)
 
     def step_notification(self, n: Notification, now_ms: int) -> None:
+        self._before()
         self.fle.step(n, now_ms)
         self._pump_election(now_ms)
         self._after(now_ms)
 
     def step_packet(self, sid: int, packet: QuorumPacket, snapshot: bytes, now_ms: int) -> None:
+        self._before()
         try:
             if isinstance(self.role, Leader):
                 self.role.step(sid, packet, now_ms)
@@ -117,6 +120,7 @@ class Peer:
 
     def persisted(self, persist_id: int, now_ms: int) -> None:
         """Every Persist with id <= persist_id is durable: release what waited for it."""
+        self._before()
         for pid in sorted(p for p in self.ctx.on_persisted if p <= persist_id):
             self.ctx.on_persisted.pop(pid)()
         self._after(now_ms)
@@ -127,6 +131,7 @@ class Peer:
         established leader."""
         if not isinstance(self.role, Leader):
             return None
+        self._before()
         zxid = self.role.submit(session_id, cxid, txn_type, txn, now_ms, zxid)
         self._after(now_ms)
         return zxid
@@ -156,6 +161,7 @@ class Peer:
         self.role = None
         self._settled = False
         self.ctx.on_persisted.clear()
+        self.ctx.snapshot_due = False
         self.ctx.db = ZabDatabase(self.disk.snapshot, list(self.disk.entries))
         self.outbox.add(RoleChanged(ServerState.LOOKING, -1, self.ctx.current_epoch))
         self.fle.start(now_ms, self.ctx.db.last_logged_zxid, self.ctx.current_epoch)
@@ -182,6 +188,11 @@ class Peer:
         elif self.fle.state == ServerState.FOLLOWING:
             self.outbox.add(RoleChanged(ServerState.FOLLOWING, vote.leader, epoch))
             self.role = Follower(self.ctx, vote.leader, now_ms)
+
+    def _before(self) -> None:
+        """Work the previous input left due, once its effects were executed (a snapshot)."""
+        if self.role is not None and self.role.phase == Phase.BROADCAST and not self.role.failed:
+            self.ctx.snapshot_if_due()
 
     def _after(self, now_ms: int) -> None:
         # A reconfig the roles activated applies to election too (FLE's QuorumVerifier).

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import random
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,6 +78,7 @@ class ZabConfig:
     sync_limit_ticks: int = 5
     commit_log_count: int = 500  # zookeeper.commitLogCount
     reconfig_enabled: bool = False
+    snap_count: int = 100_000  # zookeeper.snapCount
 
 
 class Probe:
@@ -101,6 +103,40 @@ class ZabContext:
         self.outbox = outbox
         self.probe = probe
         self.on_persisted: dict[int, Callable[[], None]] = {}
+        self.snapshot_due = False
+        self._snap_threshold = 0
+        self._snap_threshold_base: int | None = None
+
+    def note_applied(self) -> None:
+        """SyncRequestProcessor's rule, in every role: once snapCount/2 plus a roll of up to
+        snapCount/2 txns were logged after the last snapshot, the applied tree is due for a
+        snapshot. It is taken at the start of the next input (`snapshot_if_due`), after the
+        driver has executed this step's effects (their Apply still reads the log)."""
+        db = self.db
+        snap_count = self.config.snap_count
+        if self._snap_threshold_base != db.base_zxid:
+            # The roll is drawn per snapshot, from a stream seeded by this server and the
+            # snapshot (the core draws no randomness of its own: same inputs, same outputs).
+            half = max(snap_count // 2, 1)
+            self._snap_threshold = half + random.Random(f"{self.my_id}-{db.base_zxid}").randrange(half)
+            self._snap_threshold_base = db.base_zxid
+        if db.logged_after_base() > self._snap_threshold:
+            self.snapshot_due = True
+
+    def snapshot_if_due(self) -> None:
+        """Snapshot the applied tree: Persist(snapshot) writes it and starts a new log file;
+        the database keeps only the committed-log window before it (DIFF to lagging learners)."""
+        if not self.snapshot_due:
+            return
+        self.snapshot_due = False
+        db = self.db
+        zxid = db.last_processed_zxid
+        if zxid <= db.base_zxid:
+            return
+        stream = db.snap_stream()
+        self.probe("periodic snapshot")
+        db.rebase(zxid, stream, keep=self.config.commit_log_count)
+        self.persist(snapshot=(zxid, stream))
 
     def persist(self, then: Callable[[], None] | None = None, **fields: object) -> int:
         persist_id = self.outbox.persist(**fields)
@@ -413,9 +449,16 @@ class Leader:
     def _on_ack(self, link: LearnerLink, zxid: int) -> None:
         if link.stage == LearnerStage.NEWLEADER_ACK:
             assert self.epoch is not None
-            if zxid != make_zxid(self.epoch, 0):
+            if zxid == make_zxid(self.epoch, 0):
+                self._on_newleader_ack(link.sid)
+            elif is_epoch_start(zxid):
                 raise PeerProtocolError(f"NEWLEADER ack with zxid {zxid:#x} from {link.sid}")
-            self._on_newleader_ack(link.sid)
+            else:
+                # A 3.8.0 learner logs the proposals it got during sync when NEWLEADER comes,
+                # and its SyncThread may ACK them before it ACKs NEWLEADER (ZOOKEEPER-4685).
+                # The ACK is a durable proposal ACK; the NEWLEADER ACK still follows.
+                self.ctx.probe("leader got a proposal ACK before the NEWLEADER ACK")
+                self._on_ack_from(link.sid, zxid)
             return
         if is_epoch_start(zxid):
             return  # the ACK of UPTODATE
@@ -445,6 +488,7 @@ class Leader:
                     self.ctx.send(sid, P.COMMIT, zxid)
             self.ctx.outbox.add(Apply(zxid, applied.hdr, applied.txn, applied.result, self.ctx.db.tree.digest))
             self._release_syncs(zxid)
+            self.ctx.note_applied()
 
     def synced_sids(self) -> list[int]:
         """isQuorumSynced's ids: this leader and the learners synced with it."""
@@ -720,6 +764,8 @@ class Follower:
         applied = self.ctx.db.apply_committed(zxid)
         self.ctx.activate_reconfig_txn(zxid, applied, leader=False)
         self.ctx.outbox.add(Apply(zxid, applied.hdr, applied.txn, applied.result, self.ctx.db.tree.digest))
+        if self.phase == Phase.BROADCAST:
+            self.ctx.note_applied()
 
     def _on_commitandactivate(self, p: QuorumPacket) -> None:
         """A reconfig's commit; its config is activated as the txn is applied (`_apply`)."""

@@ -81,7 +81,7 @@ class EnsembleMember:
         image = self.disk.load_image()
         verifier = QuorumMaj.from_servers(config.servers, config.config_version)
         zab_config = ZabConfig(config.tick_time_ms, config.init_limit_ticks, config.sync_limit_ticks,
-                               reconfig_enabled=config.reconfig_enabled)
+                               reconfig_enabled=config.reconfig_enabled, snap_count=config.snap_count)
         backup_static_config(config)
         self.peer = Peer(self.my_id, verifier, image, wall_ms(), zab_config)
         self.driver = QuorumDriver(self.my_id, config.servers, self.peer, self.disk, self._on_effect,

@@ -78,6 +78,7 @@ class SimOptions:
     liveness_ms: int = 40_000
     clients: int = 3  # simulated clients through the server layer; 0 = the leader-only workload
     client_timeout_ticks: tuple[int, ...] = (3, 4, 6, 10)  # session timeouts each client draws from
+    snap_count: int = 100_000  # zookeeper.snapCount: small values snapshot every few txns
 
     @classmethod
     def swarm(cls, rng: random.Random) -> SimOptions:
@@ -94,6 +95,7 @@ class SimOptions:
             fault_interval_ms=rng.choice((300, 700, 1500)),
             faults_ms=rng.choice((6000, 10_000)),
             clients=rng.choice((2, 3, 3, 4)),
+            snap_count=rng.choice((100_000, 100_000, 40, 10)),
         )
 
 
@@ -165,7 +167,8 @@ class World:
         self.sids = list(range(1, self.options.peers + 1))
         self.verifier = QuorumMaj.of_sids(self.sids)
         o = self.options
-        self.zab_config = ZabConfig(o.tick_time_ms, o.init_limit_ticks, o.sync_limit_ticks, o.commit_log_count)
+        self.zab_config = ZabConfig(o.tick_time_ms, o.init_limit_ticks, o.sync_limit_ticks, o.commit_log_count,
+                                    snap_count=o.snap_count)
         self.probe = CountingProbe()
         self.checker = ZabChecker()
         self.disks = {sid: SimDisk() for sid in self.sids}

@@ -23,6 +23,7 @@ PROBES_REQUIRED = (
     "follower timed out on a silent leader",
     "leader dropped a silent learner",
     "leader ignored an ACK for a committed or unknown zxid",
+    "periodic snapshot",
 )
 
 

@@ -197,3 +197,67 @@ def test_sync_waits_for_outstanding_proposals() -> None:
     persist_all(ctx)
     leader.step(3, pkt(P.ACK, zxid), 0)
     assert sent(ctx)[-3:] == [(2, P.COMMIT, zxid), (3, P.COMMIT, zxid), (2, P.SYNC, 0)]
+
+
+def test_leader_counts_a_proposal_ack_that_a_joining_learner_sends_before_its_newleader_ack() -> None:
+    """A 3.8.0 learner logs the sync's proposals on NEWLEADER and its SyncThread may ACK one
+    before the main thread ACKs NEWLEADER (ZOOKEEPER-4685); the Java leader tolerates that,
+    and so must we (the learner used to be dropped and never got in under load)."""
+    leader, ctx = established_leader([])
+    leader.disconnected(3)
+    zxid = leader.submit(5, 1, OpCode.CREATE, CreateTxn("/a", b"", OPEN_ACL, False, 1), 0)
+    persist_all(ctx)  # the leader's own ACK; follower 2 is slow: the proposal is outstanding
+    leader.step(3, pkt(P.FOLLOWERINFO, 0, b"\0" * 7 + b"\3" + b"\0\1\0\0" + b"\0" * 8), 0)
+    leader.step(3, pkt(P.ACKEPOCH, make_zxid(1, 0), b"\0\0\0\1"), 0)
+    to_3 = [(t, z) for to, t, z in sent(ctx) if to == 3]
+    assert to_3[-2:] == [(P.PROPOSAL, zxid), (P.NEWLEADER, make_zxid(1, 0))]
+    leader.step(3, pkt(P.ACK, zxid), 0)  # before the NEWLEADER ack: counted, not fatal
+    assert [e.zxid for e in ctx.outbox.effects if isinstance(e, Apply)] == [zxid]
+    assert (3, P.COMMIT, zxid) in sent(ctx)
+    leader.step(3, pkt(P.ACK, make_zxid(1, 0)), 0)
+    assert sent(ctx)[-1] == (3, P.UPTODATE, -1)
+    with pytest.raises(PeerProtocolError):
+        leader.disconnected(2)
+        leader.step(2, pkt(P.FOLLOWERINFO, 0, b"\0" * 7 + b"\2" + b"\0\1\0\0" + b"\0" * 8), 0)
+        leader.step(2, pkt(P.ACKEPOCH, make_zxid(1, 1), b"\0\0\0\1"), 0)
+        leader.step(2, pkt(P.ACK, make_zxid(0, 0)), 0)  # an epoch start that is not NEWLEADER's
+
+
+# ---- periodic snapshots (snapCount) in every role --------------------------------------------
+
+
+def test_a_snapshot_keeps_the_committed_log_window_and_replays_only_what_follows() -> None:
+    zxids = [make_zxid(1, n) for n in range(1, 11)]
+    db = ZabDatabase(None, [(z, entry(z)) for z in zxids[:6]])  # all six applied
+    base = zxids[5]
+    db.rebase(base, db.snap_stream(), keep=3)
+    for z in zxids[6:]:
+        db.append(z, entry(z))  # logged, not applied yet
+    assert [z for z, _ in db.log] == zxids[3:]  # 3 before the snapshot, then all after it
+    assert db.logged_after_base() == 4 and db.committed_window(10)[0][0] == zxids[3]
+    db.reload(up_to_zxid=base)  # from the snapshot: the window is not applied again
+    assert db.last_processed_zxid == base and f"/n{zxids[5]:x}" in db.tree.nodes
+    assert f"/n{zxids[6]:x}" not in db.tree.nodes
+    for z in zxids[6:]:
+        db.apply_committed(z)
+    # /, /zookeeper, /zookeeper/quota, /zookeeper/config and the ten nodes, each once
+    assert db.last_processed_zxid == zxids[-1] and len(db.tree.nodes) == 4 + 10
+
+
+def test_after_snap_count_logged_txns_the_next_input_takes_a_snapshot() -> None:
+    zxids = [make_zxid(1, n) for n in range(1, 30)]
+    ctx = ZabContext(1, QuorumMaj.of_sids([1, 2, 3]), ZabDatabase(), 1, 1,
+                     ZabConfig(snap_count=10, commit_log_count=2), Outbox(), Probe())
+    for z in zxids:
+        ctx.db.append(z, entry(z))
+        ctx.db.apply_committed(z)
+        ctx.note_applied()
+        if ctx.snapshot_due:
+            break
+    applied = ctx.db.last_processed_zxid
+    assert ctx.snapshot_due and 5 < ctx.db.logged_after_base() <= 10  # snapCount/2 + a roll
+    ctx.snapshot_if_due()
+    persists = [e for e in ctx.outbox.effects if isinstance(e, Persist)]
+    assert [p.snapshot[0] for p in persists if p.snapshot] == [applied]
+    assert ctx.db.base_zxid == applied and ctx.db.logged_after_base() == 0 and len(ctx.db.log) == 2
+    assert not ctx.snapshot_due
