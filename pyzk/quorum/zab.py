@@ -228,6 +228,7 @@ class Leader:
         self.outstanding: dict[int, dict[int, None]] = {}  # zxid -> voters that acked it
         self.last_proposed = ctx.db.last_processed_zxid
         self.pending_syncs: list[tuple[int, int]] = []  # (learner sid, zxid to wait for)
+        self.proposal_sizes: tuple[int, int, int] | None = None  # (last, min, max) bytes, for mntr
         self.peer_last_zxids: dict[int, int] = {}  # ACKEPOCH.zxid per learner
         self.deadline_ms = now_ms + ctx.config.init_limit_ticks * ctx.config.tick_time_ms
         self.next_ping_ms = now_ms + ctx.config.tick_time_ms // 2
@@ -302,6 +303,9 @@ class Leader:
         self.last_proposed = zxid
         entry = encode_txn_entry(TxnHeader(session_id, cxid, zxid, time_ms, txn_type), txn, None)
         self.ctx.db.append(zxid, entry)
+        sizes = self.proposal_sizes
+        size = len(entry)
+        self.proposal_sizes = (size, size, size) if sizes is None else (size, min(sizes[1], size), max(sizes[2], size))
         if txn_type == OpCode.RECONFIG:
             self.ctx.see(with_version(text_order_verifier(txn.data.decode()), zxid))  # type: ignore[attr-defined]
         self.outstanding[zxid] = {}
@@ -489,6 +493,23 @@ class Leader:
             self.ctx.outbox.add(Apply(zxid, applied.hdr, applied.txn, applied.result, self.ctx.db.tree.digest))
             self._release_syncs(zxid)
             self.ctx.note_applied()
+
+    def monitor_values(self) -> dict[str, int]:
+        """The leader's mntr gauges (LeaderZooKeeperServer.registerMetrics)."""
+        verifier = self.ctx.verifier
+        synced = [sid for sid in self.forwarding
+                  if sid in self.learners and self.learners[sid].stage == LearnerStage.SYNCED]
+        last, smallest, largest = self.proposal_sizes or (-1, -1, -1)
+        return {
+            "learners": len(self.learners),
+            "synced_followers": sum(1 for sid in synced if sid in verifier.voters),
+            "synced_non_voting_followers": 0,
+            "synced_observers": sum(1 for sid in synced if sid in verifier.observers),
+            "pending_syncs": len(self.pending_syncs),
+            "last_proposal_size": last,
+            "min_proposal_size": smallest,
+            "max_proposal_size": largest,
+        }
 
     def synced_sids(self) -> list[int]:
         """isQuorumSynced's ids: this leader and the learners synced with it."""

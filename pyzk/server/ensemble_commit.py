@@ -84,6 +84,17 @@ def build_role(config: ServerConfig, peer: Peer, driver: Any, *, now_ms: Callabl
                                                 driver.touch_session)
         commit = FollowerCommit(server, driver, role.leader_sid)
     server.commit = commit
+    started_ms = now_ms()
+    peer_state = "leading - broadcast" if isinstance(role, Leader) else "following - broadcast"
+
+    def quorum_monitor() -> dict[str, Any]:
+        values: dict[str, Any] = {"peer_state": peer_state, "quorum_size": len(ctx.verifier.voters)}
+        if isinstance(role, Leader):
+            values.update(role.monitor_values())
+            values["leader_uptime"] = now_ms() - started_ms
+        return values
+
+    server.quorum_monitor = quorum_monitor
     return server, commit
 
 

@@ -389,22 +389,33 @@ def monitor_values(server: ZooKeeperServer) -> list[tuple[str, MonitorValue]]:
     }
     if server.mode != "standalone":
         measured = {k: v for k, v in measured.items() if k not in _STANDALONE_ONLY_ZEROS}
+    if server.quorum_monitor is not None:
+        measured.update(server.quorum_monitor())
     return [(key, measured[key]) for key in MNTR_KEY_ORDER if key in measured]
 
 
 # Apache 3.8.0's mntr order (captured), for the keys pyzk reports.
 MNTR_KEY_ORDER = (
-    "version", "server_state", "ephemerals_count", "num_alive_connections", "avg_latency",
-    "outstanding_requests", "znode_count", "global_sessions", "non_mtls_remote_conn_count",
+    "version", "server_state", "peer_state", "ephemerals_count", "num_alive_connections", "avg_latency",
+    "min_proposal_size", "outstanding_requests", "znode_count", "global_sessions", "non_mtls_remote_conn_count",
     "packets_sent",
-    "packets_received", "connection_drop_probability", "watch_count", "min_latency",
-    "max_file_descriptor_count", "approximate_data_size", "open_file_descriptor_count",
-    "local_sessions", "uptime", "max_latency", "outstanding_tls_handshake", "non_mtls_local_conn_count", "proposal_count",
+    "packets_received", "max_proposal_size", "synced_followers", "connection_drop_probability", "watch_count",
+    "synced_non_voting_followers", "synced_observers", "min_latency",
+    "max_file_descriptor_count", "approximate_data_size", "open_file_descriptor_count", "last_proposal_size",
+    "pending_syncs", "leader_uptime", "local_sessions", "uptime", "max_latency", "outstanding_tls_handshake",
+    "learners", "non_mtls_local_conn_count", "quorum_size", "proposal_count",
     "throttled_ops", "looking_count", "connection_drop_count", "learner_proposal_received_count",
     "digest_mismatches_count", "ensemble_auth_success", "learner_commit_received_count",
     "ensemble_auth_fail", "diff_count", "quit_leading_due_to_disloyal_voter", "snap_count",
     "commit_count", "ensemble_auth_skip", "tls_handshake_exceeded",
 )
+
+# Reported by ensemble roles only (QuorumZooKeeperServer, LeaderZooKeeperServer gauges).
+QUORUM_ONLY_KEYS = frozenset({
+    "peer_state", "quorum_size", "learners", "synced_followers", "synced_non_voting_followers",
+    "synced_observers", "pending_syncs", "leader_uptime", "last_proposal_size", "min_proposal_size",
+    "max_proposal_size",
+})
 
 # Zeros that hold only for a standalone server; an ensemble must measure them.
 _STANDALONE_ONLY_ZEROS = frozenset({

@@ -280,6 +280,8 @@ class ZooKeeperServer:
         # first ephemeral create when `upgrade_local_sessions`.
         self.local_sessions: SessionTracker | None = None
         self.upgrade_local_sessions = False
+        # An ensemble role's own mntr values (peer state, quorum size, the leader's gauges).
+        self.quorum_monitor: Callable[[], dict[str, Any]] | None = None
         # An ensemble member's active config text (the reconfig reply); None in standalone.
         self.quorum_config_text: Callable[[], bytes] | None = None
         self.next_zxid = tree.last_processed_zxid + 1

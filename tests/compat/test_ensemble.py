@@ -261,3 +261,16 @@ def test_every_role_snapshots_every_snap_count_txns_and_restarts_from_it(
     finally:
         zk.stop()
         zk.close()
+
+
+def test_mntr_reports_the_quorum_on_every_member(ensemble: Ensemble) -> None:
+    """The gauges the usual "followers in sync" alert reads: the leader's learners and synced
+    followers, every member's peer state and quorum size."""
+    for server in ensemble.servers:
+        values = dict(line.split("\t", 1) for line in four_letter_word(server.client_port, "mntr").splitlines())
+        assert values["zk_quorum_size"] == "3"
+        if values["zk_server_state"] == "leader":
+            assert values["zk_peer_state"] == "leading - broadcast"
+            assert (values["zk_learners"], values["zk_synced_followers"], values["zk_pending_syncs"]) == ("2", "2", "0")
+        else:
+            assert values["zk_peer_state"] == "following - broadcast" and "zk_learners" not in values
