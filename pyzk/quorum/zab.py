@@ -58,8 +58,10 @@ from pyzk.storage.format import decode_txn_entry, encode_txn_entry
 logger = logging.getLogger(__name__)
 
 PROTOCOL_VERSION = 0x10000
-CONNECT_ATTEMPTS_MAX = 5
-CONNECT_RETRY_MS = 1000
+CONNECT_ATTEMPTS_MAX = 5  # Learner.connectToLeader: 5 tries
+# zookeeper.leaderConnectDelayDuringRetryMs (default 100): a Java leader binds its quorum
+# port only once it leads, so a learner that decided first is refused and retries soon.
+CONNECT_RETRY_MS = 100
 _INT = struct.Struct(">i")
 _TOUCH = struct.Struct(">qi")
 _LONG = struct.Struct(">q")

@@ -245,10 +245,28 @@ class Server:
             self.process.kill()
         self.process.wait(timeout=STOP_TIMEOUT_S)
 
+    def replace(
+        self, kind: str, wait: bool = True, timeout_s: float = START_TIMEOUT_S
+    ) -> None:
+        """Stop this server (SIGTERM by PID) and start the other ``kind`` in its place.
+
+        The new process reads the same zoo.cfg, myid and dataDir (both kinds use Apache's
+        on-disk format) and serves on the same ports, as an operator swapping one member
+        of a live ensemble would do.
+        """
+        check_kind(kind)
+        self.stop()
+        self.kind = kind
+        self.start(wait=wait, timeout_s=timeout_s)
+
 
 @dataclass
 class Ensemble:
-    """The servers of one target; ``hosts`` is the client connect string."""
+    """The servers of one target; ``hosts`` is the client connect string.
+
+    ``kind`` names the target; a mixed ensemble (``start_mixed``) has kind ``"mixed"`` and
+    each of its servers carries its own ``Server.kind``.
+    """
 
     kind: str
     servers: list[Server]
@@ -257,6 +275,11 @@ class Ensemble:
     @property
     def size(self) -> int:
         return len(self.servers)
+
+    @property
+    def kinds(self) -> list[str]:
+        """The kind of each server, in server-id order (changes with ``Server.replace``)."""
+        return [server.kind for server in self.servers]
 
     @property
     def hosts(self) -> str:
@@ -320,6 +343,81 @@ def zoo_cfg_text(
     )
 
 
+def check_kind(kind: str) -> None:
+    if kind not in TARGET_KINDS:
+        raise ValueError(
+            f"unknown target kind {kind!r}; expected one of {TARGET_KINDS}"
+        )
+
+
+def plan_servers(
+    kinds: list[str],
+    ports: list[int],
+    flags: list[str],
+    workdir: Path,
+    dir_names: list[str],
+) -> list[Server]:
+    """One Server per kind, ids 1..n, four consecutive ``ports`` each (client, quorum,
+    election, admin), in ``workdir / dir_names[i]``. Pure: nothing is written or started."""
+    for kind in kinds:
+        check_kind(kind)
+    if not kinds:
+        raise ValueError("an ensemble needs at least one server")
+    if len(ports) != 4 * len(kinds) or len(dir_names) != len(kinds):
+        raise ValueError("need four ports and one directory name per server")
+    return [
+        Server(
+            kind=kind,
+            server_id=index + 1,
+            client_port=ports[4 * index],
+            quorum_port=ports[4 * index + 1],
+            election_port=ports[4 * index + 2],
+            admin_port=ports[4 * index + 3],
+            server_dir=workdir / dir_names[index],
+            sysprop_flags=flags,
+        )
+        for index, kind in enumerate(kinds)
+    ]
+
+
+def _write_and_start(
+    ensemble: Ensemble, extra_cfg: dict[str, str | None], start_timeout_s: float
+) -> Ensemble:
+    servers = ensemble.servers
+    for server in servers:
+        server.data_dir.mkdir(parents=True, exist_ok=True)
+        (server.data_dir / "myid").write_text(f"{server.server_id}\n")
+        server.config_path.write_text(zoo_cfg_text(server, servers, extra_cfg))
+    try:
+        ensemble.start(start_timeout_s)
+    except BaseException:
+        ensemble.stop()
+        raise
+    return ensemble
+
+
+def start_mixed(
+    kinds: list[str],
+    extra_cfg: dict[str, str | None] | None = None,
+    sysprops: dict[str, str] | None = None,
+    *,
+    workdir: Path,
+    start_timeout_s: float = START_TIMEOUT_S,
+) -> Ensemble:
+    """Like ``start_target``, with one kind per server: ``kinds[i]`` runs server id i+1.
+
+    Server directories are ``workdir/server<id>`` whatever the kind, so that
+    ``Server.replace`` can later run the other kind on the same dataDir and ports.
+    """
+    ports = free_loopback_ports(4 * len(kinds))
+    servers = plan_servers(
+        list(kinds), ports, sysprop_args(sysprops), workdir,
+        [f"server{index + 1}" for index in range(len(kinds))],
+    )
+    ensemble = Ensemble(kind="mixed", servers=servers, workdir=workdir)
+    return _write_and_start(ensemble, extra_cfg or {}, start_timeout_s)
+
+
 def start_target(
     kind: str,
     size: int = 1,
@@ -333,38 +431,15 @@ def start_target(
 
     On failure every started process is stopped before ``TargetStartError`` propagates.
     """
-    if kind not in TARGET_KINDS:
-        raise ValueError(
-            f"unknown target kind {kind!r}; expected one of {TARGET_KINDS}"
-        )
+    check_kind(kind)
     if size < 1:
         raise ValueError(f"size must be at least 1, got {size}")
-    ports = free_loopback_ports(4 * size)
-    flags = sysprop_args(sysprops)
-    servers = [
-        Server(
-            kind=kind,
-            server_id=index + 1,
-            client_port=ports[4 * index],
-            quorum_port=ports[4 * index + 1],
-            election_port=ports[4 * index + 2],
-            admin_port=ports[4 * index + 3],
-            server_dir=workdir / f"{kind}-server{index + 1}",
-            sysprop_flags=flags,
-        )
-        for index in range(size)
-    ]
-    for server in servers:
-        server.data_dir.mkdir(parents=True, exist_ok=True)
-        (server.data_dir / "myid").write_text(f"{server.server_id}\n")
-        server.config_path.write_text(zoo_cfg_text(server, servers, extra_cfg or {}))
+    servers = plan_servers(
+        [kind] * size, free_loopback_ports(4 * size), sysprop_args(sysprops), workdir,
+        [f"{kind}-server{index + 1}" for index in range(size)],
+    )
     ensemble = Ensemble(kind=kind, servers=servers, workdir=workdir)
-    try:
-        ensemble.start(start_timeout_s)
-    except BaseException:
-        ensemble.stop()
-        raise
-    return ensemble
+    return _write_and_start(ensemble, extra_cfg or {}, start_timeout_s)
 
 
 def target_start_error(kind: str, size: int, workdir: Path) -> str | None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from tests.compat.shim_args import ServerLaunch, parse_java_args, real_java
 from tests.compat.targets import (
     APACHE_MAIN_CLASS,
     Server,
+    plan_servers,
     pyzk_command,
     sysprop_args,
     zoo_cfg_text,
@@ -50,6 +53,29 @@ def test_ensemble_cfg_lists_every_server_and_extra_cfg_overrides_or_removes() ->
     assert cfg["server.3"] == "127.0.0.1:6001:6002"
     assert cfg["clientPort"] == "5000" and cfg["admin.enableServer"] == "true"
     assert "syncLimit" not in cfg
+
+
+def test_plan_servers_gives_each_server_its_kind_ports_and_directory() -> None:
+    servers = plan_servers(
+        ["apache", "pyzk", "apache"], list(range(7000, 7012)), ["-Da=b"], Path("/w"),
+        ["server1", "server2", "server3"],
+    )
+    assert [s.kind for s in servers] == ["apache", "pyzk", "apache"]
+    assert [s.server_id for s in servers] == [1, 2, 3]
+    second = servers[1]
+    assert (second.client_port, second.quorum_port, second.election_port, second.admin_port) == (
+        7004, 7005, 7006, 7007)
+    assert second.data_dir == Path("/w/server2/data") and second.sysprop_flags == ["-Da=b"]
+    assert second.command()[1].endswith("bin/zkServer.py")
+    assert servers[0].command()[-1] == "/w/server1/zoo.cfg"
+    assert APACHE_MAIN_CLASS in servers[0].command()
+
+
+def test_plan_servers_rejects_unknown_kinds_and_short_port_lists() -> None:
+    with pytest.raises(ValueError, match="unknown target kind"):
+        plan_servers(["apache", "zk"], list(range(8)), [], Path("/w"), ["a", "b"])
+    with pytest.raises(ValueError, match="four ports"):
+        plan_servers(["apache", "pyzk"], list(range(7)), [], Path("/w"), ["a", "b"])
 
 
 def test_pyzk_command_is_start_foreground_with_sysprops_before_the_config() -> None:
