@@ -17,6 +17,8 @@ Rule 4 (follower, a session that moved here): a txn the leader prepped before it
         (session, cxid) can equal a new request's (xids restart). A request forwarded after
         the move is answered only by a txn above its floor: the last proposal this server had
         received when the answer came (the leader's link is FIFO).
+Rule 5 (follower): a txn whose type the head request's op cannot produce is not its answer
+        either (an earlier connection of the session sent another op with the same cxid).
 Pure: connections and requests are opaque values; nothing here sends or closes.
 """
 
@@ -24,6 +26,8 @@ from __future__ import annotations
 
 from collections import deque
 from typing import Any
+
+from pyzk.pipeline.requests import may_answer
 
 Origin = tuple[Any, Any]  # (connection, pending request)
 
@@ -39,7 +43,7 @@ class OriginsByZxid:
     def add(self, zxid: int, conn: Any, req: Any) -> None:
         self._by_zxid[zxid] = (conn, req)
 
-    def take(self, session_id: int, cxid: int, zxid: int) -> Origin | None:
+    def take(self, session_id: int, cxid: int, zxid: int, txn_type: int) -> Origin | None:
         return self._by_zxid.pop(zxid, None)
 
     def __len__(self) -> int:
@@ -57,11 +61,12 @@ class OriginsInForwardOrder:
     def add(self, session_id: int, cxid: int, conn: Any, req: Any, floor_zxid: int = 0) -> None:
         self._queue.append((session_id, cxid, conn, req, floor_zxid))
 
-    def take(self, session_id: int, cxid: int, zxid: int) -> Origin | None:
+    def take(self, session_id: int, cxid: int, zxid: int, txn_type: int) -> Origin | None:
         queue = self._queue
         if queue:
             head_session, head_cxid, conn, req, floor_zxid = queue[0]
-            if head_session == session_id and head_cxid == cxid and zxid > floor_zxid:
+            if (head_session == session_id and head_cxid == cxid and zxid > floor_zxid
+                    and may_answer(req.op, txn_type)):
                 queue.popleft()
                 return conn, req
         return None

@@ -75,6 +75,29 @@ NO_RECORD_OPS = frozenset({OpCode.PING, OpCode.CLOSE_SESSION, OpCode.WHO_AM_I})
 KNOWN_OPS = frozenset(REQUEST_RECORDS) | NO_RECORD_OPS | {OpCode.MULTI, OpCode.MULTI_READ}
 
 _MULTI, _MULTI_READ = OpCode.MULTI, OpCode.MULTI_READ
+_ERROR = OpCode.ERROR
+
+# The txn types that may answer a request of each op (besides an ErrorTxn): a committed txn
+# of another type is never a reply to it, whatever its cxid says.
+ANSWERING_TXN_TYPES: dict[int, frozenset[int]] = {
+    OpCode.CREATE: frozenset({OpCode.CREATE, OpCode.CREATE_CONTAINER, OpCode.CREATE_TTL}),
+    OpCode.CREATE2: frozenset({OpCode.CREATE, OpCode.CREATE2, OpCode.CREATE_CONTAINER, OpCode.CREATE_TTL}),
+    OpCode.CREATE_CONTAINER: frozenset({OpCode.CREATE_CONTAINER}),
+    OpCode.CREATE_TTL: frozenset({OpCode.CREATE_TTL}),
+    OpCode.DELETE: frozenset({OpCode.DELETE}),
+    OpCode.SET_DATA: frozenset({OpCode.SET_DATA}),
+    OpCode.SET_ACL: frozenset({OpCode.SET_ACL}),
+    OpCode.MULTI: frozenset({OpCode.MULTI}),
+    OpCode.RECONFIG: frozenset({OpCode.RECONFIG}),
+    OpCode.CLOSE_SESSION: frozenset({OpCode.CLOSE_SESSION}),
+    OpCode.CREATE_SESSION: frozenset({OpCode.CREATE_SESSION}),
+}
+
+
+def may_answer(op: int, txn_type: int) -> bool:
+    """Whether a committed txn of `txn_type` can be the result of a request of `op`."""
+    allowed = ANSWERING_TXN_TYPES.get(op)
+    return txn_type == _ERROR or allowed is None or txn_type in allowed
 
 
 # Ops whose null path ZooKeeper 3.8 answers with MARSHALLINGERROR: the path is dereferenced

@@ -137,7 +137,7 @@ class LeaderCommit:
         hdr = effect.txn_header
         server = self.server
         server.deliver_applied(Prepared(hdr, effect.txn), effect.result,
-                               server.origins.take(hdr.clientId, hdr.cxid, hdr.zxid))
+                               server.origins.take(hdr.clientId, hdr.cxid, hdr.zxid, hdr.type))
         while self._barriers and self._barriers[0][0] <= effect.zxid:
             self._barriers.popleft()[1].on_done()
 
@@ -256,7 +256,7 @@ class FollowerCommit:
     def on_apply(self, effect: Apply) -> None:
         hdr = effect.txn_header
         self.server.deliver_applied(Prepared(hdr, effect.txn), effect.result,
-                                    self.origins.take(hdr.clientId, hdr.cxid, hdr.zxid))
+                                    self.origins.take(hdr.clientId, hdr.cxid, hdr.zxid, hdr.type))
         if effect.result.closed_session is not None:
             self._moved_in.pop(hdr.clientId, None)  # bounded by the live sessions
 

@@ -68,6 +68,7 @@ from pyzk.pipeline.requests import (
     KNOWN_OPS,
     WRITE_OPS,
     decode_record,
+    may_answer,
     prep_write_request,
 )
 from pyzk.server.authinfo import AuthInfo
@@ -112,21 +113,6 @@ _UPGRADE_OPS = frozenset({OpCode.CREATE, OpCode.CREATE2, OpCode.MULTI})
 _PLAIN_CREATES = frozenset({OpCode.CREATE, OpCode.CREATE2})
 _EPHEMERAL_FLAGS = frozenset(m.value for m in CreateMode if m.is_ephemeral)
 
-# The txn types that may answer a request of each op (besides an ErrorTxn): a committed txn
-# of another type is never a reply to it, whatever its cxid says.
-_ANSWERING_TXN_TYPES: dict[int, frozenset[int]] = {
-    OpCode.CREATE: frozenset({OpCode.CREATE, OpCode.CREATE_CONTAINER, OpCode.CREATE_TTL}),
-    OpCode.CREATE2: frozenset({OpCode.CREATE, OpCode.CREATE2, OpCode.CREATE_CONTAINER, OpCode.CREATE_TTL}),
-    OpCode.CREATE_CONTAINER: frozenset({OpCode.CREATE_CONTAINER}),
-    OpCode.CREATE_TTL: frozenset({OpCode.CREATE_TTL}),
-    OpCode.DELETE: frozenset({OpCode.DELETE}),
-    OpCode.SET_DATA: frozenset({OpCode.SET_DATA}),
-    OpCode.SET_ACL: frozenset({OpCode.SET_ACL}),
-    OpCode.MULTI: frozenset({OpCode.MULTI}),
-    OpCode.RECONFIG: frozenset({OpCode.RECONFIG}),
-    OpCode.CLOSE_SESSION: frozenset({OpCode.CLOSE_SESSION}),
-    OpCode.CREATE_SESSION: frozenset({OpCode.CREATE_SESSION}),
-}
 
 
 class InProcess:
@@ -625,7 +611,7 @@ class ZooKeeperServer:
         """Standalone: apply a durable txn to the tree, then deliver it."""
         hdr = prepared.hdr
         rc = self.tree.apply(hdr, prepared.txn, sub_records=prepared.sub_records)
-        self.deliver_applied(prepared, rc, self.origins.take(hdr.clientId, hdr.cxid, hdr.zxid))
+        self.deliver_applied(prepared, rc, self.origins.take(hdr.clientId, hdr.cxid, hdr.zxid, hdr.type))
 
     def deliver_applied(self, prepared: Prepared, rc: ApplyResult, origin: Origin | None) -> None:
         """After the tree applied a txn (here, or in the quorum core): watches, then the reply
@@ -675,9 +661,8 @@ class ZooKeeperServer:
         """Whether the txn `hdr` may answer `req` now: it is the request conn must answer next,
         with the txn's session and cxid and a txn type its op can produce. Anything else is an
         invariant violation: logged, and that connection is closed rather than answered."""
-        allowed = _ANSWERING_TXN_TYPES.get(req.op)
         if (conn.pending and conn.pending[0] is req and hdr.clientId == conn.session_id
-                and hdr.cxid == req.xid and (hdr.type == _ERROR or allowed is None or hdr.type in allowed)):
+                and hdr.cxid == req.xid and may_answer(req.op, hdr.type)):
             return True
         head = conn.pending[0] if conn.pending else None
         logger.error(

@@ -14,6 +14,7 @@ from jute.proto import (
     CreateRequest,
     ReplyHeader,
     RequestHeader,
+    SetDataRequest,
     SyncRequest,
 )
 from jute.quorum import QuorumPacket
@@ -388,3 +389,20 @@ def test_a_txn_proposed_before_the_session_moved_here_never_answers_the_new_conn
     leader_create(driver, session_id, 1, "/new")
     assert replies(frames) == [(1, 0)]
     assert ReplyHeader.decode_from(frames[-1], 0)[0].zxid == driver.last_proposed
+
+
+def test_a_txn_of_another_op_with_the_head_requests_cxid_is_not_its_answer() -> None:
+    """Simulator seed 905: the session moved away from this follower while its old connection
+    still waited for a setData (xid 15); the new connection's create with xid 15 (xids
+    restart) committed first. It answers nobody here; the setData's own SESSIONMOVED does."""
+    driver = StandInDriver()
+    server, _commit, session_id = established_follower_session(driver)
+    old = server.connections[session_id]
+    frames: list[bytes] = []
+    old._send_frame = frames.append
+    server.handle_packet(old, RequestHeader(15, OpCode.SET_DATA).encode() + SetDataRequest("/k", b"v", -1).encode())
+    leader_create(driver, session_id, 15, "/made-elsewhere")
+    assert not old.closed and replies(frames) == []
+    moved = Prep(driver.db.tree, _registry()).prep_error(session_id, 15, Err.SESSIONMOVED, driver.last_proposed + 1, 5)
+    driver.submit(session_id, 15, moved.hdr.type, moved.txn)
+    assert old.closed and replies(frames) == []
