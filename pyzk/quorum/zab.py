@@ -21,6 +21,7 @@ import enum
 import logging
 import random
 import struct
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -227,7 +228,9 @@ class Leader:
         self.epoch_acks: dict[int, None] = {ctx.my_id: None}
         self.newleader_acks: dict[int, None] = {}
         self.forwarding: dict[int, None] = {}  # learners that get live proposals and commits
-        self.outstanding: dict[int, dict[int, None]] = {}  # zxid -> voters that acked it
+        # zxid -> voters that acked it. An OrderedDict: the oldest is looked up on every ACK,
+        # and a plain dict's first-key lookup slows down as committed heads are deleted.
+        self.outstanding: OrderedDict[int, dict[int, None]] = OrderedDict()
         self.last_proposed = ctx.db.last_processed_zxid
         self.pending_syncs: list[tuple[int, int]] = []  # (learner sid, zxid to wait for)
         self.proposal_sizes: tuple[int, int, int] | None = None  # (last, min, max) bytes, for mntr
