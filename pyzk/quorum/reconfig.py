@@ -24,9 +24,9 @@ from jute.codes import Err
 from pyzk.config import (
     ConfigError,
     QuorumServer,
-    _parse_server,
     parse_java_int,
     parse_properties,
+    parse_server,
 )
 from pyzk.quorum.verifier import QuorumMaj
 from pyzk.tree.javaorder import HASH_SET_CAPACITY_DEFAULT, LOAD_FACTOR, copy_capacity
@@ -107,7 +107,7 @@ def with_version(verifier: QuorumMaj, version: int) -> QuorumMaj:
 
 def _server(sid: int, spec: str, source: str) -> QuorumServer:
     """new QuorumServer(sid, spec): a ConfigError for anything Java's constructor refuses."""
-    return _parse_server(sid, spec, False, source, 0, f"server.{sid}")
+    return parse_server(sid, spec, False, source, 0, f"server.{sid}")
 
 
 def _fresh_members(text: str) -> tuple[JavaLongMap, int]:

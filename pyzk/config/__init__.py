@@ -12,6 +12,10 @@ Rule 3: a bad value stops start-up with `<file>:<line>: <key>: <reason>`. Where 
         refuses the value instead: a typo must not run a server with other settings.
 Rule 4: nothing is silently misread: keys pyzk does not implement are listed in `unknown_keys`,
         and a key that looks like a misspelt known key gets a suggestion in `warnings`.
+
+The package by concern: javaprops.py (Properties text, Java numbers), servers.py (server.N
+lines, groups, weights: the membership, also read by reconfig), keys.py (the key catalogues),
+errors.py (ConfigError); this module reads every value and assembles the ServerConfig.
 """
 
 from __future__ import annotations
@@ -22,220 +26,38 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# ---------------------------------------------------------------------------------------------
-# Errors
-
-
-class ConfigError(Exception):
-    """A configuration value that stops start-up; str() is `<file>:<line>: <key>: <reason>`."""
-
-    def __init__(self, source: str, line: int | None, key: str, reason: str) -> None:
-        self.source = source
-        self.line = line
-        self.key = key
-        self.reason = reason
-        where = source if line is None else f"{source}:{line}"
-        super().__init__(f"{where}: {key}: {reason}")
-
-
-# ---------------------------------------------------------------------------------------------
-# java.util.Properties
-
-
-@dataclass(frozen=True, slots=True)
-class Property:
-    """One logical `key=value` line; `value` is as Properties.load gives it (not trimmed)."""
-
-    key: str
-    value: str
-    line: int
-
-
-_PROPERTIES_WHITESPACE = " \t\f"
-_NATURAL_LINE_END = re.compile(r"\r\n|\r|\n")
-_ESCAPED_CONTROL_CHARS = {"t": "\t", "r": "\r", "n": "\n", "f": "\f"}
-
-
-def _ends_with_odd_backslashes(line: str) -> bool:
-    run = len(line) - len(line.rstrip("\\"))
-    return run % 2 == 1
-
-
-def _unescape(text: str, line_number: int) -> str:
-    """Properties.loadConvert: `\\uXXXX`, `\\t \\r \\n \\f`, and `\\c` -> `c`."""
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        char = text[i]
-        i += 1
-        if char != "\\" or i == len(text):
-            out.append(char)
-            continue
-        char = text[i]
-        i += 1
-        if char == "u":
-            digits = text[i : i + 4]
-            if len(digits) != 4 or not all(d in "0123456789abcdefABCDEF" for d in digits):
-                raise ConfigError("", line_number, text, "Malformed \\uxxxx encoding.")
-            out.append(chr(int(digits, 16)))
-            i += 4
-        else:
-            out.append(_ESCAPED_CONTROL_CHARS.get(char, char))
-    return "".join(out)
-
-
-def _split_key_value(logical_line: str) -> tuple[str, str]:
-    """The key ends at the first unescaped `=`, `:` or whitespace (Properties.load)."""
-    key_end = len(logical_line)
-    value_start = len(logical_line)
-    has_separator = False
-    preceding_backslash = False
-    for i, char in enumerate(logical_line):
-        if not preceding_backslash and char in "=:":
-            key_end, value_start, has_separator = i, i + 1, True
-            break
-        if not preceding_backslash and char in _PROPERTIES_WHITESPACE:
-            key_end, value_start = i, i + 1
-            break
-        preceding_backslash = (not preceding_backslash) if char == "\\" else False
-    while value_start < len(logical_line):
-        char = logical_line[value_start]
-        if char in _PROPERTIES_WHITESPACE:
-            value_start += 1
-        elif not has_separator and char in "=:":
-            has_separator = True
-            value_start += 1
-        else:
-            break
-    return logical_line[:key_end], logical_line[value_start:]
-
-
-def parse_properties(text: str, source: str = "") -> dict[str, Property]:
-    """Parse as java.util.Properties.load does; a repeated key keeps its last line."""
-    properties: dict[str, Property] = {}
-    natural_lines = _NATURAL_LINE_END.split(text)
-    index = 0
-    while index < len(natural_lines):
-        first_line_number = index + 1
-        line = natural_lines[index].lstrip(_PROPERTIES_WHITESPACE)
-        index += 1
-        if not line or line[0] in "#!":
-            continue  # a comment line never continues, even if it ends with a backslash
-        parts: list[str] = []
-        while _ends_with_odd_backslashes(line) and index < len(natural_lines):
-            parts.append(line[:-1])
-            line = natural_lines[index].lstrip(_PROPERTIES_WHITESPACE)
-            index += 1
-        if _ends_with_odd_backslashes(line):
-            line = line[:-1]  # a continuation at end of file just ends
-        parts.append(line)
-        raw_key, raw_value = _split_key_value("".join(parts))
-        try:
-            key = _unescape(raw_key, first_line_number)
-            value = _unescape(raw_value, first_line_number)
-        except ConfigError as error:
-            raise ConfigError(source, first_line_number, raw_key, error.reason) from None
-        properties.pop(key, None)  # re-insert so the order is that of the last occurrence
-        properties[key] = Property(key, value, first_line_number)
-    return properties
-
-
-# ---------------------------------------------------------------------------------------------
-# Java number and boolean parsing
-
-_JAVA_INT_MIN, _JAVA_INT_MAX = -(2**31), 2**31 - 1
-_JAVA_LONG_MIN, _JAVA_LONG_MAX = -(2**63), 2**63 - 1
-_DECIMAL = re.compile(r"[+-]?[0-9]+")
-
-
-def java_trim(text: str) -> str:
-    """String.trim(): strips every char <= U+0020, not Unicode whitespace."""
-    start, end = 0, len(text)
-    while start < end and text[start] <= " ":
-        start += 1
-    while end > start and text[end - 1] <= " ":
-        end -= 1
-    return text[start:end]
-
-
-def parse_java_int(text: str, *, bits: int = 32) -> int:
-    """Integer.parseInt / Long.parseLong: optional sign, ASCII digits, in range; else ValueError."""
-    low, high = (_JAVA_INT_MIN, _JAVA_INT_MAX) if bits == 32 else (_JAVA_LONG_MIN, _JAVA_LONG_MAX)
-    if not _DECIMAL.fullmatch(text):
-        raise ValueError(text)
-    number = int(text)
-    if not low <= number <= high:
-        raise ValueError(text)
-    return number
-
-
-def decode_java_int(text: str, *, bits: int = 32) -> int:
-    """Integer.decode (used by Integer.getInteger): sign, then 0x/0X/# hex, 0 octal, decimal."""
-    low, high = (_JAVA_INT_MIN, _JAVA_INT_MAX) if bits == 32 else (_JAVA_LONG_MIN, _JAVA_LONG_MAX)
-    match = re.fullmatch(r"([+-]?)(0[xX][0-9a-fA-F]+|#[0-9a-fA-F]+|0[0-7]+|[0-9]+)", text)
-    if match is None:
-        raise ValueError(text)
-    sign, digits = match.groups()
-    if digits[:2] in ("0x", "0X"):
-        number = int(digits, 0)
-    elif digits.startswith("#"):
-        number = int(digits[1:], 16)
-    elif len(digits) > 1 and digits.startswith("0"):
-        number = int(digits, 8)
-    else:
-        number = int(digits)
-    number = -number if sign == "-" else number
-    if not low <= number <= high:
-        raise ValueError(text)
-    return number
-
-
-# ---------------------------------------------------------------------------------------------
-# The result
-
-
-@dataclass(frozen=True, slots=True)
-class QuorumServer:
-    """One `server.N` line. Multi-address lines keep every address in `addresses`."""
-
-    sid: int
-    host: str
-    quorum_port: int
-    election_port: int
-    role: str  # "participant" | "observer"
-    client_host: str | None
-    client_port: int | None
-    # True when the client address came from clientPort/clientPortAddress, not this line;
-    # such an address is not echoed in the config text (QuorumServer.isClientAddrFromStatic).
-    client_address_from_static: bool = False
-    addresses: tuple[tuple[str, int, int], ...] = ()
-
-    def config_text(self) -> str:
-        """The value ZooKeeper writes for this server (`QuorumServer.toString`)."""
-        listed = sorted(self.addresses or ((self.host, self.quorum_port, self.election_port),))
-        text = "|".join(f"{_bracketed(h)}:{q}:{e}" for h, q, e in listed) + f":{self.role}"
-        if self.client_port is not None and not self.client_address_from_static:
-            text += f";{_bracketed(self.client_host or '0.0.0.0')}:{self.client_port}"
-        return text
-
-
-def _bracketed(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
-
-
-FOUR_LETTER_WORDS = frozenset({
-    "conf", "cons", "crst", "dirs", "dump", "envi", "gtmk", "ruok", "stmk", "srst", "srvr",
-    "stat", "wchc", "wchp", "wchs", "mntr", "isro", "hash",
-})
-
-METRICS_PROVIDER_DEFAULT = "org.apache.zookeeper.metrics.impl.DefaultMetricsProvider"
-METRICS_PROVIDER_PROMETHEUS = "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider"
-_METRICS_PROVIDERS = frozenset({
+from pyzk.config.errors import ConfigError
+from pyzk.config.javaprops import (
+    _NATURAL_LINE_END,
+    Property,
+    decode_java_int,
+    java_trim,
+    parse_java_int,
+    parse_properties,
+)
+from pyzk.config.keys import (
+    _DIRECT_KEYS,
+    _DIRECT_KEYS_NOT_IMPLEMENTED,
+    _METRICS_PROVIDERS,
+    _PASSTHROUGH_KEYS_IMPLEMENTED,
+    _PASSTHROUGH_KEYS_KNOWN,
+    _PASSTHROUGH_PREFIXES_IMPLEMENTED,
+    _SECURITY_DIRECT_KEYS_REFUSED,
+    _SSL_AUTH_PROVIDER_PROPERTIES,
+    _TYPO_CANDIDATES,
+    FOUR_LETTER_WORDS,
     METRICS_PROVIDER_DEFAULT,
     METRICS_PROVIDER_PROMETHEUS,
-    "org.apache.zookeeper.metrics.impl.NullMetricsProvider",
-})
+    X509_PROVIDER_CLASS,
+    _is_quorum_key,
+)
+from pyzk.config.servers import QuorumServer, java_split, parse_quorum, parse_server
 
+__all__ = [
+    "FOUR_LETTER_WORDS", "METRICS_PROVIDER_DEFAULT", "METRICS_PROVIDER_PROMETHEUS", "ConfigError",
+    "Property", "QuorumServer", "ServerConfig", "decode_java_int", "java_trim", "load_config",
+    "parse_config", "parse_java_int", "parse_properties", "parse_server",
+]
 
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
@@ -329,101 +151,6 @@ class ServerConfig:
 
 
 # ---------------------------------------------------------------------------------------------
-# Key catalogues
-
-# Keys QuorumPeerConfig.parseProperties handles itself (never become system properties).
-_DIRECT_KEYS = frozenset({
-    "dataDir", "dataLogDir", "clientPort", "localSessionsEnabled", "localSessionsUpgradingEnabled",
-    "clientPortAddress", "secureClientPort", "secureClientPortAddress", "observerMasterPort",
-    "clientPortListenBacklog", "tickTime", "maxClientCnxns", "minSessionTimeout",
-    "maxSessionTimeout", "initLimit", "syncLimit", "connectToLearnerMasterLimit", "electionAlg",
-    "quorumListenOnAllIPs", "peerType", "syncEnabled", "dynamicConfigFile",
-    "autopurge.snapRetainCount", "autopurge.purgeInterval", "standaloneEnabled",
-    "reconfigEnabled", "sslQuorum", "portUnification", "sslQuorumReloadCertFiles",
-    "quorum.auth.enableSasl", "quorum.auth.serverRequireSasl", "quorum.auth.learnerRequireSasl",
-    "quorum.auth.learner.saslLoginContext", "quorum.auth.server.saslLoginContext",
-    "quorum.auth.kerberos.servicePrincipal", "quorum.cnxn.threads.size",
-    "jvm.pause.info-threshold.ms", "jvm.pause.warn-threshold.ms", "jvm.pause.sleep.time.ms",
-    "jvm.pause.monitor", "metricsProvider.className", "multiAddress.enabled",
-    "multiAddress.reachabilityCheckTimeoutMs", "multiAddress.reachabilityCheckEnabled",
-    "oraclePath",
-})
-
-# Direct keys whose feature pyzk does not implement: accepted, validated, and reported.
-_DIRECT_KEYS_NOT_IMPLEMENTED = frozenset({
-    "observerMasterPort", "sslQuorum", "portUnification", "sslQuorumReloadCertFiles",
-    "quorum.auth.enableSasl", "quorum.auth.serverRequireSasl", "quorum.auth.learnerRequireSasl",
-    "quorum.auth.learner.saslLoginContext", "quorum.auth.server.saslLoginContext",
-    "quorum.auth.kerberos.servicePrincipal", "quorum.cnxn.threads.size",
-    "jvm.pause.info-threshold.ms", "jvm.pause.warn-threshold.ms", "jvm.pause.sleep.time.ms",
-    "jvm.pause.monitor", "multiAddress.enabled", "multiAddress.reachabilityCheckTimeoutMs",
-    "multiAddress.reachabilityCheckEnabled", "oraclePath",
-})
-
-# zoo.cfg keys that become `zookeeper.<key>` properties and that pyzk reads.
-_PASSTHROUGH_KEYS_IMPLEMENTED = frozenset({
-    "4lw.commands.whitelist", "admin.enableServer", "admin.serverAddress", "admin.serverPort",
-    "admin.commandURL", "admin.idleTimeout", "snapCount", "snapSizeLimitInKb",
-    "txnLogSizeLimitInKb", "preAllocSize", "forceSync", "skipACL", "globalOutstandingLimit",
-    "maxCnxns", "digest.enabled", "closeSessionTxn.enabled", "extendedTypesEnabled",
-    "emulate353TTLNodes", "enforceQuota", "DigestAuthenticationProvider.superDigest",
-    "snapshot.compression.method", "snapshot.trust.empty", "db.autocreate",
-    "datadir.autocreate", "serverCnxnFactory", "enforce.auth.enabled", "enforce.auth.schemes",
-    "sessionRequireClientSASLAuth", "allowSaslFailedClients",
-})
-_PASSTHROUGH_PREFIXES_IMPLEMENTED = ("authProvider.", "ssl.")
-
-# Other zoo.cfg keys Apache ZooKeeper 3.8 documents: known (so they are no typo), not implemented.
-_PASSTHROUGH_KEYS_KNOWN = frozenset({
-    "admin.portUnification", "admin.forceHttps", "commitLogCount", "snapshotSizeFactor",
-    "leaderServes", "cnxTimeout", "fastleader.minNotificationInterval",
-    "fastleader.maxNotificationInterval", "requestThrottleLimit", "requestThrottleStallTime",
-    "requestThrottleDropStale", "largeRequestMaxBytes", "largeRequestThreshold",
-    "learner.asyncSending", "learner.closeSocketAsync", "leader.closeSocketAsync",
-    "flushDelay", "maxWriteQueuePollTime", "maxBatchSize", "requestStaleLatencyCheck",
-    "requestStaleConnectionCheck", "connection_throttle_tokens", "connection_throttle_fill_time",
-    "connection_throttle_fill_count", "connection_throttle_freeze_time",
-    "connection_throttle_drop_increase", "connection_throttle_drop_decrease",
-    "connection_throttle_decrease_ratio", "connection_throttle_weight_enabled",
-    "audit.enable", "watchManagerName", "watcherCleanThreshold", "watcherCleanIntervalInSeconds",
-    "watcherCleanThreadsNum", "maxInProcessingDeadWatchers", "fips-mode", "nio.numSelectorThreads",
-    "nio.numWorkerThreads", "nio.shutdownTimeout", "nio.sessionlessCnxnTimeout",
-    "netty.server.outboundBuffer.maxSize", "netty.server.earlyDropSecure",
-    "netty.advancedFlowControl.enabled", "kerberos.removeHostFromPrincipal",
-    "kerberos.removeRealmFromPrincipal", "kerberos.canonicalizeHostNames",
-    "X509AuthenticationProvider.superUser", "superUser", "clientPortUnification",
-    "quorumCnxnTimeoutMs", "electionPortBindRetry", "tcpKeepAlive", "clientTcpKeepAlive",
-    "jute.maxbuffer", "maxResponseCacheSize",
-    "maxGetChildrenResponseCacheSize", "syncLimit", "ttlNodeMaxTtl", "follower.nodelay",
-    "serializeLastProcessedZxid.enabled", "snapshot.trust.empty",
-})
-
-# Security settings pyzk does not implement. Set to anything but their off value they would
-# change who may connect or do what (quorum TLS, quorum SASL, x509 client authentication), so
-# instead of running without them pyzk refuses to start, naming the key and its line. Their
-# off value (e.g. quorum.auth.enableSasl=false) is accepted. The other quorum.auth.* keys
-# (login contexts, service principal) only take effect with quorum.auth.enableSasl=true.
-_SECURITY_DIRECT_KEYS_REFUSED = {
-    "sslQuorum": "quorum TLS (server-to-server encryption and authentication)",
-    "portUnification": "quorum TLS port unification",
-    "quorum.auth.enableSasl": "quorum SASL (server-to-server authentication)",
-    "quorum.auth.learnerRequireSasl": "quorum SASL (server-to-server authentication)",
-    "quorum.auth.serverRequireSasl": "quorum SASL (server-to-server authentication)",
-}
-X509_PROVIDER_CLASS = "org.apache.zookeeper.server.auth.X509AuthenticationProvider"
-_SSL_AUTH_PROVIDER_PROPERTIES = ("zookeeper.ssl.authProvider", "zookeeper.ssl.quorum.authProvider")
-
-_TYPO_CANDIDATES = sorted(
-    _DIRECT_KEYS | _PASSTHROUGH_KEYS_IMPLEMENTED | _PASSTHROUGH_KEYS_KNOWN
-)
-
-
-def _is_quorum_key(key: str) -> bool:
-    # QuorumPeerConfig and QuorumMaj/QuorumHierarchical test these exact prefixes.
-    return key.startswith(("server.", "group", "weight"))
-
-
-# ---------------------------------------------------------------------------------------------
 # Parsing
 
 
@@ -498,152 +225,6 @@ class _SystemProperties:
         if value.lower() not in ("true", "false"):
             raise self.error(name, f"invalid boolean '{value}' (true or false)")
         return value.lower() == "true"
-
-
-def _parse_host_and_port(text: str, source: str, line: int | None, key: str) -> list[str]:
-    """ConfigUtils.getHostAndPort: `[v6]:a:b` keeps the brackets' content as one part."""
-    if text.startswith("["):
-        close = text.find("]")
-        if close < 0:
-            raise ConfigError(source, line, key, f"{text} starts with '[' but has no matching ']:'")
-        if close + 2 == len(text):
-            raise ConfigError(source, line, key, f"{text} doesn't have a port after colon")
-        if close + 2 < len(text):
-            return [text[1:close], *_java_split(text[close + 2 :], ":")]
-        return [text.replace("[", "").replace("]", "")]
-    return _java_split(text, ":")
-
-
-def _java_split(text: str, separator: str) -> list[str]:
-    """String.split: trailing empty strings are dropped."""
-    if text == "":
-        return [""]
-    parts = text.split(separator)
-    while parts and parts[-1] == "":
-        parts.pop()
-    return parts
-
-
-_SERVER_WRONG_FORMAT = (
-    " does not have the form server_config or server_config;client_config where server_config is"
-    " the pipe separated list of host:port:port or host:port:port:type and client_config is port"
-    " or host:port"
-)
-
-
-def _parse_server(sid: int, value: str, multi_address_enabled: bool, source: str, line: int,
-                  key: str) -> QuorumServer:
-    """QuorumServer(sid, addressStr): host:qport:eport[:role][;[clientHost:]clientPort]."""
-
-    def fail(reason: str) -> ConfigError:
-        return ConfigError(source, line, key, reason)
-
-    def port(text: str, host: str) -> int:
-        try:
-            number = parse_java_int(text)
-        except ValueError:
-            raise fail(f"Address unresolved: {host}:{text}") from None
-        if not 0 <= number <= 65535:
-            raise fail(f"port out of range:{number}")
-        return number
-
-    server_client_parts = _java_split(value, ";")
-    server_parts_list = _java_split(server_client_parts[0], "|")
-    client_host: str | None = None
-    client_port: int | None = None
-    if len(server_client_parts) == 2:
-        client_parts = _parse_host_and_port(server_client_parts[1], source, line, key)
-        if len(client_parts) > 2:
-            raise fail(value + _SERVER_WRONG_FORMAT)
-        client_host = client_parts[0] if len(client_parts) == 2 else "0.0.0.0"
-        client_port = port(client_parts[-1], client_host)
-    if not multi_address_enabled and len(server_parts_list) > 1:
-        raise fail(f"Multiple address feature is disabled, but multiple addresses were specified"
-                   f" for sid {sid}")
-    role: str | None = None
-    addresses: list[tuple[str, int, int]] = []
-    for address in server_parts_list:
-        parts = _parse_host_and_port(address, source, line, key)
-        if len(server_client_parts) > 2 or not 3 <= len(parts) <= 4:
-            raise fail(value + _SERVER_WRONG_FORMAT)
-        host = parts[0]
-        quorum_port, election_port = port(parts[1], host), port(parts[2], host)
-        if quorum_port == election_port:
-            raise fail("Client and election port must be different! Please update the"
-                       f" configuration file on server.{sid}")
-        if len(parts) == 4:
-            this_role = java_trim(parts[3]).lower()
-            if this_role not in ("participant", "observer"):
-                raise fail(f"Unrecognised peertype: {parts[3]}")
-            if role is not None and role != this_role:
-                raise fail(f"Multiple addresses should have similar roles: {role} vs {this_role}")
-            role = this_role
-        addresses.append((host, quorum_port, election_port))
-    host, quorum_port, election_port = addresses[-1]
-    return QuorumServer(
-        sid=sid, host=host, quorum_port=quorum_port, election_port=election_port,
-        role=role or "participant", client_host=client_host, client_port=client_port,
-        addresses=tuple(addresses) if len(addresses) > 1 else (),
-    )
-
-
-@dataclass(slots=True)
-class _Quorum:
-    servers: dict[int, QuorumServer]
-    groups: dict[int, tuple[int, ...]]
-    weights: dict[int, int]
-    version: int
-
-
-def _parse_quorum(properties: dict[str, Property], source: str, multi_address_enabled: bool,
-                  dynamic: bool) -> _Quorum:
-    """QuorumMaj / QuorumHierarchical over `server.N`, `group.G`, `weight.N` and `version`."""
-    servers: dict[int, QuorumServer] = {}
-    groups: dict[int, tuple[int, ...]] = {}
-    group_of: dict[int, int] = {}
-    weights: dict[int, int] = {}
-    version = 0
-
-    def long_after_dot(prop: Property, text: str) -> int:
-        try:
-            return parse_java_int(text, bits=64)
-        except ValueError:
-            raise ConfigError(source, prop.line, prop.key,
-                              f"invalid number '{text}'") from None
-
-    for prop in properties.values():
-        key = prop.key
-        # Like QuorumMaj, the value is not trimmed: Properties only strips its leading blanks.
-        if key.startswith("server."):
-            sid = long_after_dot(prop, key[key.index(".") + 1 :])
-            servers[sid] = _parse_server(sid, prop.value, multi_address_enabled, source,
-                                         prop.line, key)
-        elif key.startswith("group"):
-            gid = long_after_dot(prop, key[key.index(".") + 1 :] if "." in key else "")
-            members = tuple(long_after_dot(prop, part) for part in _java_split(prop.value, ":"))
-            for sid in members:
-                if sid in group_of:
-                    raise ConfigError(source, prop.line, key, f"Server {sid}is in multiple groups")
-                group_of[sid] = gid
-            groups[gid] = members
-        elif key.startswith("weight"):
-            sid = long_after_dot(prop, key[key.index(".") + 1 :] if "." in key else "")
-            weights[sid] = long_after_dot(prop, prop.value)
-        elif key == "version":
-            try:
-                version = int(prop.value, 16)
-            except ValueError:
-                raise ConfigError(source, prop.line, key,
-                                  f"invalid hex number '{prop.value}'") from None
-        elif dynamic:
-            raise ConfigError(source, prop.line, key, f"Unrecognised parameter: {key}")
-    if groups or weights:
-        for sid, server in servers.items():
-            if server.role == "participant":
-                if sid not in group_of:
-                    raise ConfigError(source, None, f"server.{sid}", f"Server {sid}is not in a group")
-                weights.setdefault(sid, 1)
-    return _Quorum(servers, groups, weights, version)
 
 
 def _version_from_filename(name: str) -> int | None:
@@ -829,10 +410,10 @@ def parse_config(
         if "version" in dynamic_properties:
             raise ConfigError(dynamic_source, dynamic_properties["version"].line, "version",
                               "dynamic file shouldn't have version inside")
-        quorum = _parse_quorum(dynamic_properties, dynamic_source, multi_address_enabled, True)
+        quorum = parse_quorum(dynamic_properties, dynamic_source, multi_address_enabled, True)
         quorum.version = _version_from_filename(dynamic_config_path.name) or 0
     else:
-        quorum = _parse_quorum(properties, source, multi_address_enabled, False)
+        quorum = parse_quorum(properties, source, multi_address_enabled, False)
 
     voters = [s for s in quorum.servers.values() if s.role == "participant"]
     observers = [s for s in quorum.servers.values() if s.role == "observer"]
@@ -1032,7 +613,7 @@ def _enforce_auth(sysprops: _SystemProperties) -> tuple[tuple[str, ...], bool]:
     else:
         enabled = sysprops.boolean("zookeeper.enforce.auth.enabled", False)
         text = sysprops.values.get("zookeeper.enforce.auth.schemes")
-        schemes = [] if text is None else [java_trim(part) for part in _java_split(text, ",")]
+        schemes = [] if text is None else [java_trim(part) for part in java_split(text, ",")]
         origin = "zookeeper.enforce.auth.schemes" if text is not None else "zookeeper.enforce.auth.enabled"
     if not enabled:
         return (), False
