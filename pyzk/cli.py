@@ -1,14 +1,24 @@
 """`zkServer.py` verbs, as zkServer.sh has them: start, start-foreground, stop, restart, status,
-version, print-cmd.
+version, print-cmd; plus init-config (zoo.cfg and myid from ZOO_* variables, pyzk.envconfig).
 
 Rule 1: the config is found as zkServer.sh finds it: an explicit argument (a bare file name is
-        looked up in $ZOOCFGDIR), else $ZOOCFGDIR/$ZOOCFG, with $ZOOCFGDIR defaulting to the
-        project's conf/ folder and $ZOOCFG to zoo.cfg. `-Dname=value` arguments are Java system
-        properties (kazoo's harness passes them); `--config <dir>` before the verb sets $ZOOCFGDIR.
-Rule 2: a bad config exits 2 with one `<file>:<line>: <key>: <reason>` line on stderr
+        looked up in $ZOOCFGDIR), else $ZOOCFGDIR/$ZOOCFG, with $ZOOCFG defaulting to zoo.cfg
+        and $ZOOCFGDIR to `<home>/conf`. `--config <dir>` before the verb sets $ZOOCFGDIR.
+        <home> is zkEnv.sh's ZOOKEEPER_PREFIX: the source checkout when pyzk runs from one
+        (bin/zkServer.py, an editable install), else the working directory (an installed
+        wheel: never site-packages).
+Rule 2: `-Dname=value` arguments are Java system properties (kazoo's harness passes them);
+        -D words in $SERVER_JVMFLAGS and $JVMFLAGS count too (zkServer.sh puts them on the
+        java command line), the command line's own -D arguments winning.
+Rule 3: logs go to -Dzookeeper.log.dir, else $ZOO_LOG_DIR, else `<home>/logs`; their level
+        and appender follow pyzk.logsetup's rules.
+Rule 4: a bad config exits 2 with one `<file>:<line>: <key>: <reason>` line on stderr
         (QuorumPeerMain's exit code for an invalid config).
-Rule 3: every wait is bounded: `start` waits up to `start_wait_s` for an answer to `srvr`,
-        `stop` up to `stop_wait_s` for the process to exit, then kills it.
+Rule 5: `start` waits for an answer to `srvr` as long as the server process lives and makes
+        progress (its CPU time or its log files grow), at most $ZOO_START_TIMEOUT seconds when
+        that is set; when it gives up it says why and leaves the process running (a server
+        that is merely slow, e.g. loading a big snapshot, is never signalled). `stop` waits up
+        to `stop_wait_s` for the process to exit, then kills it.
 """
 
 from __future__ import annotations
@@ -22,18 +32,21 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from pyzk import envconfig
 from pyzk.config import ConfigError, ServerConfig, load_config
-from pyzk.logsetup import LOG_FILE_NAME, configure_logging
+from pyzk.logsetup import LOG_DIR_PROPERTY, LOG_FILE_NAME, configure_logging, log_settings
 
 # Named explicitly: run as `python -m pyzk.cli`, __name__ would be "__main__".
 logger = logging.getLogger("pyzk.cli")
 
 ZOOKEEPER_COMPATIBLE_VERSION = "3.8.0"
 PID_FILE_NAME = "zookeeper_server.pid"
-start_wait_s = 30.0
+# `start` gives up when the server made no progress (CPU time, log growth) for this long.
+start_stall_s = 60.0
+START_TIMEOUT_ENV = "ZOO_START_TIMEOUT"
 stop_wait_s = 30.0
 poll_interval_s = 0.1
 srvr_timeout_s = 5.0
@@ -45,10 +58,23 @@ EXIT_FAILED = 1
 EXIT_INVALID_CONFIG = 2
 
 USAGE = ("Usage: zkServer.py [--config <conf-dir>] "
-         "{start|start-foreground|stop|version|restart|status|print-cmd} [-Dname=value ...] [zoo.cfg]")
+         "{start|start-foreground|stop|version|restart|status|print-cmd|init-config} "
+         "[-Dname=value ...] [zoo.cfg]")
 
-# The project root: bin/zkServer.py and conf/ live here in a checkout.
+# The project root in a checkout (bin/zkServer.py and conf/ live here); in an installed wheel
+# this is site-packages, which is never used for configs or logs (Rule 1).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def checkout_root() -> Path | None:
+    """PROJECT_ROOT when pyzk runs from a source checkout, None in an installed wheel."""
+    is_checkout = (PROJECT_ROOT / "pyproject.toml").is_file() and (PROJECT_ROOT / "bin" / "zkServer.py").is_file()
+    return PROJECT_ROOT if is_checkout else None
+
+
+def home_dir() -> Path:
+    """Rule 1's <home>: zkEnv.sh's ZOOKEEPER_PREFIX for pyzk."""
+    return checkout_root() or Path.cwd()
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +85,21 @@ class Invocation:
     config_arg: str | None
     system_properties: dict[str, str] = field(default_factory=dict)
     config_dir: str | None = None
+
+
+def jvmflags_properties(environ: Mapping[str, str]) -> dict[str, str]:
+    """Rule 2: the -D words of $SERVER_JVMFLAGS then $JVMFLAGS (other JVM flags are ignored)."""
+    properties: dict[str, str] = {}
+    for variable in ("SERVER_JVMFLAGS", "JVMFLAGS"):
+        try:
+            words = shlex.split(environ.get(variable, ""))
+        except ValueError:
+            words = environ.get(variable, "").split()
+        for word in words:
+            if word.startswith("-D") and len(word) > 2:
+                name, _, value = word[2:].partition("=")
+                properties[name] = value
+    return properties
 
 
 def parse_args(argv: Sequence[str]) -> Invocation | None:
@@ -84,7 +125,7 @@ def parse_args(argv: Sequence[str]) -> Invocation | None:
 
 def find_config(invocation: Invocation, environ: Mapping[str, str]) -> Path:
     """Rule 1's lookup; a bare name missing from $ZOOCFGDIR but present here is used here."""
-    config_dir = Path(invocation.config_dir or environ.get("ZOOCFGDIR") or PROJECT_ROOT / "conf")
+    config_dir = Path(invocation.config_dir or environ.get("ZOOCFGDIR") or home_dir() / "conf")
     if invocation.config_arg is None:
         return config_dir / environ.get("ZOOCFG", "zoo.cfg")
     given = Path(invocation.config_arg)
@@ -94,8 +135,10 @@ def find_config(invocation: Invocation, environ: Mapping[str, str]) -> Path:
     return given
 
 
-def log_dir(environ: Mapping[str, str]) -> Path:
-    return Path(environ.get("ZOO_LOG_DIR") or PROJECT_ROOT / "logs")
+def log_dir(environ: Mapping[str, str], properties: Mapping[str, str] | None = None) -> Path:
+    """Rule 3: -Dzookeeper.log.dir, else $ZOO_LOG_DIR, else <home>/logs."""
+    given = (properties or {}).get(LOG_DIR_PROPERTY) or environ.get("ZOO_LOG_DIR")
+    return Path(given) if given else home_dir() / "logs"
 
 
 def daemon_out_file(environ: Mapping[str, str]) -> Path:
@@ -206,9 +249,12 @@ def cmd_start_foreground(invocation: Invocation, config_path: Path,
     config = _load(invocation, config_path)
     if config is None:
         return EXIT_INVALID_CONFIG
-    configure_logging(my_id=config.my_id, log_dir=log_dir(environ),
-                      log4j_prop=environ.get("ZOO_LOG4J_PROP"))
+    settings = log_settings(invocation.system_properties, environ.get("ZOO_LOG4J_PROP"))
+    configure_logging(my_id=config.my_id, log_dir=log_dir(environ, invocation.system_properties),
+                      log4j_prop=settings.log4j_prop, module_levels=settings.module_levels)
     logger.info("Reading configuration from: %s", config_path)
+    for problem in settings.problems:
+        logger.warning("Logging settings: %s", problem)
     for warning in config.warnings:
         logger.warning("%s", warning)
     if config.unknown_keys:
@@ -238,27 +284,36 @@ def cmd_start(invocation: Invocation, config_path: Path, environ: Mapping[str, s
     out_path.parent.mkdir(parents=True, exist_ok=True)
     child_env = dict(environ)
     child_env.setdefault("ZOO_LOG4J_PROP", "INFO,ROLLINGFILE")
-    child_env["PYTHONPATH"] = os.pathsep.join(
-        [str(PROJECT_ROOT), *filter(None, [environ.get("PYTHONPATH")])])
+    root = checkout_root()
+    if root is not None:  # an installed wheel finds pyzk on its own sys.path
+        child_env["PYTHONPATH"] = os.pathsep.join(
+            [str(root), *filter(None, [environ.get("PYTHONPATH")])])
     with open(out_path, "ab") as out, open(os.devnull, "rb") as devnull:
         child = subprocess.Popen(
             foreground_command(invocation, config_path), stdin=devnull, stdout=out,
             stderr=subprocess.STDOUT, env=child_env, start_new_session=True,
         )
     pid_path.write_text(str(child.pid))
-    answered = _wait_until_serving(child, config)
-    if answered:
+    log_path = log_dir(environ, invocation.system_properties) / LOG_FILE_NAME
+    try:
+        timeout_s = start_timeout_s(environ)
+    except ValueError as error:
+        print(f"(bad {START_TIMEOUT_ENV}: {error}; waiting without a timeout) ", end="", flush=True)
+        timeout_s = None
+    outcome, waited_s = wait_until_serving(child, config, [out_path, log_path], timeout_s)
+    if outcome == "serving":
         print("STARTED")
         return EXIT_OK
-    if child.poll() is None:
-        _terminate(child.pid)
-        child.wait(timeout=stop_wait_s)
-        reason = f"no answer to srvr within {start_wait_s:.0f} s; stopped it"
+    if outcome == "exited":
+        pid_path.unlink(missing_ok=True)
+        print(f"FAILED TO START (the server exited with code {child.returncode})")
     else:
-        reason = f"the server exited with code {child.returncode}"
-    pid_path.unlink(missing_ok=True)
-    print(f"FAILED TO START ({reason})")
-    for path in (out_path, log_dir(environ) / LOG_FILE_NAME):
+        why = (f"{START_TIMEOUT_ENV}={timeout_s:g} s passed" if outcome == "timeout"
+               else f"it made no progress (CPU time, log output) for {start_stall_s:g} s")
+        print(f"NOT SERVING YET: no answer to srvr after {waited_s:.0f} s and {why}; the server "
+              f"is still running as process {child.pid} and was left running "
+              f"(`zkServer.py status` to check again, `zkServer.py stop` to stop it)")
+    for path in (out_path, log_path):
         lines = tail(path)
         if lines:
             print(f"--- last lines of {path}:", file=sys.stderr)
@@ -266,19 +321,61 @@ def cmd_start(invocation: Invocation, config_path: Path, environ: Mapping[str, s
     return EXIT_FAILED
 
 
-def _wait_until_serving(child: subprocess.Popen[bytes], config: ServerConfig) -> bool:
-    deadline = time.monotonic() + start_wait_s
-    while time.monotonic() < deadline:
+def start_timeout_s(environ: Mapping[str, str]) -> float | None:
+    """$ZOO_START_TIMEOUT in seconds; unset, empty or 0: no timeout (Rule 5)."""
+    text = environ.get(START_TIMEOUT_ENV, "").strip()
+    if not text:
+        return None
+    value = float(text)
+    if value < 0 or value != value:
+        raise ValueError(f"{text!r} is not a number of seconds >= 0")
+    return value or None
+
+
+def process_cpu_ticks(pid: int) -> int | None:
+    """utime + stime of pid from /proc (None without /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _file_size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
+
+
+def progress_signature(pid: int, watched: Sequence[Path]) -> tuple[int | None, ...]:
+    """Changes whenever the server uses CPU or writes to one of its log files."""
+    return (process_cpu_ticks(pid), *(_file_size(path) for path in watched))
+
+
+def wait_until_serving(child: subprocess.Popen[bytes], config: ServerConfig,
+                       watched: Sequence[Path], timeout_s: float | None) -> tuple[str, float]:
+    """Rule 5's wait: ("serving" | "exited" | "stalled" | "timeout", seconds waited)."""
+    started = last_progress = time.monotonic()
+    last_signature = progress_signature(child.pid, watched)
+    while True:
         if child.poll() is not None:
-            return False
+            return "exited", time.monotonic() - started
         if config.client_port is None:
             # No plaintext port to ask (TLS only): alive after a second is what zkServer.sh checks.
             time.sleep(1.0)
-            return child.poll() is None
+            return ("serving" if child.poll() is None else "exited"), time.monotonic() - started
         if ask_srvr(config.client_port_address, config.client_port, timeout_s=1.0) is not None:
-            return True
+            return "serving", time.monotonic() - started
+        now = time.monotonic()
+        signature = progress_signature(child.pid, watched)
+        if signature != last_signature:
+            last_signature, last_progress = signature, now
+        if timeout_s is not None and now - started >= timeout_s:
+            return "timeout", now - started
+        if now - last_progress >= start_stall_s:
+            return "stalled", now - started
         time.sleep(poll_interval_s)
-    return False
 
 
 def _terminate(pid: int) -> bool:
@@ -359,6 +456,18 @@ def cmd_version() -> int:
     return EXIT_OK
 
 
+def cmd_init_config(environ: Mapping[str, str]) -> int:
+    """zoo.cfg and myid from ZOO_* variables where missing (pyzk.envconfig)."""
+    try:
+        written = envconfig.write_config(environ)
+    except OSError as error:
+        print(f"init-config: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    for line in envconfig.describe(written):
+        print(line)
+    return EXIT_OK
+
+
 def cmd_print_cmd(invocation: Invocation, config_path: Path, environ: Mapping[str, str]) -> int:
     command = shlex.join(foreground_command(invocation, config_path))
     print(f"{command} > {shlex.quote(str(daemon_out_file(environ)))} 2>&1 < /dev/null")
@@ -374,6 +483,11 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return EXIT_FAILED
     if invocation.verb == "version":
         return cmd_version()
+    if invocation.verb == "init-config":
+        return cmd_init_config(env)
+    from_env = jvmflags_properties(env)
+    if from_env:
+        invocation = replace(invocation, system_properties={**from_env, **invocation.system_properties})
     config_path = find_config(invocation, env)
     verbs = {
         "start": cmd_start,

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
+import signal
 import sys
+import time
 import types
 from collections.abc import Iterator
 from pathlib import Path
@@ -197,3 +200,201 @@ def test_zoo_log4j_prop() -> None:
     assert parse_log4j_prop(None) == (logging.INFO, "CONSOLE")
     assert parse_log4j_prop("DEBUG,ROLLINGFILE") == (logging.DEBUG, "ROLLINGFILE")
     assert parse_log4j_prop("WARN") == (logging.WARNING, "CONSOLE")
+
+
+def test_root_logger_property_and_docker_properties_choose_level_and_appender() -> None:
+    from pyzk.logsetup import log_settings
+
+    assert log_settings({}, None).log4j_prop == "INFO,CONSOLE"
+    assert log_settings({}, "WARN,ROLLINGFILE").log4j_prop == "WARN,ROLLINGFILE"
+    # -Dzookeeper.root.logger (log4j, zkServer.sh's way) wins over $ZOO_LOG4J_PROP.
+    assert log_settings({"zookeeper.root.logger": "DEBUG,CONSOLE"}, "INFO,ROLLINGFILE").log4j_prop == (
+        "DEBUG,CONSOLE")
+    # The Docker image's logback properties; the missing half comes from $ZOO_LOG4J_PROP.
+    assert log_settings({"zookeeper.log.level": "WARN"}, "INFO,ROLLINGFILE").log4j_prop == "WARN,ROLLINGFILE"
+    assert log_settings({"zookeeper.log.appender": "ROLLINGFILE"}, None).log4j_prop == "INFO,ROLLINGFILE"
+    assert log_settings({"zookeeper.root.logger": "ERROR,CONSOLE", "zookeeper.log.level": "DEBUG"},
+                        None).log4j_prop == "ERROR,CONSOLE"
+    assert log_settings({"zookeeper.root.logger": "LOUD,CONSOLE"}, None).problems
+
+
+def test_per_module_levels() -> None:
+    from pyzk.logsetup import log_settings
+
+    settings = log_settings({"pyzk.log.level.pyzk.quorum": "DEBUG", "pyzk.log.level.pyzk.server.connection": "warn",
+                             "pyzk.log.level.pyzk.sessions": "TRACE", "pyzk.log.level.pyzk.admin": "OFF",
+                             "pyzk.log.level.pyzk.x": "LOUD", "pyzk.log.level.": "INFO",
+                             "zookeeper.snapCount": "10"}, None)
+    assert settings.module_levels == {"pyzk.quorum": logging.DEBUG, "pyzk.server.connection": logging.WARNING,
+                                      "pyzk.sessions": logging.DEBUG, "pyzk.admin": logging.CRITICAL + 10}
+    assert len(settings.problems) == 2 and "pyzk.log.level.pyzk.x=LOUD" in settings.problems[0]
+
+
+def test_start_foreground_honours_root_logger_and_module_levels(
+        cfg: Path, env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        restore_root_logging: None) -> None:
+    fake = types.ModuleType("pyzk.server.main")
+
+    def run(config: object) -> int:
+        logging.getLogger("pyzk.quorum.peer").debug("quorum detail")
+        logging.getLogger("pyzk.server.connection").debug("connection detail")
+        logging.getLogger("pyzk.server.connection").warning("connection warning")
+        return 0
+
+    fake.run = run  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "pyzk.server.main", fake)
+    quorum_logger = logging.getLogger("pyzk.quorum")
+    monkeypatch.setattr(quorum_logger, "level", quorum_logger.level)
+    # -D on the command line, and one in $SERVER_JVMFLAGS as zkServer.sh would pass it.
+    env = {**env, "ZOO_LOG4J_PROP": "WARN,CONSOLE", "SERVER_JVMFLAGS": "-Xmx1g -Dpyzk.log.level.pyzk.quorum=DEBUG"}
+    argv = ["start-foreground", "-Dzookeeper.root.logger=INFO,ROLLINGFILE",
+            f"-Dzookeeper.log.dir={tmp_path / 'elsewhere'}", str(cfg)]
+    assert cli.main(argv, env) == 0
+    logging.getLogger().handlers[0].flush()
+    text = (tmp_path / "elsewhere" / "zookeeper.log").read_text()
+    assert "quorum detail" in text and "connection warning" in text
+    assert "connection detail" not in text  # root level INFO
+    assert not (tmp_path / "logs").exists()  # -Dzookeeper.log.dir wins over $ZOO_LOG_DIR
+
+
+def test_jvmflags_properties() -> None:
+    env = {"SERVER_JVMFLAGS": "-Xmx2g -Da=1 '-Db=x y'", "JVMFLAGS": "-Da=2 -D"}
+    assert cli.jvmflags_properties(env) == {"a": "2", "b": "x y"}
+
+
+# --- an installed wheel: no checkout around pyzk ------------------------------------------------
+
+
+def test_outside_a_checkout_config_and_logs_are_found_from_the_working_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "checkout_root", lambda: None)
+    monkeypatch.chdir(tmp_path)
+    invocation = cli.parse_args(["status"])
+    assert invocation is not None
+    assert cli.find_config(invocation, {}) == tmp_path / "conf" / "zoo.cfg"
+    assert cli.find_config(invocation, {"ZOOCFGDIR": "/etc/zk"}) == Path("/etc/zk/zoo.cfg")
+    assert cli.find_config(invocation, {"ZOOCFG": "/etc/zk/other.cfg"}) == Path("/etc/zk/other.cfg")
+    assert cli.log_dir({}) == tmp_path / "logs"
+    assert cli.log_dir({"ZOO_LOG_DIR": "/var/log/zk"}) == Path("/var/log/zk")
+    assert cli.daemon_out_file({"USER": "u"}).parent == tmp_path / "logs"
+
+
+def test_in_this_checkout_the_checkout_is_home() -> None:
+    assert cli.checkout_root() == cli.PROJECT_ROOT
+    assert cli.log_dir({}) == cli.PROJECT_ROOT / "logs"
+
+
+def test_console_scripts_point_at_callables() -> None:
+    import importlib
+    import tomllib
+
+    scripts = tomllib.loads((cli.PROJECT_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert {"zkServer", "zkCleanup", "zkTxnLogToolkit", "zkSnapShotToolkit", "pyzk-docker-entrypoint"} <= set(scripts)
+    for target in scripts.values():
+        module, _, attr = target.partition(":")
+        assert callable(getattr(importlib.import_module(module), attr))
+
+
+def test_init_config_verb(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env = {"ZOO_CONF_DIR": str(tmp_path / "conf"), "ZOO_DATA_DIR": str(tmp_path / "data"), "ZOO_MY_ID": "3"}
+    assert cli.main(["init-config"], env) == 0
+    assert (tmp_path / "data" / "myid").read_text() == "3\n"
+    assert capsys.readouterr().out == f"Wrote {tmp_path / 'conf' / 'zoo.cfg'}\nWrote {tmp_path / 'data' / 'myid'}\n"
+    assert cli.main(["init-config"], env) == 0
+    assert capsys.readouterr().out.startswith("Kept existing")
+
+
+# --- start: wait while the server makes progress, never signal a slow one ---------------------
+
+_FAKE_SERVERS = {
+    # Writes a progress line every 0.1 s for 1.5 s (little CPU: progress is the growing .out
+    # file), then marks itself ready and idles.
+    "slow_loader": ("import pathlib, sys, time\n"
+                    "for i in range(15):\n"
+                    "    print('loading snapshot', i, flush=True); time.sleep(0.1)\n"
+                    "pathlib.Path(sys.argv[1]).write_text('ready')\n"
+                    "time.sleep(60)\n"),
+    "silent": "import time\ntime.sleep(60)\n",
+    "busy": ("import time\nend = time.monotonic() + 20\n"
+             "while time.monotonic() < end:\n    sum(range(10000))\n"),
+    "crash": "import sys\nprint('boom', flush=True)\nsys.exit(3)\n",
+}
+
+
+@pytest.fixture
+def fake_server(cfg: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, object]]:
+    """cmd_start runs a fake server script; srvr 'answers' once the script wrote its ready file."""
+    ready = tmp_path / "ready"
+    state: dict[str, object] = {"kind": "silent", "ready": ready}
+
+    def command(invocation: cli.Invocation, config_path: Path) -> list[str]:
+        return [sys.executable, "-c", _FAKE_SERVERS[str(state["kind"])], str(ready), "start-foreground"]
+
+    monkeypatch.setattr(cli, "foreground_command", command)
+    monkeypatch.setattr(cli, "ask_srvr", lambda host, port, timeout_s=0: "Mode: standalone\n" if ready.exists()
+                        else None)
+    monkeypatch.setattr(cli, "start_stall_s", 0.6)
+    monkeypatch.setattr(cli, "poll_interval_s", 0.05)
+    yield state
+    pid = cli.read_pid(cfg.parent / "data" / "zookeeper_server.pid")
+    for candidate in filter(None, [pid, state.get("pid")]):
+        try:
+            os.kill(int(candidate), signal.SIGKILL)  # type: ignore[call-overload]
+        except ProcessLookupError:
+            pass
+
+
+def _start(cfg: Path, env: dict[str, str], state: dict[str, object], kind: str) -> tuple[int, float, int | None]:
+    state["kind"] = kind
+    began = time.monotonic()
+    code = cli.main(["start", str(cfg)], env)
+    pid = cli.read_pid(cfg.parent / "data" / "zookeeper_server.pid")
+    state["pid"] = pid
+    return code, time.monotonic() - began, pid
+
+
+def test_start_waits_for_a_slow_server_that_makes_progress(
+        cfg: Path, env: dict[str, str], fake_server: dict[str, object],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, waited, pid = _start(cfg, env, fake_server, "slow_loader")
+    assert code == 0 and capsys.readouterr().out.endswith("STARTED\n")
+    assert waited >= 1.2  # longer than the 0.6 s stall window: the growing log kept it waiting
+    assert pid is not None and cli.process_alive(pid)
+
+
+def test_start_gives_up_on_a_silent_server_but_leaves_it_running(
+        cfg: Path, env: dict[str, str], fake_server: dict[str, object],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, waited, pid = _start(cfg, env, fake_server, "silent")
+    out = capsys.readouterr().out
+    assert code == 1 and "NOT SERVING YET" in out and "made no progress" in out and "left running" in out
+    assert waited < 10
+    assert pid is not None and cli.process_alive(pid) and not cli._is_zombie(pid)  # never signalled
+
+
+def test_start_timeout_from_the_environment(
+        cfg: Path, env: dict[str, str], fake_server: dict[str, object],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, waited, pid = _start(cfg, {**env, "ZOO_START_TIMEOUT": "1.5"}, fake_server, "busy")
+    out = capsys.readouterr().out
+    assert code == 1 and "ZOO_START_TIMEOUT=1.5 s passed" in out
+    assert 1.5 <= waited < 10  # a busy server is progress: only the timeout ended the wait
+    assert pid is not None and cli.process_alive(pid)
+
+
+def test_start_reports_a_server_that_exits(
+        cfg: Path, env: dict[str, str], fake_server: dict[str, object],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, pid = _start(cfg, env, fake_server, "crash")
+    captured = capsys.readouterr()
+    assert code == 1 and "FAILED TO START (the server exited with code 3)" in captured.out
+    assert "boom" in captured.err  # the tail of the .out file
+    assert pid is None
+
+
+def test_start_timeout_values() -> None:
+    assert cli.start_timeout_s({}) is None
+    assert cli.start_timeout_s({"ZOO_START_TIMEOUT": "0"}) is None
+    assert cli.start_timeout_s({"ZOO_START_TIMEOUT": " 90 "}) == 90.0
+    with pytest.raises(ValueError):
+        cli.start_timeout_s({"ZOO_START_TIMEOUT": "-1"})
