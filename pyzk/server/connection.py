@@ -170,9 +170,11 @@ class ClientConnection(asyncio.Protocol):
         session = self.session
         assert session is not None
         self.server.handle_packet(session, body)
-        self._count_in_process()
-        if (not self.throttled and self.in_process.count > self.outstanding_limit
-                and session.pending and not session.closed):
+        pending = len(session.pending)
+        if pending != self.counted:  # _count_in_process, inlined: this runs per request
+            self._count_in_process()
+        if (pending and not self.throttled and self.in_process.count > self.outstanding_limit
+                and not session.closed):
             self.throttled = True
             self._update_reading()
 

@@ -254,12 +254,13 @@ class ZooKeeperServer:
             skip_acl=config.skip_acl,
             extended_types_enabled=config.extended_types_enabled,
             close_session_txn_enabled=config.close_session_txn_enabled,
-            # Looked up per call: a role may install its own tracker after construction.
-            check_session=lambda session_id, owner: self._check_session(session_id, owner),
+            # _check_session reads self.sessions per call: a role may install its own tracker.
+            check_session=self._check_session,
             reconfig_enabled=config.reconfig_enabled,
         )
         # Requests prepped here whose txns are not applied yet (standalone, leader).
         self.origins = OriginsByZxid()
+        self._enforced_schemes = config.enforce_auth_schemes  # read per packet
         self.in_process = InProcess()
         # Sessions that live on this server alone (localSessionsEnabled, set by an ensemble
         # role): created and closed without a txn, expired here, and made global by their
@@ -522,7 +523,7 @@ class ZooKeeperServer:
         if op == _SASL:
             self._sasl(conn, xid, body, pos)
             return
-        enforced = self.config.enforce_auth_schemes
+        enforced = self._enforced_schemes
         if enforced and not self._authenticated_for(conn, xid, enforced):
             return
         local = self.local_sessions
