@@ -456,6 +456,10 @@ def test_null_path_in_a_multi_sub_op_is_a_marshalling_error(target, base_path, o
     """Any sub-op with a null path fails the whole multi with MARSHALLINGERROR and applies
     nothing. (Apache also sends an empty multi response body after the error header, which
     clients ignore on an error; pyzk sends none.)"""
+    if target.kind == "apache" and target.size > 1:
+        # Seen in CI: a 3-server Apache 3.8.0 ensemble stopped answering after this multi, and
+        # every later test of the module timed out against it. Asserted standalone only.
+        pytest.skip("Apache 3.8.0 ensembles stop answering after a multi with a null path")
     if op == OP_MULTI:
         ops = [(OP_CREATE, create_request(base_path + "/n")), (13, NULL_PATH + int32(-1))]
     else:
