@@ -43,6 +43,7 @@ from pyzk.quorum.streams import (
     encode_revalidate_reply,
 )
 from pyzk.quorum.zab import Follower, Leader
+from pyzk.quorum.zxid import is_epoch_start
 from pyzk.server.commit import Barrier
 from pyzk.server.zkserver import ClientSession, PendingRequest, ZooKeeperServer
 from pyzk.sessions import SessionTracker
@@ -117,7 +118,7 @@ class LeaderCommit:
             # no txn has: nothing is outstanding then (waiting for it would let the next write's
             # reply overtake the sync's).
             last = self.last_proposed_zxid
-            if last <= self.server.tree.last_processed_zxid or last & 0xFFFFFFFF == 0:
+            if last <= self.server.tree.last_processed_zxid or is_epoch_start(last):
                 item.on_done()
             else:
                 self._barriers.append((self.last_proposed_zxid, item))

@@ -80,11 +80,8 @@ class ReadOnlyZooKeeperServer(ZooKeeperServer):
             self._close_local_session(session_id)
 
     def _close_local_session(self, session_id: int) -> None:
-        self.sessions.remove_session(session_id)
-        conn = self.connections.get(session_id)
-        if conn is not None:
-            self._detach(conn)
-            conn.close()
+        self.sessions.remove_session(session_id)  # every session here is local
+        self.close_connection_of(session_id)
 
     # ---- requests ------------------------------------------------------------------------
 

@@ -347,10 +347,7 @@ class ZooKeeperServer:
         if not self._may_resume_session(conn, session_id):
             conn.close()
             return
-        old = self.connections.get(session_id)
-        if old is not None and old is not conn:
-            self._detach(old)
-            old.close()
+        self.close_connection_of(session_id, keep=conn)  # any other connection of the session
         conn.session_id = session_id
         if (req.passwd or b"") != generate_password(session_id):
             logger.warning("Incorrect password from /%s:%d for session 0x%x", conn.remote_ip, conn.remote_port, session_id)
@@ -375,10 +372,7 @@ class ZooKeeperServer:
         if conn.closed:
             return
         if valid:
-            old = self.connections.get(conn.session_id)
-            if old is not None and old is not conn:
-                self._detach(old)
-                old.close()
+            self.close_connection_of(conn.session_id, keep=conn)  # one that came in meanwhile
             self.connections[conn.session_id] = conn
         self._finish_session_init(conn, valid)
 
@@ -462,8 +456,12 @@ class ZooKeeperServer:
     def _close_local_session(self, session_id: int) -> None:
         if self.local_sessions is not None:
             self.local_sessions.remove_session(session_id)
+        self.close_connection_of(session_id)
+
+    def close_connection_of(self, session_id: int, keep: ClientSession | None = None) -> None:
+        """Close this server's current connection of a session (unless it is `keep`)."""
         conn = self.connections.get(session_id)
-        if conn is not None:
+        if conn is not None and conn is not keep:
             self._detach(conn)
             conn.close()
 
@@ -626,10 +624,7 @@ class ZooKeeperServer:
             if origin is None:
                 # Expired, or closed through another server: this server's connection of the
                 # session (if any) is over; its client learns on reconnect.
-                conn = self.connections.get(hdr.clientId)
-                if conn is not None:
-                    self._detach(conn)
-                    conn.close()
+                self.close_connection_of(hdr.clientId)
                 return
         if origin is None:
             return
