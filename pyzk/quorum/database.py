@@ -63,6 +63,12 @@ class ZabDatabase:
         self.base_snapshot = snapshot
         self.log: list[tuple[int, bytes]] = list(entries or [])
         self.tree = DataTree()
+        # Txns decoded when they were logged (a proposal made here or received), kept until
+        # applied so a commit does not decode them again; dropped when the log is rewritten.
+        self._decoded: dict[int, tuple[TxnHeader, Any]] = {}
+        self._next_apply = 0  # a hint: index in `log` of the next txn to apply
+        self._base_end: int | None = None  # cached index of the first txn after the base
+        self._base_end_of: list[tuple[int, bytes]] | None = None  # ... in this log list
         self.reload()
 
     @property
@@ -92,26 +98,51 @@ class ZabDatabase:
             if up_to_zxid is not None and zxid > up_to_zxid:
                 break
             self._apply_entry(entry)
+        self._decoded.clear()
 
-    def append(self, zxid: int, entry: bytes) -> None:
+    def append(self, zxid: int, entry: bytes, decoded: tuple[TxnHeader, Any] | None = None) -> None:
+        """Log `entry`; `decoded` is its (header, txn) when the caller has them already."""
         if zxid <= self.last_logged_zxid:
             raise InvariantViolation(f"log append {zxid:#x} after {self.last_logged_zxid:#x}")
         self.log.append((zxid, entry))
+        if decoded is not None:
+            self._decoded[zxid] = decoded
 
     def entry(self, zxid: int) -> bytes | None:
         i = bisect_right(self.log, zxid, key=_zxid_of) - 1
         return self.log[i][1] if i >= 0 and self.log[i][0] == zxid else None
 
+    def decoded(self, zxid: int) -> tuple[TxnHeader, Any]:
+        """Logged txn `zxid` as (header, txn), decoded once and kept until it is applied."""
+        decoded = self._decoded.get(zxid)
+        if decoded is None:
+            entry = self.entry(zxid)
+            if entry is None:
+                raise InvariantViolation(f"txn {zxid:#x} is not in the log")
+            hdr, txn, _digest = decode_txn_entry(entry)
+            decoded = self._decoded[zxid] = (hdr, txn)
+        return decoded
+
     def apply_committed(self, zxid: int) -> AppliedTxn:
         """Apply logged txn `zxid`; it must be the next logged txn after the tree's zxid."""
-        entry = self.entry(zxid)
-        if entry is None or zxid <= self.last_processed_zxid:
-            raise InvariantViolation(f"commit of {zxid:#x} not next in log "
-                                     f"(tree at {self.last_processed_zxid:#x})")
-        nxt = self.next_logged_after(self.last_processed_zxid)
-        if nxt != zxid:
-            raise InvariantViolation(f"commit of {zxid:#x} skips {nxt!r}")
-        hdr, txn, _digest = decode_txn_entry(entry)
+        log = self.log
+        processed = self.last_processed_zxid
+        i = self._next_apply
+        # O(1) when the hint holds (log[i] is zxid and log[i-1] is processed), else search.
+        if not (i < len(log) and log[i][0] == zxid and (i == 0 or log[i - 1][0] <= processed)):
+            i = bisect_right(log, processed, key=_zxid_of)
+            if i >= len(log) or log[i][0] != zxid:
+                nxt = log[i][0] if i < len(log) else None
+                raise InvariantViolation(f"commit of {zxid:#x} is not the next logged txn {nxt!r} "
+                                         f"(tree at {processed:#x})")
+        if zxid <= processed:
+            raise InvariantViolation(f"commit of {zxid:#x} not after the tree's {processed:#x}")
+        self._next_apply = i + 1
+        decoded = self._decoded.pop(zxid, None)
+        if decoded is None:
+            hdr, txn, _digest = decode_txn_entry(log[i][1])
+        else:
+            hdr, txn = decoded
         return AppliedTxn(hdr, txn, self.tree.apply(hdr, txn))
 
     def next_logged_after(self, zxid: int) -> int | None:
@@ -148,10 +179,15 @@ class ZabDatabase:
         self.base_snapshot = (zxid, stream)
         end = bisect_right(self.log, zxid, key=_zxid_of)
         self.log = self.log[max(0, end - keep):]
+        self._base_end = None
 
     def logged_after_base(self) -> int:
         """Txns logged after the base snapshot (the window kept before it not counted)."""
-        return len(self.log) - bisect_right(self.log, self.base_zxid, key=_zxid_of)
+        # The base's index in the log changes only when the log is rewritten (rebase, reload).
+        if self._base_end is None or self._base_end_of is not self.log:
+            self._base_end = bisect_right(self.log, self.base_zxid, key=_zxid_of)
+            self._base_end_of = self.log
+        return len(self.log) - self._base_end
 
     def _apply_entry(self, entry: bytes) -> ApplyResult:
         hdr, txn, _digest = decode_txn_entry(entry)

@@ -107,11 +107,13 @@ class Peer:
         self._after(now_ms)
 
     def connected(self, sid: int, now_ms: int) -> None:
+        self.ctx.apply_all()
         if isinstance(self.role, Follower):
             self.role.connected_to(sid, now_ms)
         self._after(now_ms)
 
     def disconnected(self, sid: int, now_ms: int) -> None:
+        self.ctx.apply_all()
         if isinstance(self.role, Leader):
             self.role.disconnected(sid)
         elif isinstance(self.role, Follower):
@@ -121,8 +123,12 @@ class Peer:
     def persisted(self, persist_id: int, now_ms: int) -> None:
         """Every Persist with id <= persist_id is durable: release what waited for it."""
         self._before()
-        for pid in sorted(p for p in self.ctx.on_persisted if p <= persist_id):
-            self.ctx.on_persisted.pop(pid)()
+        waiting = self.ctx.on_persisted
+        while waiting:  # ids are increasing, kept in insertion order: oldest first
+            pid = next(iter(waiting))
+            if pid > persist_id:
+                break
+            waiting.popitem(last=False)[1]()
         self._after(now_ms)
 
     def submit(self, session_id: int, cxid: int, txn_type: int, txn: object, now_ms: int,
@@ -146,6 +152,9 @@ class Peer:
         return self.fle.next_timer_ms() if self.role is None else self.role.next_timer_ms()
 
     def ready(self) -> Ready | None:
+        if not self.outbox.effects and self.ctx.to_apply:
+            # The host executed every earlier effect: the next committed txn may enter the tree.
+            self.ctx.apply_next()
         timer = self.next_timer_ms()
         if not self.outbox.effects and timer == self._timer_reported:
             return None
@@ -161,6 +170,7 @@ class Peer:
         self.role = None
         self._settled = False
         self.ctx.on_persisted.clear()
+        self.ctx.to_apply.clear()  # the database is rebuilt from disk below
         self.ctx.snapshot_due = False
         self.ctx.db = ZabDatabase(self.disk.snapshot, list(self.disk.entries))
         self.outbox.add(RoleChanged(ServerState.LOOKING, -1, self.ctx.current_epoch))
@@ -191,6 +201,7 @@ class Peer:
 
     def _before(self) -> None:
         """Work the previous input left due, once its effects were executed (a snapshot)."""
+        self.ctx.apply_all()
         if self.role is not None and self.role.phase == Phase.BROADCAST and not self.role.failed:
             self.ctx.snapshot_if_due()
 

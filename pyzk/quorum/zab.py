@@ -21,15 +21,16 @@ import enum
 import logging
 import random
 import struct
-from collections import OrderedDict
-from collections.abc import Callable
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from jute.codes import OpCode, ServerState
 from jute.codes import QuorumPacketType as P
 from jute.quorum import LearnerInfo, QuorumPacket
 from jute.txn import TxnHeader
-from pyzk.quorum.database import AppliedTxn, ZabDatabase
+from pyzk.quorum.database import ZabDatabase
 from pyzk.quorum.effects import (
     Apply,
     ConfigActivated,
@@ -66,6 +67,8 @@ CONNECT_RETRY_MS = 100
 _INT = struct.Struct(">i")
 _TOUCH = struct.Struct(">qi")
 _LONG = struct.Struct(">q")
+_PACKET_TYPES: dict[int, P] = {int(t): t for t in P}
+_FOLLOWER_HANDLERS: dict[P, str] = {t: f"_on_{t.name.lower()}" for t in P}
 
 
 class Phase(enum.Enum):
@@ -105,7 +108,10 @@ class ZabContext:
         self.config = config
         self.outbox = outbox
         self.probe = probe
-        self.on_persisted: dict[int, Callable[[], None]] = {}
+        # OrderedDict: released oldest first, and a plain dict's iteration slows down as its
+        # front is popped (deleted slots are skipped one by one).
+        self.on_persisted: OrderedDict[int, Callable[[], None]] = OrderedDict()
+        self.to_apply: deque[int] = deque()  # committed, not yet in the tree (apply_next)
         self.snapshot_due = False
         self._snap_threshold = 0
         self._snap_threshold_base: int | None = None
@@ -162,11 +168,39 @@ class ZabContext:
                 self.last_seen_verifier = verifier
         self.outbox.add(ConfigActivated(self.verifier, changed and self.config.reconfig_enabled))
 
-    def activate_reconfig_txn(self, zxid: int, applied: AppliedTxn, *, leader: bool) -> bool:
-        """After applying txn `zxid`: if it was a reconfig, activate its config; True if so."""
-        if applied.result.type != OpCode.RECONFIG or applied.result.err:
+    def commit(self, zxid: int, *, leader: bool) -> bool:
+        """Txn `zxid` is committed: a reconfig activates its config now (later quorums count
+        with it); the tree applies it when the host has delivered every earlier commit
+        (`apply_next`). True if it was a reconfig."""
+        self.to_apply.append(zxid)
+        hdr, txn = self.db.decoded(zxid)
+        return self.activate_reconfig_txn(zxid, hdr.type, txn, leader=leader)
+
+    def apply_next(self) -> None:
+        """Apply the oldest committed txn to the tree and hand it to the host (Apply).
+
+        One per Ready (Peer.ready): the server answers a txn's request, and then the reads
+        queued behind it on that session, before the tree moves on to the next txn, so such a
+        read sees exactly the state its session order promises (FinalRequestProcessor applies
+        and answers one request at a time)."""
+        zxid = self.to_apply.popleft()
+        applied = self.db.apply_committed(zxid)
+        self.outbox.add(Apply(zxid, applied.hdr, applied.txn, applied.result, self.db.tree.digest))
+
+    def apply_all(self) -> None:
+        """Before an input: every committed txn is in the tree (the driver normally applied
+        them one Ready at a time; this only catches what a capped drain left behind)."""
+        if self.to_apply:
+            self.probe("applied committed txns ahead of their delivery")
+            while self.to_apply:
+                self.apply_next()
+
+    def activate_reconfig_txn(self, zxid: int, txn_type: int, txn: Any, *, leader: bool) -> bool:
+        """Committed txn `zxid`: if it is a reconfig, activate its config; True if so. A reconfig
+        txn reaches the log only when prep accepted it (else it is an ErrorTxn)."""
+        if txn_type != OpCode.RECONFIG:
             return False
-        text = (applied.txn.data or b"").decode()
+        text = (txn.data or b"").decode()
         # The leader keeps the member order it built the config with; a learner parses afresh.
         verifier = text_order_verifier(text) if leader else parse_config_text(text)
         self.activate(with_version(verifier, zxid))
@@ -174,6 +208,13 @@ class ZabContext:
 
     def send(self, to: int, type_: P, zxid: int, data: bytes | None = None, snapshot: bytes = b"") -> None:
         self.outbox.add(SendPacket(to, QuorumPacket(int(type_), zxid, data, None), snapshot))
+
+    def send_all(self, to: Iterable[int], type_: P, zxid: int, data: bytes | None = None) -> None:
+        """One packet to several learners: the same QuorumPacket, so the driver encodes it once."""
+        packet = QuorumPacket(int(type_), zxid, data, None)
+        add = self.outbox.add
+        for sid in to:
+            add(SendPacket(sid, packet))
 
 
 def packet(type_: P, zxid: int, data: bytes | None = None) -> QuorumPacket:
@@ -246,7 +287,7 @@ class Leader:
         if link is None:
             link = self.learners[sid] = LearnerLink(sid, LearnerStage.INFO)
         link.last_heard_ms = now_ms
-        type_ = P(p.type) if p.type in P.__members__.values() else None
+        type_ = _PACKET_TYPES.get(p.type)
         if type_ is None or type_ not in LEADER_ACCEPTS[link.stage]:
             raise PeerProtocolError(f"leader: {p.type} from {sid} while {link.stage.value}")
         if type_ == P.FOLLOWERINFO:
@@ -306,8 +347,9 @@ class Leader:
             raise InvariantViolation(f"txn stamped {zxid:#x} but the next zxid is {self.last_proposed + 1:#x}")
         zxid = self.last_proposed + 1
         self.last_proposed = zxid
-        entry = encode_txn_entry(TxnHeader(session_id, cxid, zxid, time_ms, txn_type), txn, None)
-        self.ctx.db.append(zxid, entry)
+        hdr = TxnHeader(session_id, cxid, zxid, time_ms, txn_type)
+        entry = encode_txn_entry(hdr, txn, None)
+        self.ctx.db.append(zxid, entry, (hdr, txn))
         sizes = self.proposal_sizes
         size = len(entry)
         self.proposal_sizes = (size, size, size) if sizes is None else (size, min(sizes[1], size), max(sizes[2], size))
@@ -315,8 +357,7 @@ class Leader:
             self.ctx.see(with_version(text_order_verifier(txn.data.decode()), zxid))  # type: ignore[attr-defined]
         self.outstanding[zxid] = {}
         self.ctx.persist(lambda: self._on_ack_from(self.ctx.my_id, zxid), entries=((zxid, entry),))
-        for sid in self.forwarding:
-            self.ctx.send(sid, P.PROPOSAL, zxid, entry)
+        self.ctx.send_all(self.forwarding, P.PROPOSAL, zxid, entry)
         return zxid
 
     # ---- discovery -----------------------------------------------------------------------
@@ -487,15 +528,11 @@ class Leader:
             if not self.ctx.verifier.is_quorum(self.outstanding[zxid]):
                 return
             del self.outstanding[zxid]
-            applied = self.ctx.db.apply_committed(zxid)
-            if self.ctx.activate_reconfig_txn(zxid, applied, leader=True):
+            if self.ctx.commit(zxid, leader=True):
                 # The designated leader is this one: pyzk only changes observers (reconfig.py).
-                for sid in self.forwarding:
-                    self.ctx.send(sid, P.COMMITANDACTIVATE, zxid, _LONG.pack(self.ctx.my_id))
+                self.ctx.send_all(self.forwarding, P.COMMITANDACTIVATE, zxid, _LONG.pack(self.ctx.my_id))
             else:
-                for sid in self.forwarding:
-                    self.ctx.send(sid, P.COMMIT, zxid)
-            self.ctx.outbox.add(Apply(zxid, applied.hdr, applied.txn, applied.result, self.ctx.db.tree.digest))
+                self.ctx.send_all(self.forwarding, P.COMMIT, zxid)
             self._release_syncs(zxid)
             self.ctx.note_applied()
 
@@ -661,11 +698,11 @@ class Follower:
         if sid != self.leader_sid:
             raise PeerProtocolError(f"follower: packet from {sid}, not from leader {self.leader_sid}")
         self.last_heard_ms = now_ms
-        type_ = P(p.type) if p.type in P.__members__.values() else None
+        type_ = _PACKET_TYPES.get(p.type)
         allowed = FOLLOWER_ACCEPTS.get((self.phase, self.sync_mode is not None or self.phase == Phase.BROADCAST))
         if type_ is None or allowed is None or type_ not in allowed:
             raise PeerProtocolError(f"follower: {p.type} while {self.phase.value}")
-        handler = getattr(self, f"_on_{type_.name.lower()}")
+        handler = getattr(self, _FOLLOWER_HANDLERS[type_])
         if type_ == P.SNAP:
             handler(p, snapshot)
         else:
@@ -708,14 +745,15 @@ class Follower:
 
     def _on_proposal(self, p: QuorumPacket) -> None:
         entry = p.data or b""
-        hdr = decode_txn_entry(entry)[0]
+        hdr, txn, _digest = decode_txn_entry(entry)
         if hdr.zxid != p.zxid:
             raise PeerProtocolError(f"PROPOSAL {p.zxid:#x} carries txn {hdr.zxid:#x}")
         last = self.not_committed[-1][0] if self.not_committed else self.ctx.db.last_logged_zxid
         if p.zxid <= last:
             raise PeerProtocolError(f"PROPOSAL {p.zxid:#x} not after {last:#x}")
         if self.phase == Phase.BROADCAST:
-            self._log_and_ack(((p.zxid, entry),))
+            self.ctx.db.append(p.zxid, entry, (hdr, txn))
+            self._ack_when_logged(((p.zxid, entry),))
         else:
             self.not_committed.append((p.zxid, entry))
 
@@ -779,6 +817,10 @@ class Follower:
     def _log_and_ack(self, entries: tuple[tuple[int, bytes], ...]) -> None:
         for zxid, entry in entries:
             self.ctx.db.append(zxid, entry)
+        self._ack_when_logged(entries)
+
+    def _ack_when_logged(self, entries: tuple[tuple[int, bytes], ...]) -> None:
+        """Persist entries the database has appended; ACK each once it is on disk."""
 
         def ack() -> None:
             for zxid, _ in entries:
@@ -787,9 +829,7 @@ class Follower:
         self.ctx.persist(ack, entries=entries)
 
     def _apply(self, zxid: int) -> None:
-        applied = self.ctx.db.apply_committed(zxid)
-        self.ctx.activate_reconfig_txn(zxid, applied, leader=False)
-        self.ctx.outbox.add(Apply(zxid, applied.hdr, applied.txn, applied.result, self.ctx.db.tree.digest))
+        self.ctx.commit(zxid, leader=False)
         if self.phase == Phase.BROADCAST:
             self.ctx.note_applied()
 

@@ -10,6 +10,10 @@ last message is re-sent on a new connection.
 Rule 3: Persist effects run in order on one storage thread; `persisted(id)` reaches the Peer
 only after the write and its fsync returned. A storage failure is fatal (`on_fatal`).
 Rule 4: the Peer's clock is wall-clock ms, because it stamps proposals with it (TxnHeader.time).
+Rule 5: quorum packets are queued per connection and written once per loop turn (as Apache's
+LearnerHandler flushes its queue when it runs dry): one send per link per turn, not one per
+packet. Bytes queued for a connection go to that connection only, and are written before it
+is closed on purpose.
 """
 
 from __future__ import annotations
@@ -83,6 +87,10 @@ class QuorumDriver:
         self._election_dialing: set[int] = set()
         self._quorum_links: dict[int, asyncio.StreamWriter] = {}
         self._quorum_dials: dict[int, int] = {}  # sid -> generation of the newest Connect
+        self._quorum_out: dict[asyncio.StreamWriter, list[bytes]] = {}  # Rule 5
+        self._flush_scheduled = False
+        self._encoded_packet: QuorumPacket | None = None  # the last SendPacket's packet ...
+        self._encoded_bytes = b""  # ... and its encoding
         self._persist_queue: list[Persist] = []
         self._persisting = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="QuorumSyncThread")
@@ -154,8 +162,32 @@ class QuorumDriver:
         writer = self._quorum_links.get(to)
         if writer is None or writer.is_closing():
             return False
-        writer.write(packet.encode())
+        self._queue_quorum(writer, packet.encode())
         return True
+
+    def _queue_quorum(self, writer: asyncio.StreamWriter, data: bytes) -> None:
+        queued = self._quorum_out.get(writer)
+        if queued is not None:
+            queued.append(data)
+            return
+        self._quorum_out[writer] = [data]
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_quorum)
+
+    def _flush_quorum(self) -> None:
+        self._flush_scheduled = False
+        queued, self._quorum_out = self._quorum_out, {}
+        for writer, parts in queued.items():
+            if not writer.is_closing():
+                writer.write(parts[0] if len(parts) == 1 else b"".join(parts))
+
+    def _close_quorum_link(self, writer: asyncio.StreamWriter) -> None:
+        """Close a link we drop on purpose, after what was queued for it."""
+        parts = self._quorum_out.pop(writer, None)
+        if parts and not writer.is_closing():
+            writer.write(b"".join(parts))
+        writer.close()
 
     # ---- the Ready loop ------------------------------------------------------------------
 
@@ -181,7 +213,15 @@ class QuorumDriver:
         elif isinstance(effect, SendPacket):
             writer = self._quorum_links.get(effect.to)
             if writer is not None and not writer.is_closing():
-                writer.write(effect.packet.encode() + effect.snapshot)
+                if effect.snapshot:  # a SNAP's image: written as is, not copied into a join
+                    queued = self._quorum_out.pop(writer, [])
+                    writer.write(b"".join([*queued, effect.packet.encode()]))
+                    writer.write(effect.snapshot)
+                else:
+                    if effect.packet is not self._encoded_packet:  # send_all: one packet, many links
+                        self._encoded_packet = effect.packet
+                        self._encoded_bytes = effect.packet.encode()
+                    self._queue_quorum(writer, self._encoded_bytes)
         elif isinstance(effect, Persist):
             self._persist(effect)
         elif isinstance(effect, Connect):
@@ -190,7 +230,7 @@ class QuorumDriver:
             self._quorum_dials[effect.to] = self._quorum_dials.get(effect.to, 0) + 1
             writer = self._quorum_links.pop(effect.to, None)
             if writer is not None:
-                writer.close()
+                self._close_quorum_link(writer)
         else:
             self.on_effect(effect)
 
@@ -207,7 +247,11 @@ class QuorumDriver:
         self.drain()
 
     def _arm_timer(self, at_ms: int | None) -> None:
-        if at_ms == self._timer_at_ms and self._timer is not None:
+        if self._timer is not None and at_ms is not None and self._timer_at_ms is not None \
+                and self._timer_at_ms <= at_ms:
+            # The armed timer fires first; every tick is guarded by the clock, so an early one
+            # does nothing and re-arms. A follower's deadline moves with every packet it hears:
+            # re-arming each time cost a timer handle per packet.
             return
         if self._timer is not None:
             self._timer.cancel()
@@ -338,7 +382,7 @@ class QuorumDriver:
         self._quorum_dials[to] = generation
         old = self._quorum_links.pop(to, None)
         if old is not None:
-            old.close()
+            self._close_quorum_link(old)
         self._spawn(self._dial_quorum(to, generation))
 
     async def _dial_quorum(self, to: int, generation: int) -> None:
@@ -379,7 +423,7 @@ class QuorumDriver:
                 old = self._quorum_links.get(sid)
                 self._quorum_links[sid] = writer
                 if old is not None:
-                    old.close()
+                    self._close_quorum_link(old)
                     self._step(lambda now, replaced=sid: self.peer.disconnected(replaced, now))
                 for packet, snapshot in packets:
                     self._deliver(sid, writer, packet, snapshot)
@@ -416,6 +460,7 @@ class QuorumDriver:
         except (OSError, PeerProtocolError, JuteError) as exc:
             logger.warning("Quorum connection with %d dropped: %s", sid, exc)
         finally:
+            self._quorum_out.pop(writer, None)
             writer.close()
             if self._quorum_links.get(sid) is writer:
                 del self._quorum_links[sid]

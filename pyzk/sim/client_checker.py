@@ -16,6 +16,8 @@ by its tag, whatever server, connection or session move it went through. The rul
     (across its connections: a moved session's late request must not overtake).
 (f) no-stale-read: a session never reads a key older than what it has seen (read your writes,
     monotonic reads), and a read returns data some committed txn wrote for that version.
+(g) no-read-from-the-future: a read never returns data that its own session's write sent
+    after it wrote (per-session FIFO: the read is processed before that write).
 
 Pure: observations in, ClientViolation out. The world feeds it (pyzk/sim/clients.py).
 """
@@ -52,6 +54,7 @@ class ClientOp:
     tag: bytes | None = None  # the unique data of a write
     version: int = -1  # setData's expected version
     sent_ms: int = 0
+    seq: int = 0  # send order over every client (rule g)
     status: str = "pending"  # pending | ok | error | indeterminate
     err: int = 0
     reply_zxid: int = 0
@@ -101,6 +104,7 @@ class ClientChecker:
     # ---- observations --------------------------------------------------------------------
 
     def on_send(self, op: ClientOp) -> None:
+        op.seq = len(self.ops)
         self.ops.append(op)
         self.outstanding.setdefault(op.conn, deque()).append(op)
         if op.tag is not None:
@@ -223,14 +227,24 @@ class ClientChecker:
         if written != op.result_data:
             raise ClientViolation(rule, f"{op.describe()} read {op.result_data!r} at version "
                                   f"{op.result_version}; the committed txn of that version wrote {written!r}")
+        self._check_not_from_the_future(op, written)
+
+    def _check_not_from_the_future(self, op: ClientOp, written: bytes) -> None:
+        writer = self.sent.get(written)
+        if writer is not None and writer.session_id == op.session_id and writer.seq > op.seq:
+            raise ClientViolation("(g) no-read-from-the-future",
+                                  f"{op.describe()} read the data of {writer.describe()}, which its "
+                                  f"session sent after it")
 
     def check_final(self, trees: dict[int, Any]) -> None:
-        """At the end of a run, with every member in sync: rules (a), (b), (e), (f) in full."""
+        """At the end of a run, with every member in sync: rules (a), (b), (e), (f), (g) in full."""
         for op in self.unresolved_reads:
             written = self.data_at.get((op.path, op.result_version))  # type: ignore[arg-type]
             if written != op.result_data:
                 raise ClientViolation("(f) no-stale-read", f"{op.describe()} read {op.result_data!r} at version "
                                       f"{op.result_version}, which no committed txn wrote ({written!r})")
+            assert written is not None
+            self._check_not_from_the_future(op, written)
         for op in self.sent.values():
             txn = self.committed.get(op.tag)  # type: ignore[arg-type]
             if op.status == "ok":

@@ -61,6 +61,7 @@ from pyzk.storage.format import decode_txn_entry
 OPEN_ACL = [ACL(31, Id("world", "anyone"))]
 PARTITION_RETRY_MS = 50
 EVENTS_MAX = 2_000_000
+DRAIN_ROUNDS_MAX = 100_000  # one committed txn is applied per Ready: a big commit takes many rounds
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ class QuorumLink:
 @dataclass
 class SimDisk:
     durable: DiskImage = field(default_factory=DiskImage)
-    pending: list[Persist] = field(default_factory=list)
+    pending: list[tuple[int, Persist]] = field(default_factory=list)  # (durable at ms, write)
     last_fsync_ms: int = 0
 
 
@@ -297,7 +298,7 @@ class World:
             return
         self._draining.add(sid)
         try:
-            for _ in range(1000):
+            for _ in range(DRAIN_ROUNDS_MAX):
                 peer = self.peers.get(sid)
                 if peer is None:
                     return
@@ -324,9 +325,9 @@ class World:
             self._send_packet(sid, effect)
         elif isinstance(effect, Persist):
             disk = self.disks[sid]
-            disk.pending.append(effect)
             lo, hi = self.options.disk_delay_ms
             disk.last_fsync_ms = max(disk.last_fsync_ms, self.now_ms + self.rng_disk.randint(lo, hi))
+            disk.pending.append((disk.last_fsync_ms, effect))
             self._schedule(disk.last_fsync_ms, "fsync", (sid, self.incarnation[sid]))
         elif isinstance(effect, Connect):
             self._connect(sid, effect.to)
@@ -479,9 +480,16 @@ class World:
         disk = self.disks[sid]
         if peer is None or self.incarnation[sid] != inc or not disk.pending:
             return
-        persist = disk.pending.pop(0)
-        disk.durable.apply(persist)
-        peer.persisted(persist.persist_id, self.now_ms)
+        # Group commit, as the driver's storage thread: every write due by now becomes durable
+        # in one batch, and the peer hears of it once.
+        last_id = None
+        while disk.pending and disk.pending[0][0] <= self.now_ms:
+            _, persist = disk.pending.pop(0)
+            disk.durable.apply(persist)
+            last_id = persist.persist_id
+        if last_id is None:
+            return
+        peer.persisted(last_id, self.now_ms)
         self._drain(sid)
 
     def _on_timer(self, sid: int, inc: int) -> None:

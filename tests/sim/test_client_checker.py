@@ -182,6 +182,41 @@ def test_f_a_read_of_data_no_committed_txn_wrote() -> None:
         checker.on_reply(2, 1, 0x101, 0, version=5, data=b"c2.7")
 
 
+def test_g_a_read_of_the_data_of_a_later_write_of_its_session() -> None:
+    """setData(v1), getData, setData(v2) pipelined: the read returning v2 broke session order
+    (a pyzk leader applied both writes before answering the first)."""
+    checker = ClientChecker()
+    set_data(checker, 1, 1, "/k", b"c1.1")
+    checker.on_send(ClientOp(1, S1, 1, 2, OpCode.GET_DATA, "/k"))
+    set_data(checker, 1, 3, "/k", b"c1.3")
+    commit_set(checker, 0x101, "/k", b"c1.1", 1, 1)
+    commit_set(checker, 0x102, "/k", b"c1.3", 2, 3)
+    checker.on_reply(1, 1, 0x101, 0, version=1)
+    with pytest.raises(ClientViolation, match=r"\(g\) no-read-from-the-future.*xid 3"):
+        checker.on_reply(1, 2, 0x102, 0, version=2, data=b"c1.3")
+
+
+def test_g_a_read_resolved_at_the_end_is_checked_too() -> None:
+    checker = ClientChecker()
+    set_data(checker, 1, 1, "/k", b"c1.1")
+    checker.on_send(ClientOp(1, S1, 1, 2, OpCode.GET_DATA, "/k"))
+    set_data(checker, 1, 3, "/k", b"c1.3")
+    checker.on_reply(1, 1, 0x101, 0, version=1)
+    checker.on_reply(1, 2, 0x102, 0, version=2, data=b"c1.3")  # its txn not reported yet
+    commit_set(checker, 0x101, "/k", b"c1.1", 1, 1)
+    commit_set(checker, 0x102, "/k", b"c1.3", 2, 3)
+    with pytest.raises(ClientViolation, match=r"\(g\) no-read-from-the-future"):
+        checker.check_final({1: tree(0x102)})
+
+
+def test_g_another_sessions_later_write_may_be_read() -> None:
+    checker = ClientChecker()
+    checker.on_send(ClientOp(1, S1, 1, 1, OpCode.GET_DATA, "/k"))
+    set_data(checker, 2, 1, "/k", b"c2.1", session=S2)
+    commit_set(checker, 0x101, "/k", b"c2.1", 1, 1, session=S2)
+    checker.on_reply(1, 1, 0x101, 0, version=1, data=b"c2.1")
+
+
 def test_error_txns_and_indeterminate_requests_are_not_violations() -> None:
     checker = ClientChecker()
     create(checker, 1, 1, "/a", b"c1.1")

@@ -272,3 +272,19 @@ def session_errors(world: World, session_id: int) -> list[int]:
         if hdr.clientId == session_id and hdr.type == -1:
             cxids.append(hdr.cxid)
     return cxids
+
+
+def test_a_read_between_two_writes_of_its_session_sees_only_the_first() -> None:
+    """setData, getData, setData of one key, pipelined from one session to the leader, many
+    times over, with fsyncs slow enough that the leader's own write often covers both sets:
+    both commit in one input, and the read must still see the first set's data, never the
+    second's (rule (g); the leader used to apply both before answering the first)."""
+    world, client = client_world(disk_delay_ms=(5, 30), net_delay_ms=(1, 2))
+    connect_to(world, client, world.leader())
+    created = client.request("create", "/k0")
+    assert replied(world, created) and created.status == "ok"
+    for _ in range(40):
+        burst = [client.request("set", ("/k0", -1)), client.request("get", "/k0"),
+                 client.request("set", ("/k0", -1))]
+        assert replied(world, *burst) and all(op.status == "ok" for op in burst)
+    finish(world)

@@ -240,4 +240,5 @@ def test_follower_activates_on_commitandactivate() -> None:
     run_persists(ctx)
     follower.step(1, packet(P.COMMITANDACTIVATE, 0x100000001, (1).to_bytes(8, "big")), b"", 0)
     assert ctx.verifier.version == 0x100000001 and 100 in ctx.verifier.observers
+    ctx.apply_next()
     assert ctx.db.tree.nodes[CONFIG_NODE].data == text.encode()

@@ -9,9 +9,10 @@ from jute.codes import QuorumPacketType as P
 from jute.data import ACL, Id
 from jute.quorum import QuorumPacket
 from jute.txn import CreateTxn, TxnHeader
-from pyzk.quorum.database import ZabDatabase
+from pyzk.quorum.database import DiskImage, ZabDatabase
 from pyzk.quorum.effects import Apply, Outbox, Persist, SendPacket, SessionsTouched
 from pyzk.quorum.errors import PeerProtocolError
+from pyzk.quorum.peer import Peer
 from pyzk.quorum.verifier import QuorumMaj
 from pyzk.quorum.zab import (
     FOLLOWER_ACCEPTS,
@@ -49,6 +50,12 @@ def sent(ctx: ZabContext) -> list[tuple[int, P, int]]:
 def persist_all(ctx: ZabContext) -> None:
     for pid in sorted(ctx.on_persisted):
         ctx.on_persisted.pop(pid)()
+
+
+def apply_committed(ctx: ZabContext) -> None:
+    """What the host's Ready loop does: the committed txns enter the tree, one Apply each."""
+    while ctx.to_apply:
+        ctx.apply_next()
 
 
 def pkt(type_: P, zxid: int, data: bytes | None = None) -> QuorumPacket:
@@ -134,6 +141,7 @@ def test_leader_waits_for_its_own_durable_write_and_tolerates_duplicate_acks() -
     leader.step(2, pkt(P.ACK, zxid), 0)
     assert not [e for e in ctx.outbox.effects if isinstance(e, Apply)]  # own write not durable
     persist_all(ctx)
+    apply_committed(ctx)
     assert [e.zxid for e in ctx.outbox.effects if isinstance(e, Apply)] == [zxid]
     for duplicate in (zxid, zxid, make_zxid(1, 0), make_zxid(1, 77)):
         leader.step(3, pkt(P.ACK, duplicate), 0)  # committed, UPTODATE's ack, unknown: ignored
@@ -157,6 +165,7 @@ def test_follower_acks_only_after_its_write_is_durable_and_ignores_pings_in_sync
     persist_all(ctx)
     follower.step(1, pkt(P.UPTODATE, -1), b"", 0)
     assert follower.phase == Phase.BROADCAST
+    apply_committed(ctx)
     assert ctx.db.last_processed_zxid == make_zxid(0, 1)
     follower.step(1, pkt(P.PROPOSAL, make_zxid(1, 1), entry(make_zxid(1, 1))), b"", 0)
     assert (1, P.ACK, make_zxid(1, 1)) not in sent(ctx)
@@ -212,6 +221,7 @@ def test_leader_counts_a_proposal_ack_that_a_joining_learner_sends_before_its_ne
     to_3 = [(t, z) for to, t, z in sent(ctx) if to == 3]
     assert to_3[-2:] == [(P.PROPOSAL, zxid), (P.NEWLEADER, make_zxid(1, 0))]
     leader.step(3, pkt(P.ACK, zxid), 0)  # before the NEWLEADER ack: counted, not fatal
+    apply_committed(ctx)
     assert [e.zxid for e in ctx.outbox.effects if isinstance(e, Apply)] == [zxid]
     assert (3, P.COMMIT, zxid) in sent(ctx)
     leader.step(3, pkt(P.ACK, make_zxid(1, 0)), 0)
@@ -261,3 +271,30 @@ def test_after_snap_count_logged_txns_the_next_input_takes_a_snapshot() -> None:
     assert [p.snapshot[0] for p in persists if p.snapshot] == [applied]
     assert ctx.db.base_zxid == applied and ctx.db.logged_after_base() == 0 and len(ctx.db.log) == 2
     assert not ctx.snapshot_due
+
+
+def test_txns_committed_by_one_input_enter_the_tree_one_ready_at_a_time() -> None:
+    """The leader's own durable write commits two txns at once: the host gets one Apply per
+    Ready, and while it delivers Apply(z) the tree holds exactly z, so a read queued on a
+    session behind its write z1 cannot see the session's next write z2 (per-session FIFO)."""
+    leader, ctx = established_leader([])
+    peer = Peer(1, QuorumMaj.of_sids([1, 2, 3]), DiskImage(), 0)
+    peer.ctx, peer.outbox, peer.role = ctx, ctx.outbox, leader
+    z1 = leader.submit(5, 1, OpCode.CREATE, CreateTxn("/a", b"", OPEN_ACL, False, 1), 0)
+    z2 = leader.submit(5, 2, OpCode.CREATE, CreateTxn("/b", b"", OPEN_ACL, False, 2), 0)
+    leader.step(2, pkt(P.ACK, z1), 0)
+    leader.step(2, pkt(P.ACK, z2), 0)
+    persist_all(ctx)  # the leader's own ACK of both: both commit in this one input
+    assert list(ctx.to_apply) == [z1, z2] and ctx.db.last_processed_zxid < z1
+    delivered = []
+    for _ in range(100):
+        ready = peer.ready()
+        if ready is None:
+            break
+        peer.advance(ready)
+        applies = [e.zxid for e in ready.effects if isinstance(e, Apply)]
+        assert len(applies) <= 1
+        for zxid in applies:
+            assert ctx.db.last_processed_zxid == zxid
+            delivered.append(zxid)
+    assert delivered == [z1, z2]
