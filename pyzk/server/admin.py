@@ -25,7 +25,7 @@ from pyzk.server import fourletter as fl
 from pyzk.version import FULL_VERSION
 
 if TYPE_CHECKING:
-    from pyzk.server.zkserver import ZooKeeperServer
+    from pyzk.pipeline.zkserver import ZooKeeperServer
 
 logger = logging.getLogger(__name__)
 

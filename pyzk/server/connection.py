@@ -30,11 +30,11 @@ from typing import TYPE_CHECKING, Any
 
 from jute.framing import FrameSplitter, FrameTooLarge
 from jute.primitives import JuteError
+from pyzk.pipeline.zkserver import ClientSession
 from pyzk.server.fourletter import FOUR_LETTER_WORDS, run_four_letter_word
-from pyzk.server.zkserver import ClientSession
 
 if TYPE_CHECKING:
-    from pyzk.server.zkserver import ZooKeeperServer
+    from pyzk.pipeline.zkserver import ZooKeeperServer
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from pyzk.version import FULL_VERSION
 
 if TYPE_CHECKING:
-    from pyzk.server.zkserver import ClientSession, ZooKeeperServer
+    from pyzk.pipeline.zkserver import ClientSession, ZooKeeperServer
 
 FOUR_LETTER_WORDS = frozenset(
     w.encode()

@@ -15,6 +15,7 @@ import time
 
 from pyzk.config import ServerConfig
 from pyzk.pipeline.containers import container_candidates
+from pyzk.pipeline.zkserver import ZooKeeperServer
 from pyzk.server.admin import start_admin_server
 from pyzk.server.commit import StandaloneCommit
 from pyzk.server.connection import ClientConnection
@@ -23,7 +24,6 @@ from pyzk.server.metrics import start_metrics_server
 from pyzk.server.sasl_config import sasl_mechanism_factory
 from pyzk.server.startup import run_reporting_startup_errors
 from pyzk.server.tls import server_ssl_context
-from pyzk.server.zkserver import ZooKeeperServer
 from pyzk.version import FULL_VERSION
 
 logger = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from pyzk.server.admin import HttpReply, serve_http
 from pyzk.server.fourletter import monitor_values
 
 if TYPE_CHECKING:
-    from pyzk.server.zkserver import ZooKeeperServer
+    from pyzk.pipeline.zkserver import ZooKeeperServer
 
 logger = logging.getLogger(__name__)
 

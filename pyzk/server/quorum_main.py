@@ -8,7 +8,7 @@ Rule 2: only the leader expires sessions and sweeps containers.
 Rule 3: the client port stays open throughout; while no role is established it answers
 four-letter words with "not currently serving" and closes session requests.
 Rule 4: with readonlymode.enabled, a peer still LOOKING after the grace period serves
-read-only clients (pyzk/server/readonly.py) until it leaves LOOKING.
+read-only clients (pyzk/pipeline/readonly.py) until it leaves LOOKING.
 Rule 5: a config the core activates is written to /zookeeper/config (initConfigInZKDatabase)
 and, with reconfigEnabled, to the config files (server/dynamic_config.py); an established
 leader plans reconfigs (pyzk/quorum/reconfig.py) against the core's configs.
@@ -24,7 +24,12 @@ from typing import Any
 
 from jute.codes import ServerState
 from pyzk.config import ServerConfig
+from pyzk.pipeline.commit.follower import FollowerCommit
+from pyzk.pipeline.commit.leader import LeaderCommit
 from pyzk.pipeline.containers import container_candidates
+from pyzk.pipeline.readonly import ReadOnlyZooKeeperServer, read_only_grace_ms
+from pyzk.pipeline.roles import build_role
+from pyzk.pipeline.zkserver import ZooKeeperServer
 from pyzk.quorum.effects import (
     Apply,
     ConfigActivated,
@@ -42,15 +47,12 @@ from pyzk.quorum.zab import ZabConfig
 from pyzk.server.admin import start_admin_server
 from pyzk.server.connection import ClientConnection
 from pyzk.server.dynamic_config import backup_static_config, write_activated_config
-from pyzk.server.ensemble_commit import FollowerCommit, LeaderCommit, build_role
 from pyzk.server.metrics import start_metrics_server
 from pyzk.server.quorum_disk import QuorumDisk
 from pyzk.server.quorum_driver import QuorumDriver, wall_ms
-from pyzk.server.readonly import ReadOnlyZooKeeperServer, read_only_grace_ms
 from pyzk.server.sasl_config import sasl_mechanism_factory
 from pyzk.server.startup import run_reporting_startup_errors
 from pyzk.server.tls import server_ssl_context
-from pyzk.server.zkserver import ZooKeeperServer
 from pyzk.storage.errors import StorageError
 from pyzk.storage.files import purge
 from pyzk.tree.datatree import CONFIG_NODE, DataTree

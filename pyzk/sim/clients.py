@@ -36,7 +36,7 @@ from jute.proto import (
     SetDataResponse,
     SyncRequest,
 )
-from pyzk.server.zkserver import ClientSession, ZooKeeperServer
+from pyzk.pipeline.zkserver import ClientSession, ZooKeeperServer
 from pyzk.sessions import generate_password
 from pyzk.sim.client_checker import ClientOp
 

@@ -19,6 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from jute.quorum import QuorumPacket
 from pyzk.config import ServerConfig, parse_config
+from pyzk.pipeline.commit.follower import FollowerCommit
+from pyzk.pipeline.commit.leader import LeaderCommit
+from pyzk.pipeline.roles import build_role
+from pyzk.pipeline.zkserver import ZooKeeperServer
 from pyzk.quorum.effects import (
     Apply,
     Established,
@@ -28,8 +32,6 @@ from pyzk.quorum.effects import (
     SessionsTouched,
     SyncReleased,
 )
-from pyzk.server.ensemble_commit import FollowerCommit, LeaderCommit, build_role
-from pyzk.server.zkserver import ZooKeeperServer
 
 if TYPE_CHECKING:
     from pyzk.sim.world import World

@@ -6,7 +6,8 @@ import asyncio
 import threading
 from dataclasses import dataclass
 
-from pyzk.server.commit import Barrier, StandaloneCommit
+from pyzk.pipeline.commit import Barrier
+from pyzk.server.commit import StandaloneCommit
 from pyzk.storage.errors import StorageError
 
 

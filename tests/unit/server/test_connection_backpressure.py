@@ -10,8 +10,8 @@ from collections import deque
 from types import SimpleNamespace
 from typing import Any
 
+from pyzk.pipeline.zkserver import InProcess
 from pyzk.server.connection import OUTPUT_HIGH_WATER_BYTES, ClientConnection
-from pyzk.server.zkserver import InProcess
 
 
 class FakeTransport:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pyzk.config import parse_config
+from pyzk.pipeline.zkserver import ClientSession, ZooKeeperServer
 from pyzk.server import admin, fourletter
 from pyzk.server.fourletter import (
     MNTR_KEY_ORDER,
@@ -17,7 +18,6 @@ from pyzk.server.fourletter import (
     monitor_values,
     run_four_letter_word,
 )
-from pyzk.server.zkserver import ClientSession, ZooKeeperServer
 from pyzk.tree.datatree import DataTree
 
 # Apache 3.8.0's mntr order (captured live) for the first 26 keys, gauges included.

@@ -20,8 +20,8 @@ from jute.proto import (
 )
 from pyzk.config import parse_config
 from pyzk.pipeline.prep import Prepared
-from pyzk.server.readonly import ReadOnlyZooKeeperServer, read_only_grace_ms
-from pyzk.server.zkserver import ClientSession, ZooKeeperServer
+from pyzk.pipeline.readonly import ReadOnlyZooKeeperServer, read_only_grace_ms
+from pyzk.pipeline.zkserver import ClientSession, ZooKeeperServer
 from pyzk.sessions import generate_password
 from pyzk.tree.datatree import DataTree
 

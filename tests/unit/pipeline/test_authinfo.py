@@ -7,7 +7,7 @@ org.apache.zookeeper.data.Id filled in the same insertion order.
 from __future__ import annotations
 
 from jute.data import Id
-from pyzk.server.authinfo import AuthInfo, id_hash
+from pyzk.pipeline.authinfo import AuthInfo, id_hash
 from pyzk.tree.javaorder import java_string_hash
 
 IP_LOCAL = Id("ip", "127.0.0.1")

@@ -23,7 +23,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from jute.codes import Err, OpCode
-from pyzk.server.zkserver import REQUEST_HEADER, ClientSession, ZooKeeperServer
+from pyzk.pipeline.commit.readonly import ReadOnlyCommit
+from pyzk.pipeline.zkserver import REQUEST_HEADER, ClientSession, ZooKeeperServer
 from pyzk.sessions import SessionTracker
 from pyzk.tree.datatree import DataTree
 
@@ -57,6 +58,7 @@ class ReadOnlyZooKeeperServer(ZooKeeperServer):
         self.mode = "read-only"
         # Only local sessions live here; the tree's global sessions belong to the quorum.
         self.sessions = SessionTracker(config.tick_time_ms, config.server_id, now_ms())
+        self.commit = ReadOnlyCommit()  # nothing reaches it: Rules 2 and 3
 
     # ---- sessions ------------------------------------------------------------------------
 

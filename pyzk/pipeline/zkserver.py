@@ -6,8 +6,8 @@ Rule 1 (per-session order): a connection answers in request order. A write is pr
         write before it is applied, in the same synchronous step. Other sessions never wait.
 Rule 2 (watch order): watch events are delivered synchronously while a txn is applied, so
         they reach every connection before the reply of the write that caused them.
-Rule 3: only `commit` differs between standalone and an ensemble; prep, apply and replies
-        are shared.
+Rule 3: only the commit stage (`commit`, a CommitStage of pyzk/pipeline/commit/) differs
+        between standalone, leader, follower and read-only; prep, apply and replies are shared.
 """
 
 from __future__ import annotations
@@ -61,6 +61,8 @@ from jute.proto import (
 )
 from pyzk.acl import AuthRegistry, check_acl, mask_digest_acl
 from pyzk.errors import KeeperError
+from pyzk.pipeline.authinfo import AuthInfo
+from pyzk.pipeline.commit import Barrier, CommitStage
 from pyzk.pipeline.origins import Origin, OriginsByZxid
 from pyzk.pipeline.prep import Prep, Prepared
 from pyzk.pipeline.requests import (
@@ -71,9 +73,7 @@ from pyzk.pipeline.requests import (
     may_answer,
     prep_write_request,
 )
-from pyzk.server.authinfo import AuthInfo
-from pyzk.server.commit import Barrier
-from pyzk.server.stats import ServerStats
+from pyzk.pipeline.stats import ServerStats
 from pyzk.sessions import SESSION_EXPIRED, SESSION_OK, SessionTracker, generate_password
 from pyzk.tree.datatree import ApplyResult, DataTree
 from pyzk.watches import WatchManager
@@ -232,7 +232,7 @@ def _event_body(event_type: int, path: str) -> bytes:
 
 
 class ZooKeeperServer:
-    read_only = False  # ReadOnlyZooKeeperServer (pyzk/server/readonly.py) sets it
+    read_only = False  # ReadOnlyZooKeeperServer (pyzk/pipeline/readonly.py) sets it
 
     def __init__(self, config: ServerConfig, tree: DataTree, *, now_ms: Callable[[], int],
                  wall_ms: Callable[[], int]) -> None:
@@ -274,7 +274,7 @@ class ZooKeeperServer:
         self.next_zxid = tree.last_processed_zxid + 1
         self.connections: dict[int, ClientSession] = {}  # session id -> current connection
         self.all_connections: set[ClientSession] = set()
-        self._commit: Any = None
+        self._commit: CommitStage | None = None
         self._forward_hook: Callable[..., None] | None = None
         self._revalidate_hook: Callable[[ClientSession, int, int], None] = self._revalidate_locally
         self.stats = ServerStats()
@@ -285,13 +285,13 @@ class ZooKeeperServer:
 
     @property
     def commit(self) -> Any:
-        """The commit stage, set by the runner: StandaloneCommit, or Zab's leader/follower."""
+        """The role's commit stage (pyzk/pipeline/commit/), set by whoever builds the role."""
         return self._commit
 
     @commit.setter
-    def commit(self, stage: Any) -> None:
+    def commit(self, stage: CommitStage) -> None:
         self._commit = stage
-        # A follower's stage forwards writes to the leader and asks it to revalidate
+        # A follower's stage (a ForwardingStage) forwards writes to the leader and asks it to revalidate
         # reconnecting sessions; looked up once, not per packet.
         self._forward_hook = getattr(stage, "forward", None)
         self._revalidate_hook = getattr(stage, "revalidate", self._revalidate_locally)

@@ -17,8 +17,8 @@ from jute.proto import (
     SetDataRequest,
 )
 from pyzk.config import parse_config
-from pyzk.server.commit import Barrier
-from pyzk.server.zkserver import ClientSession, ZooKeeperServer
+from pyzk.pipeline.commit import Barrier
+from pyzk.pipeline.zkserver import ClientSession, ZooKeeperServer
 from pyzk.tree.datatree import DataTree
 
 CONFIG = parse_config("tickTime=2000\ndataDir=/tmp/unused\nclientPort=2181\n")

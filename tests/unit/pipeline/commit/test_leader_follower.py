@@ -20,7 +20,10 @@ from jute.proto import (
 from jute.quorum import QuorumPacket
 from jute.txn import CreateSessionTxn, TxnHeader
 from pyzk.config import parse_config
+from pyzk.pipeline.commit.follower import FollowerCommit, LearnerSessionTracker
+from pyzk.pipeline.commit.leader import LeaderCommit
 from pyzk.pipeline.prep import Prep
+from pyzk.pipeline.zkserver import ClientSession, ZooKeeperServer
 from pyzk.quorum.database import ZabDatabase
 from pyzk.quorum.effects import Apply
 from pyzk.quorum.streams import (
@@ -29,12 +32,6 @@ from pyzk.quorum.streams import (
     encode_request,
     encode_revalidate,
 )
-from pyzk.server.ensemble_commit import (
-    FollowerCommit,
-    LeaderCommit,
-    LearnerSessionTracker,
-)
-from pyzk.server.zkserver import ClientSession, ZooKeeperServer
 from pyzk.sessions import SessionTracker, generate_password
 from pyzk.storage.format import encode_txn_entry
 
@@ -308,7 +305,7 @@ def test_a_txn_that_does_not_match_the_next_due_request_closes_the_connection() 
     server.handle_packet(conn, RequestHeader(1, OpCode.CREATE).encode() + _create("/x"))
     assert replies(frames) == [(1, 0)]
     # A request whose txn was recorded for this connection but is not what it must answer next.
-    from pyzk.server.zkserver import PendingRequest
+    from pyzk.pipeline.zkserver import PendingRequest
 
     stray = PendingRequest(2, OpCode.CREATE, None, True, 0.0)
     conn.pending.append(PendingRequest(3, OpCode.CREATE, None, True, 0.0))
@@ -357,7 +354,7 @@ def test_an_ephemeral_on_a_local_session_without_upgrading_is_refused_in_order()
 def test_a_new_leaders_sync_with_nothing_outstanding_is_answered_at_once() -> None:
     """Right after establishment lastProposed is the epoch's base zxid (counter 0), which no txn
     has: a sync then must not wait for it (else the next write's reply overtakes the sync's)."""
-    from pyzk.server.commit import Barrier
+    from pyzk.pipeline.commit import Barrier
 
     driver = StandInDriver(epoch=2)
     server = leader(driver)

@@ -1,0 +1,66 @@
+"""Roles: the one place an ensemble member's ZooKeeperServer is assembled for its role.
+
+Rule: once the Peer is established, build_role makes a fresh ZooKeeperServer over the quorum
+core's tree with the role's commit stage (pyzk/pipeline/commit/leader.py or follower.py) and
+session tracker. The shell (pyzk/server/quorum_main.py) and the simulator
+(pyzk/sim/members.py) both build roles here.
+A read-only server (pyzk/pipeline/readonly.py) is built by its own constructor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from pyzk.pipeline.commit.follower import FollowerCommit, LearnerSessionTracker
+from pyzk.pipeline.commit.leader import LeaderCommit
+from pyzk.pipeline.zkserver import ZooKeeperServer
+from pyzk.quorum.errors import InvariantViolation
+from pyzk.quorum.peer import Peer
+from pyzk.quorum.reconfig import ReconfigPlanner
+from pyzk.quorum.zab import Follower, Leader
+from pyzk.sessions import SessionTracker
+
+if TYPE_CHECKING:
+    from pyzk.config import ServerConfig
+
+
+def build_role(config: ServerConfig, peer: Peer, driver: Any, *, now_ms: Callable[[], int],
+               wall_ms: Callable[[], int]) -> tuple[ZooKeeperServer, LeaderCommit | FollowerCommit]:
+    """The one place a role's server is assembled, once the Peer is established: a fresh
+    ZooKeeperServer over the core's tree with the role's commit stage and session tracker.
+    `driver` is what the stages talk to (QuorumDriver, or the simulator's stand-in)."""
+    role = peer.role
+    tree = peer.db.tree
+    ctx = peer.ctx
+    server = ZooKeeperServer(config, tree, now_ms=now_ms, wall_ms=wall_ms)
+    server.quorum_config_text = lambda: ctx.verifier.config_text().encode()
+    if config.local_sessions_enabled:
+        server.local_sessions = SessionTracker(config.tick_time_ms, config.server_id, now_ms())
+        server.upgrade_local_sessions = config.local_sessions_upgrading_enabled
+    commit: LeaderCommit | FollowerCommit
+    if isinstance(role, Leader):
+        server.mode = "leader"
+        commit = LeaderCommit(server, driver, role.last_proposed)
+        server.prep.reconfig = ReconfigPlanner(lambda: ctx.verifier, lambda: ctx.last_seen_verifier,
+                                               role.synced_sids, config.standalone_enabled)
+    else:
+        if not isinstance(role, Follower):
+            raise InvariantViolation(f"no role to serve: {role!r}")
+        server.mode = "follower"
+        server.sessions = LearnerSessionTracker(config.tick_time_ms, config.server_id, now_ms(), tree,
+                                                driver.touch_session)
+        commit = FollowerCommit(server, driver, role.leader_sid)
+    server.commit = commit
+    started_ms = now_ms()
+    peer_state = "leading - broadcast" if isinstance(role, Leader) else "following - broadcast"
+
+    def quorum_monitor() -> dict[str, Any]:
+        values: dict[str, Any] = {"peer_state": peer_state, "quorum_size": len(ctx.verifier.voters)}
+        if isinstance(role, Leader):
+            values.update(role.monitor_values())
+            values["leader_uptime"] = now_ms() - started_ms
+        return values
+
+    server.quorum_monitor = quorum_monitor
+    return server, commit
