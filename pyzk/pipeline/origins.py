@@ -12,11 +12,14 @@ Rule 3 (follower): the leader gets this server's forwarded requests over one lin
         request of ours exactly when its (session, cxid) equals the oldest forwarded request
         still waiting (CommitProcessor's queuedWriteRequests head). Any other txn came
         through another server and answers nobody here.
-Rule 4 (follower, a session that moved here): a txn the leader prepped before it answered
-        this server's REVALIDATE came from an earlier connection of the session, whose
-        (session, cxid) can equal a new request's (xids restart). A request forwarded after
-        the move is answered only by a txn above its floor: the last proposal this server had
-        received when the answer came (the leader's link is FIFO).
+Rule 4 (follower): a forwarded request is answered only by a txn above its floor, the last
+        proposal this server had received when it forwarded the request: the leader's link is
+        FIFO both ways, so it preps our request after it sent that proposal. A txn at or below
+        the floor came from an earlier connection of the session (through us before a move,
+        or through another server, e.g. the SESSIONMOVED ErrorTxn of a request that server
+        forwarded late), whose (session, cxid) can equal a new request's: xids restart on
+        every connection. The floor of a session that moved here is at least the last
+        proposal received when the leader answered its REVALIDATE.
 Rule 5 (follower): a txn whose type the head request's op cannot produce is not its answer
         either (an earlier connection of the session sent another op with the same cxid).
 Pure: connections and requests are opaque values; nothing here sends or closes.

@@ -396,9 +396,14 @@ class SimClient:
             self.request("create_seq", "/s-")
         elif roll < 0.45:
             self.request("create", f"/u{self.cid}-{self.n}")
-        elif roll < 0.85:
+        elif roll < 0.80:
             version = self.versions.get(key, -1) if rng.random() < 0.6 else -1
             self.request("set", (key, version))
+        elif roll < 0.85:
+            # Pipelined: the read must see the first set, never the second (rule (g)).
+            self.request("set", (key, -1))
+            self.request("get", key)
+            self.request("set", (key, -1))
         elif roll < 0.93:
             self.request("sync", key)
             self.request("get", key)

@@ -188,6 +188,10 @@ class World:
         self.members = {sid: SimMember(self, sid) for sid in self.sids}
         self.clients_net = ClientNet(self)
         self.client_checker = ClientChecker()
+        # Txns a member has in its tree only through a SNAP (in no log of its own): reported
+        # with its log when it becomes leader. SNAP in flight -> its txns; member -> its txns.
+        self._snap_txns: dict[int, dict[int, bytes]] = {}
+        self._inherited: dict[int, dict[int, bytes]] = {}
         self.clients = [SimClient(self, cid) for cid in range(1, o.clients + 1)]
         self._server_log = _ServerLog()
         for sid in self.sids:
@@ -361,7 +365,8 @@ class World:
         """An established leader's whole log is committed, including txns it applied when it
         reloaded its log (no Apply effect for those): the client checker must know them."""
         seen = self.client_checker.seen_zxids
-        for zxid, entry in peer.db.log:
+        inherited = self._inherited.get(peer.my_id, {})
+        for zxid, entry in [*sorted(inherited.items()), *peer.db.log]:
             if zxid not in seen:
                 hdr, txn, _ = decode_txn_entry(entry)
                 self.client_checker.on_commit(zxid, hdr, txn)
@@ -454,6 +459,13 @@ class World:
         at_ms = max(link.last_delivery_ms.get(sid, 0), self.now_ms + self.rng_network.randint(lo, hi))
         link.last_delivery_ms[sid] = at_ms
         link.in_flight.setdefault(sid, deque()).append(effect)
+        if effect.packet.type == P.SNAP:
+            sender = self.peers[sid]
+            assert sender is not None
+            snap_zxid = effect.packet.zxid
+            txns = {z: e for z, e in self._inherited.get(sid, {}).items() if z <= snap_zxid}
+            txns.update((z, e) for z, e in sender.db.log if z <= snap_zxid)
+            self._snap_txns[id(effect)] = txns
         self._schedule(at_ms, "packet", (link, sid, effect.to))
 
     def _on_packet(self, link: QuorumLink, sid: int, to: int) -> None:
@@ -465,9 +477,12 @@ class World:
             self._schedule(self.now_ms + PARTITION_RETRY_MS, "packet", (link, sid, to))
             return
         effect = link.in_flight[sid].popleft()
+        snap_txns = self._snap_txns.pop(id(effect), None)
         peer = self.peers.get(to)
         if peer is None:
             return
+        if snap_txns is not None:
+            self._inherited[to] = snap_txns
         p = effect.packet
         self.trace(f"{sid}->{to} {P(p.type).name} zxid={hex_zxid(p.zxid)}")
         peer.step_packet(sid, p, effect.snapshot, self.now_ms)

@@ -48,9 +48,6 @@ class FollowerCommit:
         self._syncs: deque[tuple[ClientSession, PendingRequest]] = deque()
         # Reconnects waiting for the leader's REVALIDATE answer (Learner.pendingRevalidations).
         self._revalidating: dict[int, ClientSession] = {}
-        # Session -> (the connection it moved here on, the last zxid received from the leader
-        # when the move was confirmed): older txns of the session answer nothing on it.
-        self._moved_in: dict[int, tuple[ClientSession, int]] = {}
 
     @property
     def queued(self) -> int:
@@ -65,9 +62,10 @@ class FollowerCommit:
         if req.op == OpCode.SYNC:
             self._syncs.append((conn, req))
         else:
-            moved = self._moved_in.get(conn.session_id)
-            floor_zxid = moved[1] if moved is not None and moved[0] is conn else 0
-            self.origins.add(conn.session_id, req.xid, conn, req, floor_zxid)
+            # Rule 4 of origins.py: only a txn the leader proposed after this request was
+            # forwarded can answer it (a moved session's requests are all forwarded after the
+            # leader answered its REVALIDATE, so this floor is above that answer too).
+            self.origins.add(conn.session_id, req.xid, conn, req, self.driver.peer.db.last_logged_zxid)
         data = encode_request(conn.session_id, req.xid, req.op, body)
         self.driver.send_packet(self.leader_sid, QuorumPacket(int(P.REQUEST), -1, data, list(conn.auth_ids)))
 
@@ -94,17 +92,12 @@ class FollowerCommit:
         if conn is None:
             logger.warning("Missing session 0x%x for validation", session_id)
             return
-        if valid:
-            # Every proposal the leader made before answering is already in our log.
-            self._moved_in[session_id] = (conn, self.driver.peer.db.last_logged_zxid)
         self.server.session_revalidated(conn, valid)
 
     def on_apply(self, effect: Apply) -> None:
         hdr = effect.txn_header
         self.server.deliver_applied(Prepared(hdr, effect.txn), effect.result,
                                     self.origins.take(hdr.clientId, hdr.cxid, hdr.zxid, hdr.type))
-        if effect.result.closed_session is not None:
-            self._moved_in.pop(hdr.clientId, None)  # bounded by the live sessions
 
     def on_sync_released(self) -> None:
         if self._syncs:

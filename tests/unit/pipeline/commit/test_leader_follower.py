@@ -403,3 +403,24 @@ def test_a_txn_of_another_op_with_the_head_requests_cxid_is_not_its_answer() -> 
     moved = Prep(driver.db.tree, _registry()).prep_error(session_id, 15, Err.SESSIONMOVED, driver.last_proposed + 1, 5)
     driver.submit(session_id, 15, moved.hdr.type, moved.txn)
     assert old.closed and replies(frames) == []
+
+
+def test_a_txn_proposed_before_a_request_was_forwarded_never_answers_it() -> None:
+    """Simulator seed 159: the session's old connection was on a partitioned server, whose
+    setData xid 46 reached the leader after the session had moved here and became a
+    SESSIONMOVED ErrorTxn (any op accepts an ErrorTxn). It was proposed before this
+    connection forwarded its own xid 46 and committed after: not this request's answer."""
+    from jute.txn import ErrorTxn, TxnHeader
+
+    driver = StandInDriver()
+    server, commit, session_id = established_follower_session(driver)
+    new, frames = reconnect(server, session_id)
+    commit.on_revalidated(session_id, True)
+    driver.last_proposed += 1
+    late_zxid = driver.last_proposed
+    driver.db.append(late_zxid, encode_txn_entry(TxnHeader(session_id, 46, late_zxid, 5, OpCode.ERROR),
+                                                 ErrorTxn(Err.SESSIONMOVED), None))
+    server.handle_packet(new, RequestHeader(46, OpCode.SET_DATA).encode() + SetDataRequest("/k", b"v", -1).encode())
+    applied = driver.db.apply_committed(late_zxid)
+    commit.on_apply(Apply(late_zxid, applied.hdr, applied.txn, applied.result, 0))
+    assert replies(frames) == [] and not new.closed
