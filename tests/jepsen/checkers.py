@@ -4,7 +4,7 @@ Rule 1: no I/O, no clock: a checker sees a list of ``Op`` (tests/jepsen/history.
         dicts; the same inputs always give the same list of strings (empty = no anomaly).
 Rule 2: an anomaly string starts with its kind: "nonlinearizable", "unknown", "reply-mismatch",
         "lost", "phantom", "duplicate", "duplicate-name", "reply-of-another-request",
-        "impossible-failure", "ephemeral-survived", "trees-differ".
+        "impossible-failure", "ephemeral-survived", "trees-differ", "read-from-the-future".
 Rule 3: "ok" ops happened, "fail" ops did not, "info" ops may have happened at any point after
         their invoke, or never.  An "unknown" (search budget exhausted) is not proof of a bug
         but is reported, never silently passed.
@@ -456,6 +456,31 @@ def check_sequential_creates(ops: list[Op], tree: dict[str, list[Any]], parent: 
             anomalies.append(f"lost: acknowledged sequential create is missing from the final "
                              f"tree: {o.describe()}")
     return _listed(anomalies, "sequential creates")
+
+
+# ---- session order --------------------------------------------------------------------------------
+
+
+def check_session_order(ops: list[Op]) -> list[str]:
+    """Per-session FIFO: a read never returns what a write its own client invoked after it
+    wrote. A client's ops (process = worker * 1000 + generation: one worker, one client) are
+    sent in invocation order, and ZooKeeper serves one session's requests in order, so a read
+    invoked before a write is processed before it, whatever the batch they share (the
+    register check treats them as concurrent and cannot see this)."""
+    anomalies: list[str] = []
+    writer_of: dict[tuple[str | None, str], Op] = {}
+    for o in ops:
+        if o.f in ("write", "cas") and o.status != FAIL:
+            value = o.value if o.f == "write" else o.value[1]
+            writer_of[(o.key, value)] = o
+    for o in ops:
+        if o.f != "read" or o.status != OK or not o.result:
+            continue
+        w = writer_of.get((o.key, o.result[0]))
+        if w is not None and w.process // 1000 == o.process // 1000 and w.index > o.index:
+            anomalies.append(f"read-from-the-future: {o.describe()} returned the value of "
+                             f"{w.describe()}, which its client invoked after it")
+    return _listed(anomalies, "session order")
 
 
 # ---- ephemerals --------------------------------------------------------------------------------

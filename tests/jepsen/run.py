@@ -30,6 +30,7 @@ from tests.jepsen.checkers import (
     check_ephemerals,
     check_registers,
     check_sequential_creates,
+    check_session_order,
     check_trees_identical,
     check_unique_creates,
 )
@@ -169,6 +170,7 @@ def run_seed(target: str, seed: int, duration_s: float, cfg: WorkloadConfig, fau
         anomalies: list[str] = []
         ops = list(history.ops)
         anomalies += check_registers(ops, INIT_VALUE)
+        anomalies += check_session_order(ops)
         base = next((t for t in trees.values() if t is not None), None)
         if base is None:
             errors.append("no member's final tree could be read")

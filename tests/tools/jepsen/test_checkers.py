@@ -8,6 +8,7 @@ from tests.jepsen.checkers import (
     check_ephemerals,
     check_registers,
     check_sequential_creates,
+    check_session_order,
     check_trees_identical,
     check_unique_creates,
     linearizable,
@@ -294,3 +295,28 @@ def test_history_round_trips_and_counts() -> None:
     assert [e["type"] for e in h.events] == ["invoke", "ok", "invoke", "info"]
     again = ops_from_json(h.to_json())
     assert check_registers(again, INIT) == []
+
+
+# ---- session order ---------------------------------------------------------------------------------
+
+
+def test_a_read_returning_a_later_write_of_its_own_client_is_caught() -> None:
+    """write a, read, write b sent together by one client: the read saw b (a pyzk leader did
+    this when one fsync covered both writes). Linearizable as concurrent ops, not FIFO."""
+    ops = [
+        op(0, "write", K, "w1-1", 0, 3, OK, 1, process=1000),
+        op(1, "read", K, None, 0, 3, OK, ["w1-2", 2], process=1000),
+        op(2, "write", K, "w1-2", 0, 3, OK, 2, process=1000),
+    ]
+    assert check_registers(ops, INIT) == []
+    assert kinds(check_session_order(ops)) == {"read-from-the-future"}
+
+
+def test_a_later_write_of_another_client_or_an_earlier_own_write_may_be_read() -> None:
+    ops = [
+        op(0, "write", K, "w1-1", 0, 3, OK, 1, process=1000),
+        op(1, "read", K, None, 0, 3, OK, ["w1-1", 1], process=1001),  # same worker, after an info
+        op(2, "read", K, None, 0, 3, OK, ["w2-1", 2], process=1001),
+        op(3, "write", K, "w2-1", 0, 3, OK, 2, process=2000),
+    ]
+    assert check_session_order(ops) == []
