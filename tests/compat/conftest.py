@@ -2,9 +2,11 @@
 
 Rule 1: a test asks for ``target`` (one ensemble per test module) or ``fresh_target`` (one per
 test, for tests that stop, kill or restart servers) and connects to ``target.hosts``; it
-never names a port.  ``target.kind`` ("apache" or "pyzk") is for messages only.
+never names a port.  ``target.kind`` ("apache", "pyzk", or a mixed ensemble "mixed",
+"mixed2", whose ``target.kinds`` name each server's kind) is for messages only.
 Rule 2: which kinds and which ensemble size run comes from the environment:
-PYZK_TARGETS (default "apache,pyzk") and PYZK_TARGET_SIZE (default 1).
+PYZK_TARGETS (default "apache,pyzk"; mixed targets need PYZK_TARGET_SIZE >= 2) and
+PYZK_TARGET_SIZE (default 1).
 Rule 3: every test collected under tests/compat carries the ``compat`` marker.
 """
 
@@ -23,7 +25,7 @@ if str(_REPO_ROOT) not in sys.path:
     # tests.compat.* helpers by their full name.
     sys.path.insert(0, str(_REPO_ROOT))
 
-from tests.compat.targets import TARGET_KINDS, Ensemble, start_target  # noqa: E402 (after the sys.path fix)
+from tests.compat.targets import ENSEMBLE_TARGETS, Ensemble, start_target  # noqa: E402 (after the sys.path fix)
 
 _COMPAT_DIR = Path(__file__).resolve().parent
 
@@ -34,7 +36,7 @@ def target_kinds_from_env() -> list[str]:
         for kind in os.environ.get("PYZK_TARGETS", "apache,pyzk").split(",")
     ]
     kinds = [kind for kind in kinds if kind]
-    unknown = sorted(set(kinds) - set(TARGET_KINDS))
+    unknown = sorted(set(kinds) - set(ENSEMBLE_TARGETS))
     if unknown:
         raise pytest.UsageError(f"PYZK_TARGETS names unknown targets {unknown}")
     return kinds

@@ -10,6 +10,7 @@ Rule 4: the two GSSAPI tests get a throw-away KDC (tests/compat/kdc) for the run
 unless KRB5_TEST_ENV already names one; a KDC that cannot start is logged, and they skip.
 
     python -m tests.compat.kazoo_suite --target apache --size 3
+    python -m tests.compat.kazoo_suite --target mixed --size 3   # server 1 pyzk, 2-3 Apache
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from tests.compat.pytest_run import (
 )
 from tests.compat.targets import (
     APACHE_CLASSPATH,
+    ENSEMBLE_TARGETS,
     LOOPBACK,
     log_tail,
     target_start_error,
@@ -213,7 +215,7 @@ def run_kazoo_suite(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--target", choices=("apache", "pyzk"), default="apache")
+    parser.add_argument("--target", choices=ENSEMBLE_TARGETS, default="apache")
     parser.add_argument("--size", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--suite-timeout-s", type=float, default=SUITE_TIMEOUT_S)

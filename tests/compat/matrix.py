@@ -1,15 +1,22 @@
 """The compatibility matrix: every suite, every target, every size, side by side.
 
-    python -m tests.compat.matrix [--suites kazoo,compat] [--targets apache,pyzk]
-                                  [--sizes 1,3] [--budget-min 70] [--update-gaps]
+    python -m tests.compat.matrix [--suites kazoo,compat] [--targets apache,pyzk,mixed]
+                                  [--sizes 1,3] [--mixed-suites kazoo] [--budget-min 70]
+                                  [--update-gaps]
 
 Rule 1 (the report): tests/compat/report/matrix.md and matrix.json hold, per test, the outcome
-on each target; a summary line per suite/size/target; and the gaps, the tests that pass on
-Apache ZooKeeper but not on pyzk.
-Rule 2 (the ratchet, only when both targets ran): the exit status is non-zero when a gap is
-not listed in known_gaps.txt (a regression, or a new test pyzk fails) and when a listed test
-now passes on pyzk (the list must shrink).  ``--update-gaps`` rewrites the list for the
-suites and sizes that ran, keeping the lines of the others.
+on each target (one column each: apache, pyzk and the mixed ensembles ``mixed``, ``mixed2``
+of tests/compat/targets.py); a summary line per suite/size/target; and the gaps, the tests
+that pass on Apache ZooKeeper but not on a candidate (pyzk, or a mixed ensemble compared
+with the all-Apache ensemble of the same size).
+Rule 2 (the ratchet, only for candidates that ran beside Apache): the exit status is non-zero
+when a gap is not listed in known_gaps.txt (a regression, or a new test a candidate fails)
+and when a listed test now passes (the list must shrink).  pyzk's gaps are listed by test id,
+a mixed target's as ``<target>:<test id>``.  ``--update-gaps`` rewrites the list for the
+suites, sizes and candidates that ran, keeping the lines of the others.
+Rule 5 (mixed targets): they run at sizes of 2 or more only, and only the suites of
+``--mixed-suites`` (default kazoo: the compat modules are written per kind and compare
+kinds with each other).
 Rule 3 (a target that does not start): the run records one failing pseudo-test
 ``<suite>[<size>]::target-starts``; its tests are "not-run" and are not gaps one by one.
 Rule 4 (time): runs share ``--budget-min``; a run gets what is left, and a run with less
@@ -42,7 +49,12 @@ from tests.compat.pytest_run import (
     suite_label,
     target_start_id,
 )
-from tests.compat.targets import REPO_ROOT, target_start_error
+from tests.compat.targets import (
+    MIXED_TARGETS,
+    REPO_ROOT,
+    target_sizes,
+    target_start_error,
+)
 
 COMPAT_DIR = Path(__file__).resolve().parent
 REPORT_DIR = COMPAT_DIR / "report"
@@ -53,11 +65,15 @@ COMPAT_SUITE_TIMEOUT_S = 15 * 60
 BUDGET_MIN_DEFAULT = 70.0
 RUN_SECONDS_MIN = 60.0
 REFERENCE, CANDIDATE = "apache", "pyzk"
+CANDIDATES = (CANDIDATE, *MIXED_TARGETS)
+MIXED_SUITES_DEFAULT = ("kazoo",)
 
 KNOWN_GAPS_HEADER = """\
 # Tests that pass on Apache ZooKeeper 3.8 but not on pyzk: the ratchet of the compat matrix.
 # One test id per line: <suite>[<size>]::<module>::<Class>::<test>, or
-# <suite>[<size>]::target-starts when pyzk does not come up for that suite at all.
+# <suite>[<size>]::target-starts when pyzk does not come up for that suite at all; a mixed
+# ensemble's gaps (it fails what passes on Apache at the same size) carry its target name:
+# mixed:<suite>[<size>]::...
 # `python -m tests.compat.matrix` (tox -e matrix) fails when a test that passes on Apache
 # fails on pyzk and is not listed here, and when a listed test passes on pyzk: the list only
 # shrinks.  Regenerate it with `python -m tests.compat.matrix --update-gaps` (same suites and
@@ -179,23 +195,56 @@ def outcome_table(runs: list[SuiteRun]) -> dict[str, dict[str, CaseOutcome]]:
     return dict(sorted(table.items()))
 
 
+def gap_key(kind: str, key: str) -> str:
+    """A candidate's test id as known_gaps.txt lists it: pyzk's bare, others prefixed."""
+    return key if kind == CANDIDATE else f"{kind}:{key}"
+
+
+def split_gap_key(gap: str) -> tuple[str, str]:
+    """``mixed:kazoo[3]::a`` -> ("mixed", "kazoo[3]::a"); a bare id is pyzk's."""
+    label = gap.split("::", 1)[0]
+    kind, sep, _ = label.partition(":")
+    return (kind, gap[len(kind) + 1 :]) if sep else (CANDIDATE, gap)
+
+
+def gap_label(gap: str) -> str:
+    """The suite label of a gap line, with its candidate prefix: ``mixed:kazoo[3]``."""
+    return gap.split("::", 1)[0]
+
+
+def judged_labels(runs: list[SuiteRun]) -> set[str]:
+    """The gap labels of candidate runs that have an Apache run of the same suite/size."""
+    reference_labels = {run.label for run in runs if run.kind == REFERENCE}
+    return {
+        gap_key(run.kind, run.label)
+        for run in runs
+        if run.kind in CANDIDATES and run.label in reference_labels
+    }
+
+
 def find_gaps(runs: list[SuiteRun]) -> list[str]:
-    """Tests that passed on the reference and not on the candidate.
+    """Tests that passed on the reference and not on a candidate, as gap keys.
 
     A candidate run whose target did not start contributes only its target-starts test.
     """
-    unstarted = {run.label for run in runs if run.kind == CANDIDATE and run.start_error}
+    unstarted = {
+        (run.kind, run.label) for run in runs if run.kind in CANDIDATES and run.start_error
+    }
+    kinds = [kind for kind in CANDIDATES if any(run.kind == kind for run in runs)]
     gaps = []
-    for key, row in outcome_table(runs).items():
-        reference, candidate = row.get(REFERENCE), row.get(CANDIDATE)
-        if reference is None or candidate is None or reference.outcome != "passed":
-            continue
-        if candidate.outcome == "passed":
-            continue
-        if key.split("::", 1)[0] in unstarted and not key.endswith("::target-starts"):
-            continue
-        gaps.append(key)
-    return gaps
+    for kind in kinds:
+        for key, row in outcome_table(runs).items():
+            reference, candidate = row.get(REFERENCE), row.get(kind)
+            if reference is None or candidate is None or reference.outcome != "passed":
+                continue
+            if candidate.outcome == "passed":
+                continue
+            if (kind, key.split("::", 1)[0]) in unstarted and not key.endswith(
+                "::target-starts"
+            ):
+                continue
+            gaps.append(gap_key(kind, key))
+    return sorted(gaps)
 
 
 def parse_known_gaps(text: str) -> list[str]:
@@ -207,27 +256,32 @@ def parse_known_gaps(text: str) -> list[str]:
 
 
 def ratchet(runs: list[SuiteRun], known_gaps: list[str]) -> Ratchet:
-    """Compare this run's gaps with the list; only suites/sizes both targets ran count."""
+    """Compare this run's gaps with the list; only suites/sizes that a candidate ran beside
+    Apache count, each candidate for its own lines."""
     table = outcome_table(runs)
     gaps = find_gaps(runs)
-    judged = {run.label for run in runs if run.kind == REFERENCE} & {
-        run.label for run in runs if run.kind == CANDIDATE
-    }
-    listed = {key for key in known_gaps if key.split("::", 1)[0] in judged}
+    judged = judged_labels(runs)
+    listed = {key for key in known_gaps if gap_label(key) in judged}
     new_gaps = [key for key in gaps if key not in listed]
     fixed_gaps = sorted(
-        key
-        for key in listed
-        if key in table
-        and table[key].get(CANDIDATE, CaseOutcome("not-run")).outcome == "passed"
+        gap for gap in listed if candidate_outcome(table, gap).outcome == "passed"
     )
     return Ratchet(gaps=gaps, new_gaps=new_gaps, fixed_gaps=fixed_gaps)
 
 
+def candidate_outcome(
+    table: dict[str, dict[str, CaseOutcome]], gap: str
+) -> CaseOutcome:
+    """The outcome a gap key names: its candidate's column of its test."""
+    kind, key = split_gap_key(gap)
+    return table.get(key, {}).get(kind, CaseOutcome("not-run"))
+
+
 def updated_known_gaps(runs: list[SuiteRun], known_gaps: list[str]) -> str:
-    """The gaps file: this run's gaps plus the listed lines of suites/sizes not run now."""
-    ran = {run.label for run in runs}
-    kept = [key for key in known_gaps if key.split("::", 1)[0] not in ran]
+    """The gaps file: this run's gaps plus the listed lines of suites/sizes (per candidate)
+    not judged now."""
+    ran = judged_labels(runs)
+    kept = [key for key in known_gaps if gap_label(key) not in ran]
     lines = sorted(set(kept) | set(find_gaps(runs)))
     return KNOWN_GAPS_HEADER + "".join(f"{line}\n" for line in lines)
 
@@ -257,10 +311,16 @@ def _cell(result: CaseOutcome | None) -> str:
     return "" if result is None else result.outcome
 
 
+def column_order(kinds: set[str]) -> list[str]:
+    """Apache first, then pyzk, then the mixed ensembles, then anything else."""
+    known = [REFERENCE, *CANDIDATES]
+    return [kind for kind in known if kind in kinds] + sorted(kinds - set(known))
+
+
 def markdown_report(
     runs: list[SuiteRun], result: Ratchet | None, header: dict[str, str]
 ) -> str:
-    kinds = sorted({run.kind for run in runs})
+    kinds = column_order({run.kind for run in runs})
     lines = ["# pyzk compatibility matrix", ""]
     lines += [f"- {name}: {value}" for name, value in header.items()]
     lines += ["", "## Summary", ""]
@@ -283,11 +343,13 @@ def markdown_report(
     if result is not None:
         lines += [
             "",
-            f"## Pass on Apache ZooKeeper, not on pyzk ({len(result.gaps)})",
+            "## Pass on Apache ZooKeeper, not on pyzk or a mixed ensemble "
+            f"({len(result.gaps)})",
             "",
         ]
         lines += [
-            f"- `{key}`: {table[key][CANDIDATE].outcome} {table[key][CANDIDATE].message[:160]}"
+            f"- `{key}`: {candidate_outcome(table, key).outcome} "
+            f"{candidate_outcome(table, key).message[:160]}"
             for key in result.gaps
         ]
         lines += ["", "## Ratchet against known_gaps.txt", ""]
@@ -296,7 +358,7 @@ def markdown_report(
         )
         lines += [f"  - `{key}`" for key in result.new_gaps]
         lines.append(
-            f"- listed but passing on pyzk now (remove them): {len(result.fixed_gaps)}"
+            f"- listed but passing now (remove them): {len(result.fixed_gaps)}"
         )
         lines += [f"  - `{key}`" for key in result.fixed_gaps]
     lines += ["", "## Per test", ""]
@@ -344,6 +406,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--sizes", type=lambda text: [int(s) for s in _csv(text)], default=[1]
     )
+    parser.add_argument(
+        "--mixed-suites", type=_csv, default=list(MIXED_SUITES_DEFAULT),
+        help="the suites mixed targets run (default kazoo)",
+    )
     parser.add_argument("--budget-min", type=float, default=BUDGET_MIN_DEFAULT)
     parser.add_argument("--update-gaps", action="store_true")
     parser.add_argument("--gaps-file", type=Path, default=KNOWN_GAPS_PATH)
@@ -354,8 +420,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if suite not in SUITES:
             parser.error(f"unknown suite {suite!r}; expected some of {SUITES}")
     for kind in args.targets:
-        if kind not in (REFERENCE, CANDIDATE):
-            parser.error(f"unknown target {kind!r}")
+        if kind not in (REFERENCE, *CANDIDATES):
+            parser.error(f"unknown target {kind!r}; expected some of {(REFERENCE, *CANDIDATES)}")
     return args
 
 
@@ -367,6 +433,17 @@ def budget_spent_run(suite: str, kind: str, size: int) -> SuiteRun:
     return run
 
 
+def targets_for(args: argparse.Namespace, suite: str, size: int) -> list[str]:
+    """The targets that run ``suite`` at ``size``: mixed ones only at 2 servers or more and
+    only for ``--mixed-suites``."""
+    return [
+        kind
+        for kind in args.targets
+        if size in target_sizes(kind, [size])
+        and (kind not in MIXED_TARGETS or suite in args.mixed_suites)
+    ]
+
+
 def run_all(args: argparse.Namespace, workdir: Path) -> list[SuiteRun]:
     """Every suite at every size: kazoo once per kind (its harness starts one kind at a
     time), compat once for all kinds."""
@@ -374,10 +451,11 @@ def run_all(args: argparse.Namespace, workdir: Path) -> list[SuiteRun]:
     runs: list[SuiteRun] = []
     for size in args.sizes:
         for suite in args.suites:
+            targets = targets_for(args, suite, size)
             groups = (
-                [[kind] for kind in args.targets]
+                [[kind] for kind in targets]
                 if suite == "kazoo"
-                else [args.targets]
+                else [targets] if targets else []
             )
             for kinds in groups:
                 label = suite_label(suite, size)
@@ -409,9 +487,10 @@ def print_gap_details(runs: list[SuiteRun], keys: list[str]) -> None:
     """The candidate's failure text for each new gap: CI keeps only what was printed."""
     table = outcome_table(runs)
     for key in keys:
-        outcome = table.get(key, {}).get(CANDIDATE)
-        if outcome is not None and (outcome.detail or outcome.message):
-            print(f"[matrix] --- {key} on {CANDIDATE}:")
+        kind, _ = split_gap_key(key)
+        outcome = candidate_outcome(table, key)
+        if outcome.detail or outcome.message:
+            print(f"[matrix] --- {key} on {kind}:")
             print(outcome.detail or outcome.message)
 
 
@@ -426,10 +505,11 @@ def main(argv: list[str] | None = None) -> int:
         "suites": ",".join(args.suites),
         "targets": ",".join(args.targets),
         "sizes": ",".join(map(str, args.sizes)),
+        "mixed_suites": ",".join(args.mixed_suites),
         "duration_s": str(elapsed_since(started)),
         "workdir": str(workdir),
     }
-    both_targets = {REFERENCE, CANDIDATE} <= set(args.targets)
+    both_targets = REFERENCE in args.targets and bool(set(CANDIDATES) & set(args.targets))
     known_gaps = (
         parse_known_gaps(args.gaps_file.read_text()) if args.gaps_file.exists() else []
     )
@@ -449,24 +529,28 @@ def main(argv: list[str] | None = None) -> int:
     if reference_unstarted:
         print(f"[matrix] FAIL: Apache ZooKeeper did not run for {reference_unstarted}")
     if result is None:
-        print("[matrix] ratchet skipped: it needs both targets (--targets apache,pyzk)")
+        print(
+            "[matrix] ratchet skipped: it needs apache and a candidate (--targets apache,pyzk)"
+        )
         return 1 if reference_unstarted else 0
-    print(f"[matrix] {len(result.gaps)} tests pass on Apache but not on pyzk")
+    print(
+        f"[matrix] {len(result.gaps)} tests pass on Apache but not on pyzk or a mixed ensemble"
+    )
     if args.update_gaps:
         args.gaps_file.write_text(updated_known_gaps(runs, known_gaps))
         print(f"[matrix] rewrote {args.gaps_file}")
         return 1 if reference_unstarted else 0
     if result.new_gaps:
         print(
-            f"[matrix] FAIL: {len(result.new_gaps)} pass on Apache, fail on pyzk, not in "
+            f"[matrix] FAIL: {len(result.new_gaps)} pass on Apache, fail on a candidate, not in "
             f"{args.gaps_file.name}:"
         )
         print("".join(f"  {key}\n" for key in result.new_gaps), end="")
         print_gap_details(runs, result.new_gaps)
     if result.fixed_gaps:
         print(
-            f"[matrix] FAIL: {len(result.fixed_gaps)} listed in {args.gaps_file.name} now pass "
-            "on pyzk; remove them (--update-gaps):"
+            f"[matrix] FAIL: {len(result.fixed_gaps)} listed in {args.gaps_file.name} now pass; "
+            "remove them (--update-gaps):"
         )
         print("".join(f"  {key}\n" for key in result.fixed_gaps), end="")
     return 1 if result.failed or reference_unstarted else 0

@@ -24,6 +24,12 @@ from typing import Self
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PYZK_SERVER_SCRIPT = REPO_ROOT / "bin" / "zkServer.py"
 TARGET_KINDS = ("apache", "pyzk")
+# Mixed targets: an ensemble of both kinds, named by which server ids run pyzk.  At size 3:
+# "mixed" is p j j (server 1 pyzk, 2 and 3 Apache; the Java server 3 leads after a clean
+# start, as the highest id), "mixed2" is j p p (server 3, pyzk, leads).  Sizes below 2 have
+# no mix.
+MIXED_TARGETS = ("mixed", "mixed2")
+ENSEMBLE_TARGETS = TARGET_KINDS + MIXED_TARGETS
 LOOPBACK = "127.0.0.1"
 
 APACHE_MAIN_CLASS = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
@@ -343,6 +349,29 @@ def zoo_cfg_text(
     )
 
 
+def mixed_server_kinds(target: str, size: int) -> list[str]:
+    """The kind of each server id 1..size of the mixed ``target``."""
+    if target not in MIXED_TARGETS:
+        raise ValueError(f"unknown mixed target {target!r}; expected one of {MIXED_TARGETS}")
+    if size < 2:
+        raise ValueError(f"a mixed target needs at least 2 servers, got {size}")
+    if target == "mixed":
+        return ["pyzk"] + ["apache"] * (size - 1)
+    return ["apache"] + ["pyzk"] * (size - 1)
+
+
+def target_sizes(target: str, sizes: list[int]) -> list[int]:
+    """The ``sizes`` a target can run at: a mixed target only at 2 servers or more."""
+    return [size for size in sizes if target not in MIXED_TARGETS or size >= 2]
+
+
+def check_target(target: str) -> None:
+    if target not in ENSEMBLE_TARGETS:
+        raise ValueError(
+            f"unknown target {target!r}; expected one of {ENSEMBLE_TARGETS}"
+        )
+
+
 def check_kind(kind: str) -> None:
     if kind not in TARGET_KINDS:
         raise ValueError(
@@ -403,18 +432,20 @@ def start_mixed(
     *,
     workdir: Path,
     start_timeout_s: float = START_TIMEOUT_S,
+    target: str = "mixed",
 ) -> Ensemble:
     """Like ``start_target``, with one kind per server: ``kinds[i]`` runs server id i+1.
 
     Server directories are ``workdir/server<id>`` whatever the kind, so that
     ``Server.replace`` can later run the other kind on the same dataDir and ports.
+    ``target`` becomes ``Ensemble.kind``.
     """
     ports = free_loopback_ports(4 * len(kinds))
     servers = plan_servers(
         list(kinds), ports, sysprop_args(sysprops), workdir,
         [f"server{index + 1}" for index in range(len(kinds))],
     )
-    ensemble = Ensemble(kind="mixed", servers=servers, workdir=workdir)
+    ensemble = Ensemble(kind=target, servers=servers, workdir=workdir)
     return _write_and_start(ensemble, extra_cfg or {}, start_timeout_s)
 
 
@@ -429,9 +460,16 @@ def start_target(
 ) -> Ensemble:
     """Write configs, start ``size`` servers of ``kind`` and wait until all serve.
 
-    On failure every started process is stopped before ``TargetStartError`` propagates.
+    ``kind`` is a server kind or a mixed target (``MIXED_TARGETS``, started by
+    ``start_mixed``).  On failure every started process is stopped before
+    ``TargetStartError`` propagates.
     """
-    check_kind(kind)
+    check_target(kind)
+    if kind in MIXED_TARGETS:
+        return start_mixed(
+            mixed_server_kinds(kind, size), extra_cfg, sysprops, workdir=workdir,
+            start_timeout_s=start_timeout_s, target=kind,
+        )
     if size < 1:
         raise ValueError(f"size must be at least 1, got {size}")
     servers = plan_servers(

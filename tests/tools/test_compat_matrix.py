@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.compat.matrix import (
     KNOWN_GAPS_HEADER,
     find_gaps,
+    markdown_report,
     outcome_table,
+    parse_args,
     parse_known_gaps,
     ratchet,
+    split_gap_key,
+    targets_for,
     updated_known_gaps,
 )
 from tests.compat.pytest_run import (
@@ -20,6 +26,8 @@ from tests.compat.pytest_run import (
     strip_target_param,
     target_start_id,
 )
+from tests.compat.shim_args import config_data_dir, shim_server_kind
+from tests.compat.targets import mixed_server_kinds
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">
 <testcase classname="kazoo.tests.test_client.TestClient" name="test_create" time="0.1"/>
@@ -153,3 +161,76 @@ def test_with_one_target_a_comparison_test_belongs_to_it() -> None:
     columns = read_junit_by_target(SPLIT_JUNIT, "compat[1]", ("apache",), "apache")
     srvr_id = "compat[1]::tests.compat.test_fourletter::test_srvr_matches[conf]"
     assert columns["apache"][srvr_id].outcome == "failed"
+
+
+def test_a_mixed_ensemble_is_compared_with_apache_and_its_gaps_carry_its_name() -> None:
+    runs = [
+        _run("apache", {"a": "passed", "b": "passed", "c": "failed"}, "kazoo[3]"),
+        _run("pyzk", {"a": "passed", "b": "passed", "c": "failed"}, "kazoo[3]"),
+        _run("mixed", {"a": "failed", "b": "passed", "c": "failed"}, "kazoo[3]"),
+    ]
+    assert find_gaps(runs) == ["mixed:kazoo[3]::a"]
+    assert split_gap_key("mixed:kazoo[3]::a") == ("mixed", "kazoo[3]::a")
+    assert split_gap_key("kazoo[3]::a") == ("pyzk", "kazoo[3]::a")
+    result = ratchet(runs, [])
+    assert result.new_gaps == ["mixed:kazoo[3]::a"]
+    assert not ratchet(runs, ["mixed:kazoo[3]::a"]).failed
+    # A listed mixed line that passes now must go; pyzk's line of the same test is not it.
+    fixed = ratchet(runs, ["mixed:kazoo[3]::a", "mixed:kazoo[3]::b"])
+    assert fixed.fixed_gaps == ["mixed:kazoo[3]::b"]
+    assert ratchet(runs, ["mixed:kazoo[3]::a", "kazoo[3]::a"]).fixed_gaps == ["kazoo[3]::a"]
+
+
+def test_mixed_lines_are_kept_and_not_judged_when_no_mixed_target_ran() -> None:
+    runs = [
+        _run("apache", {"a": "passed"}, "kazoo[3]"),
+        _run("pyzk", {"a": "passed"}, "kazoo[3]"),
+    ]
+    assert not ratchet(runs, ["mixed:kazoo[3]::a"]).failed
+    text = updated_known_gaps(runs, ["mixed:kazoo[3]::a"])
+    assert parse_known_gaps(text) == ["mixed:kazoo[3]::a"]
+
+
+def test_a_mixed_target_that_does_not_start_is_one_gap() -> None:
+    runs = [
+        _run("apache", {"a": "passed"}, "kazoo[3]"),
+        _run("mixed", {}, "kazoo[3]", started=False),
+    ]
+    assert find_gaps(runs) == ["mixed:kazoo[3]::target-starts"]
+
+
+def test_mixed_targets_run_at_two_servers_or_more_and_only_their_suites() -> None:
+    args = parse_args(["--targets", "apache,pyzk,mixed,mixed2", "--sizes", "1,3"])
+    assert targets_for(args, "kazoo", 1) == ["apache", "pyzk"]
+    assert targets_for(args, "kazoo", 3) == ["apache", "pyzk", "mixed", "mixed2"]
+    assert targets_for(args, "compat", 3) == ["apache", "pyzk"]
+    args = parse_args(["--targets", "apache,mixed", "--mixed-suites", "kazoo,compat"])
+    assert targets_for(args, "compat", 3) == ["apache", "mixed"]
+
+
+def test_mixed_report_has_a_column_per_target_apache_first() -> None:
+    runs = [
+        _run("mixed", {"a": "failed"}, "kazoo[3]"),
+        _run("pyzk", {"a": "passed"}, "kazoo[3]"),
+        _run("apache", {"a": "passed"}, "kazoo[3]"),
+    ]
+    text = markdown_report(runs, ratchet(runs, []), {})
+    assert "| test | apache | pyzk | mixed |" in text
+    assert "| `kazoo[3]::a` | passed | passed | failed |" in text
+    assert "- `mixed:kazoo[3]::a`: failed" in text
+
+
+def test_the_shim_picks_each_servers_kind_of_a_mixed_target_by_its_myid() -> None:
+    cfg = "dataDir=/d\nserver.1=localhost:1:2:participant\nserver.2=l:3:4\nserver.3=l:5:6\n"
+    kinds = {
+        target: [shim_server_kind(target, cfg, f"{i}\n") for i in (1, 2, 3)]
+        for target in ("mixed", "mixed2", "pyzk", "apache")
+    }
+    assert kinds == {
+        "mixed": ["pyzk", "apache", "apache"],
+        "mixed2": ["apache", "pyzk", "pyzk"],
+        "pyzk": ["pyzk"] * 3,
+        "apache": ["apache"] * 3,
+    }
+    assert config_data_dir("dataDir=/a\ndataDir = /b\n") == Path("/b")
+    assert mixed_server_kinds("mixed", 5) == ["pyzk"] + ["apache"] * 4
