@@ -11,6 +11,8 @@ Rules:
 - Only replies to requests issued inside the measured window count; issuing stops at the
   window's end and the in-flight requests are drained, so no unit is left half done.
 - Time stamps are taken once per loop turn, not per reply: the generator must stay cheap.
+- Given several server addresses (an ensemble), connection i talks to address i mod n for
+  its whole life: connections are spread round-robin over the members.
 """
 
 import collections
@@ -48,8 +50,21 @@ class EngineResult:
 
 def parse_hosts(hosts: str) -> tuple[str, int]:
     """The first host of a connect string "127.0.0.1:2181[,...]"."""
-    host, _, port = hosts.split(",")[0].rpartition(":")
-    return host, int(port)
+    return parse_host_list(hosts)[0]
+
+
+def parse_host_list(hosts: str) -> list[tuple[str, int]]:
+    """Every host of a connect string "127.0.0.1:2181,127.0.0.1:2182,...", in order."""
+    addresses = []
+    for entry in hosts.split(","):
+        host, _, port = entry.strip().rpartition(":")
+        addresses.append((host, int(port)))
+    return addresses
+
+
+def round_robin(addresses: list[tuple[str, int]], first_index: int, count: int) -> list[tuple[str, int]]:
+    """The address of each of `count` connections whose global numbers start at first_index."""
+    return [addresses[(first_index + i) % len(addresses)] for i in range(count)]
 
 
 def _check_connect_response(frame: bytes) -> None:
@@ -107,6 +122,7 @@ class BlockingSession:
 
 class _Connection:
     __slots__ = (
+        "address",
         "events",
         "next_due_ns",
         "next_xid",
@@ -120,8 +136,9 @@ class _Connection:
         "wants_write",
     )
 
-    def __init__(self, tag: str, units: UnitStream) -> None:
+    def __init__(self, tag: str, units: UnitStream, address: tuple[str, int]) -> None:
         self.tag = tag
+        self.address = address
         self.units = units
         self.outstanding: collections.deque[tuple[int | None, Request | None, int]] = (
             collections.deque()
@@ -147,7 +164,11 @@ class Engine:
         seed: int,
         outstanding: int,
         rate_ops_s: float | None = None,
+        addresses: list[tuple[str, int]] | None = None,
+        first_index: int = 0,
     ) -> None:
+        """`addresses` (default: [address]) are spread round-robin over the connections,
+        counting from `first_index` (this engine's first connection's number in the run)."""
         self.address = address
         self.workload = workload
         self.outstanding_max = outstanding
@@ -156,8 +177,9 @@ class Engine:
         )
         self.selector = selectors.DefaultSelector()
         self.result = EngineResult()
+        targets = round_robin(addresses or [address], first_index, len(connection_tags))
         self.connections = [
-            _Connection(tag, workload.units(tag, seed * 1_000_003 + i))
+            _Connection(tag, workload.units(tag, seed * 1_000_003 + i), targets[i])
             for i, tag in enumerate(connection_tags)
         ]
         self.issuing = True
@@ -171,7 +193,7 @@ class Engine:
         if self.workload.session_per_unit:
             return
         for conn in self.connections:
-            session = BlockingSession(self.address)
+            session = BlockingSession(conn.address)
             session.run(self.workload.connection_setup(conn.tag), frozenset({wire.ERR_NODEEXISTS}))
             conn.next_xid = session.next_xid
             self._adopt(conn, session.sock)
@@ -184,7 +206,7 @@ class Engine:
         self.selector.register(sock, selectors.EVENT_READ, conn)
 
     def _open_session(self, conn: _Connection, now_ns: int) -> None:
-        sock = socket.create_connection(self.address, timeout=_CONNECT_TIMEOUT_S)
+        sock = socket.create_connection(conn.address, timeout=_CONNECT_TIMEOUT_S)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._adopt(conn, sock)
         conn.next_xid = 1

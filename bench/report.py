@@ -33,27 +33,36 @@ class Case:
         return text
 
 
-def medians(runs: list[dict[str, object]]) -> dict[str, dict[str, dict[str, float]]]:
-    """{case: {target: {metric: median, "rounds": n}}} over the successful runs."""
+def medians(
+    runs: list[dict[str, object]], metrics: tuple[str, ...] = METRICS
+) -> dict[str, dict[str, dict[str, float]]]:
+    """{case: {target: {metric: median, "rounds": n}}} over the successful runs; a metric a
+    run lacks (None: e.g. a CPU figure that could not be read) is left out of its median."""
     grouped: dict[tuple[str, str], list[dict[str, object]]] = {}
     for run in runs:
         if run.get("error") is None:
             grouped.setdefault((str(run["case"]), str(run["target"])), []).append(run)
     table: dict[str, dict[str, dict[str, float]]] = {}
     for (case, target), group in grouped.items():
-        values = {m: float(statistics.median(float(r[m]) for r in group)) for m in METRICS}  # type: ignore[arg-type]
+        values: dict[str, float] = {}
+        for m in metrics:
+            present = [float(r[m]) for r in group if r.get(m) is not None]  # type: ignore[arg-type]
+            if present:
+                values[m] = float(statistics.median(present))
         values["rounds"] = len(group)
         table.setdefault(case, {})[target] = values
     return table
 
 
-def ratios(table: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+def ratios(
+    table: dict[str, dict[str, dict[str, float]]], metrics: tuple[str, ...] = METRICS
+) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for case, by_target in table.items():
         apache, pyzk = by_target.get("apache"), by_target.get("pyzk")
         if apache and pyzk:
             out[case] = {
-                m: round(pyzk[m] / apache[m], 3) for m in METRICS if apache[m]
+                m: round(pyzk[m] / apache[m], 3) for m in metrics if apache.get(m) and m in pyzk
             }
     return out
 
