@@ -29,8 +29,9 @@ from jute.proto import (
     SetDataRequest,
 )
 from pyzk.config import parse_config
+from pyzk.pipeline.clientsession import ClientSession
 from pyzk.pipeline.commit import Barrier
-from pyzk.pipeline.zkserver import ClientSession, ZooKeeperServer
+from pyzk.pipeline.zkserver import ZooKeeperServer
 from pyzk.storage.format import encode_txn_entry
 from pyzk.tree.datatree import DataTree
 

@@ -23,8 +23,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from jute.codes import Err, OpCode
+from pyzk.pipeline.clientsession import ClientSession
 from pyzk.pipeline.commit.readonly import ReadOnlyCommit
-from pyzk.pipeline.zkserver import REQUEST_HEADER, ClientSession, ZooKeeperServer
+from pyzk.pipeline.zkserver import REQUEST_HEADER, ZooKeeperServer
 from pyzk.sessions import SessionTracker
 from pyzk.tree.datatree import DataTree
 

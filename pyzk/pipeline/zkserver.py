@@ -15,9 +15,7 @@ from __future__ import annotations
 import logging
 import struct
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jute.codes import (
@@ -30,7 +28,7 @@ from jute.codes import (
     WatcherType,
     Xid,
 )
-from jute.data import ClientInfo, Id
+from jute.data import ClientInfo
 from jute.multi import (
     MULTI_READ_OP_RECORDS,
     encode_multi_response,
@@ -61,7 +59,7 @@ from jute.proto import (
 )
 from pyzk.acl import AuthRegistry, check_acl, mask_digest_acl
 from pyzk.errors import KeeperError
-from pyzk.pipeline.authinfo import AuthInfo
+from pyzk.pipeline.clientsession import ClientSession, InProcess, PendingRequest
 from pyzk.pipeline.commit import Barrier, CommitStage
 from pyzk.pipeline.origins import Origin, OriginsByZxid
 from pyzk.pipeline.prep import Prep, Prepared
@@ -115,122 +113,8 @@ _EPHEMERAL_FLAGS = frozenset(m.value for m in CreateMode if m.is_ephemeral)
 
 
 
-class InProcess:
-    """Requests in process on one server (ZooKeeperServer.requestsInProcess): the sum over
-    its connections of requests received whose reply is not produced yet. The connections
-    keep it (server/connection.py) for globalOutstandingLimit."""
-
-    __slots__ = ("count",)
-
-    def __init__(self) -> None:
-        self.count = 0
-
-
-@dataclass(slots=True)
-class PendingRequest:
-    """One entry of a connection's in-order reply queue."""
-
-    xid: int
-    op: int
-    record: Any = None
-    in_flight: bool = False  # a write or barrier waiting for its txn to be applied
-    received_s: float = 0.0
-
-
-class ClientSession:
-    """The server-side view of one client connection (ServerCnxn), transport-agnostic.
-
-    `send_frame(bytes)` and `close()` are provided by the I/O layer (server/connection.py).
-    """
-
-    def __init__(self, remote_ip: str, remote_port: int, send_frame: Callable[[bytes], None],
-                 close: Callable[[], None]) -> None:
-        self.remote_ip = remote_ip
-        self.remote_port = remote_port
-        self._send_frame = send_frame
-        self._close = close
-        self.session_id = 0
-        self.timeout_ms = 0
-        self.old_client = False
-        self.auth_info = AuthInfo(Id("ip", remote_ip))
-        self.pending: deque[PendingRequest] = deque()
-        self.closed = False
-        self.established = False
-        self.sasl: Any = None
-        self.on_established: Callable[[], None] | None = None
-        # Stats for stat/cons (ServerCnxn).
-        self.packets_received = 0
-        self.packets_sent = 0
-        self.established_ms = int(time.time() * 1000)
-        self.last_op = "NA"
-        self.last_cxid = -1
-        self.last_zxid = -1
-        self.last_response_ms = 0
-        self.last_latency_ms = 0
-        self.latency_min_ms: int | None = None
-        self.latency_max_ms = 0
-        self.latency_total_ms = 0
-        self.latency_count = 0
-
-    @property
-    def auth_ids(self) -> tuple[Id, ...]:
-        """The ids as ZooKeeper iterates them; an immutable snapshot, safe to hand to prep."""
-        return self.auth_info.ids
-
-    # Watcher protocol (pyzk.watches): notification frame (xid -1, zxid -1, state SyncConnected).
-    def send_event(self, event_type: int, path: str) -> None:
-        if self.closed:
-            return
-        self.send(_NOTIFICATION_PREFIX + _event_body(event_type, path))
-
-    def send(self, body: bytes) -> None:
-        if not self.closed:
-            self.packets_sent += 1
-            self._send_frame(body)
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self._close()
-
-    def record_latency(self, latency_ms: int) -> None:
-        self.last_latency_ms = latency_ms
-        self.latency_total_ms += latency_ms
-        self.latency_count += 1
-        self.latency_max_ms = max(self.latency_max_ms, latency_ms)
-        self.latency_min_ms = latency_ms if self.latency_min_ms is None else min(self.latency_min_ms, latency_ms)
-
-    def reset_stats(self) -> None:
-        self.packets_received = 0
-        self.packets_sent = 0
-        self.last_op = "NA"
-        self.last_cxid = -1
-        self.last_zxid = -1
-        self.last_response_ms = 0
-        self.last_latency_ms = 0
-        self.latency_min_ms = None
-        self.latency_max_ms = 0
-        self.latency_total_ms = 0
-        self.latency_count = 0
-
-    def __hash__(self) -> int:
-        return id(self)
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
-
-
 _REPLY_HEADER = struct.Struct(">iqi")  # ReplyHeader: xid, zxid, err
 _INT = struct.Struct(">i")
-_NOTIFICATION_PREFIX = ReplyHeader(Xid.NOTIFICATION, -1, 0).encode()
-
-
-def _event_body(event_type: int, path: str) -> bytes:
-    raw = path.encode("utf-8", "surrogatepass")
-    return (event_type.to_bytes(4, "big", signed=True) + (3).to_bytes(4, "big")
-            + len(raw).to_bytes(4, "big") + raw)
-
-
 class ZooKeeperServer:
     read_only = False  # ReadOnlyZooKeeperServer (pyzk/pipeline/readonly.py) sets it
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from jute.framing import FrameSplitter, FrameTooLarge
 from jute.primitives import JuteError
-from pyzk.pipeline.zkserver import ClientSession
+from pyzk.pipeline.clientsession import ClientSession
 from pyzk.server.fourletter import FOUR_LETTER_WORDS, run_four_letter_word
 
 if TYPE_CHECKING:

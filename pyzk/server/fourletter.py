@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 from pyzk.version import FULL_VERSION
 
 if TYPE_CHECKING:
-    from pyzk.pipeline.zkserver import ClientSession, ZooKeeperServer
+    from pyzk.pipeline.clientsession import ClientSession
+    from pyzk.pipeline.zkserver import ZooKeeperServer
 
 FOUR_LETTER_WORDS = frozenset(
     w.encode()

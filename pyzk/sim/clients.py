@@ -36,7 +36,8 @@ from jute.proto import (
     SetDataResponse,
     SyncRequest,
 )
-from pyzk.pipeline.zkserver import ClientSession, ZooKeeperServer
+from pyzk.pipeline.clientsession import ClientSession
+from pyzk.pipeline.zkserver import ZooKeeperServer
 from pyzk.sessions import generate_password
 from pyzk.sim.client_checker import ClientOp
 

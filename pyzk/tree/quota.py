@@ -7,10 +7,16 @@ quota root (as ZooKeeper 3.8 does: not through txns, and outside the digest).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from pyzk.tree.datatree import DataTree
+from pyzk.tree.node import DataNode
+
+
+class NodeTable(Protocol):
+    """What quota bookkeeping reads of the tree (a DataTree): its path -> node table, which a
+    snapshot load replaces, so the tracker keeps the tree, not the dict."""
+
+    nodes: dict[str, DataNode]
 
 QUOTA_ROOT = "/zookeeper/quota"
 LIMIT_NODE = "zookeeper_limits"
@@ -47,7 +53,7 @@ def format_stats(values: dict[str, int]) -> str:
 
 
 class QuotaTracker:
-    def __init__(self, tree: DataTree) -> None:
+    def __init__(self, tree: NodeTable) -> None:
         self.tree = tree
         self.roots: set[str] = set()  # paths with a zookeeper_limits node
 

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from pyzk.pipeline.clientsession import ClientSession, PendingRequest
     from pyzk.pipeline.prep import Prepared
-    from pyzk.pipeline.zkserver import ClientSession, PendingRequest
 
 
 class Barrier:

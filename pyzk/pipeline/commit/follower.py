@@ -31,7 +31,8 @@ from pyzk.sessions import SessionTracker
 from pyzk.tree.datatree import DataTree
 
 if TYPE_CHECKING:
-    from pyzk.pipeline.zkserver import ClientSession, PendingRequest, ZooKeeperServer
+    from pyzk.pipeline.clientsession import ClientSession, PendingRequest
+    from pyzk.pipeline.zkserver import ZooKeeperServer
     from pyzk.server.quorum_driver import QuorumDriver
 
 logger = logging.getLogger(__name__)

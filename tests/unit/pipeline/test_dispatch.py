@@ -17,8 +17,9 @@ from jute.proto import (
     SetDataRequest,
 )
 from pyzk.config import parse_config
+from pyzk.pipeline.clientsession import ClientSession
 from pyzk.pipeline.commit import Barrier
-from pyzk.pipeline.zkserver import ClientSession, ZooKeeperServer
+from pyzk.pipeline.zkserver import ZooKeeperServer
 from pyzk.tree.datatree import DataTree
 
 CONFIG = parse_config("tickTime=2000\ndataDir=/tmp/unused\nclientPort=2181\n")

@@ -19,9 +19,10 @@ from jute.proto import (
     SyncRequest,
 )
 from pyzk.config import parse_config
+from pyzk.pipeline.clientsession import ClientSession
 from pyzk.pipeline.prep import Prepared
 from pyzk.pipeline.readonly import ReadOnlyZooKeeperServer, read_only_grace_ms
-from pyzk.pipeline.zkserver import ClientSession, ZooKeeperServer
+from pyzk.pipeline.zkserver import ZooKeeperServer
 from pyzk.sessions import generate_password
 from pyzk.tree.datatree import DataTree
 

@@ -10,7 +10,7 @@ from collections import deque
 from types import SimpleNamespace
 from typing import Any
 
-from pyzk.pipeline.zkserver import InProcess
+from pyzk.pipeline.clientsession import InProcess
 from pyzk.server.connection import OUTPUT_HIGH_WATER_BYTES, ClientConnection
 
 

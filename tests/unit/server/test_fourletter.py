@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from pyzk.config import parse_config
-from pyzk.pipeline.zkserver import ClientSession, ZooKeeperServer
+from pyzk.pipeline.clientsession import ClientSession
+from pyzk.pipeline.zkserver import ZooKeeperServer
 from pyzk.server import admin, fourletter
 from pyzk.server.fourletter import (
     MNTR_KEY_ORDER,

@@ -20,10 +20,11 @@ from jute.proto import (
 from jute.quorum import QuorumPacket
 from jute.txn import CreateSessionTxn, TxnHeader
 from pyzk.config import parse_config
+from pyzk.pipeline.clientsession import ClientSession
 from pyzk.pipeline.commit.follower import FollowerCommit, LearnerSessionTracker
 from pyzk.pipeline.commit.leader import LeaderCommit
 from pyzk.pipeline.prep import Prep
-from pyzk.pipeline.zkserver import ClientSession, ZooKeeperServer
+from pyzk.pipeline.zkserver import ZooKeeperServer
 from pyzk.quorum.database import ZabDatabase
 from pyzk.quorum.effects import Apply
 from pyzk.quorum.streams import (
@@ -305,7 +306,7 @@ def test_a_txn_that_does_not_match_the_next_due_request_closes_the_connection() 
     server.handle_packet(conn, RequestHeader(1, OpCode.CREATE).encode() + _create("/x"))
     assert replies(frames) == [(1, 0)]
     # A request whose txn was recorded for this connection but is not what it must answer next.
-    from pyzk.pipeline.zkserver import PendingRequest
+    from pyzk.pipeline.clientsession import PendingRequest
 
     stray = PendingRequest(2, OpCode.CREATE, None, True, 0.0)
     conn.pending.append(PendingRequest(3, OpCode.CREATE, None, True, 0.0))
