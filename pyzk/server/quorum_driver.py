@@ -203,6 +203,10 @@ class QuorumDriver:
                 self.peer.advance(ready)
                 for effect in ready.effects:
                     self._execute(effect)
+            else:
+                # A big commit (one Ready per applied txn) outlasted this turn: go on in the
+                # next one, before any new input has to apply the rest at once (apply_all).
+                asyncio.get_running_loop().call_soon(self.drain)
         finally:
             self._draining = False
         self._arm_timer(self.peer.next_timer_ms())
