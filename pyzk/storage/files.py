@@ -370,15 +370,20 @@ def take_snapshot(tree: DataTree, disk: LocalDisk, *, digest_enabled: bool = Tru
 async def take_snapshot_async(tree: DataTree, disk: LocalDisk, executor: Executor, *,
                               digest_enabled: bool = True, txn_log: TxnLogWriter | None = None,
                               step_nodes: int = SNAPSHOT_STEP_NODES) -> str:
-    """A fuzzy snapshot while the server runs: serialize in steps on the loop, write in a thread.
+    """A snapshot while the server runs: serialize in steps on the loop, write in a thread. It
+    is exact at its zxid (the tree keeps the old state of what txns change meanwhile), where
+    ZooKeeper's are fuzzy; either kind is read the same way.
 
     Rolls `txn_log` first (SyncRequestProcessor rolls the log when it starts a snapshot).
     """
     if txn_log is not None:
         txn_log.roll()
-    serializer = SnapshotSerializer(tree)
-    while not serializer.step(step_nodes):
-        await asyncio.sleep(SNAPSHOT_STEP_PAUSE_S)
+    serializer = SnapshotSerializer(tree, exact=True)
+    try:
+        while not serializer.step(step_nodes):
+            await asyncio.sleep(SNAPSHOT_STEP_PAUSE_S)
+    finally:
+        serializer.abandon()  # cancelled (shutdown): the tree stops keeping old node states
     loop = asyncio.get_running_loop()
 
     def seal_and_write() -> str:

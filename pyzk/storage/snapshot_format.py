@@ -4,10 +4,12 @@ Layout (3.8, CHECKED stream): FileHeader{ZKSN, 2, -1}, sessions, ACL cache, node
 pre-order ending with the path "/", seal 1 (Adler32 of everything so far, then "/"), the
 digest trailer {zxid, digestVersion, digest}, seal 2 (cumulative Adler32, then "/").
 
-Rule 1: serialization is fuzzy and bounded: `SnapshotSerializer.step(nodes_max)` serializes at
-        most that many nodes from the live tree and may be interleaved with txns. Nodes deleted
-        in between are skipped, parents always precede children; replaying the log from the
-        snapshot's zxid + 1 makes the result consistent, exactly as for ZooKeeper's snapshots.
+Rule 1: serialization is bounded: `SnapshotSerializer.step(nodes_max)` serializes at most that
+        many nodes and may be interleaved with txns. By default it is fuzzy: it reads the live
+        tree, nodes deleted in between are skipped, parents always precede children; replaying
+        the log from the snapshot's zxid + 1 makes the result consistent, exactly as for
+        ZooKeeper's snapshots. With exact=True the tree keeps the old state of every node a txn
+        changes meanwhile (DataTree.preimages) and the snapshot is the tree at its zxid.
 Rule 2: the ACL cache is built on write: each distinct ACL list gets the next index from 1;
         the built-in nodes with OPEN_ACL_UNSAFE are written with -1 and no entry. On read every
         index is resolved to an interned tuple.
@@ -85,9 +87,16 @@ def looks_valid(data_tail: bytes, file_bytes: int) -> bool:
 class SnapshotSerializer:
     """Serializes one DataTree snapshot in bounded steps (see the module rules)."""
 
-    def __init__(self, tree: DataTree) -> None:
+    def __init__(self, tree: DataTree, *, exact: bool = False) -> None:
         self.tree = tree
         self.zxid = tree.last_processed_zxid  # names the file: the zxid when the snapshot started
+        self.exact = exact
+        self._preimages: dict[str, DataNode | None] | None = None
+        self._digest_at_start = tree.digest
+        if exact:
+            if tree.preimages is not None:
+                raise RuntimeError("an exact snapshot of this tree is already running")
+            self._preimages = tree.preimages = {}
         sessions = bytearray(_INT.pack(len(tree.sessions)))
         for session_id, timeout_ms in tree.sessions.items():
             sessions += _SESSION.pack(session_id, timeout_ms)
@@ -108,9 +117,25 @@ class SnapshotSerializer:
         self._acl_indexes[id(acl)] = (index, acl)
         return index
 
+    def abandon(self) -> None:
+        """Stop an exact snapshot before it is done: the tree stops keeping old node states."""
+        self._release()
+        self._pending_paths = []
+
+    def _release(self) -> None:
+        if self._preimages is not None and self.tree.preimages is self._preimages:
+            self.tree.preimages = None
+        self._preimages = None
+
     def step(self, nodes_max: int) -> bool:
         """Serialize up to `nodes_max` nodes; True once the whole tree has been written."""
-        find_node = self.tree.nodes.get
+        live = self.tree.nodes.get
+        preimages = self._preimages
+        if preimages:
+            def find_node(path: str) -> DataNode | None:
+                return preimages[path] if path in preimages else live(path)
+        else:
+            find_node = live
         pending = self._pending_paths
         pop = pending.pop
         known_acls = self._acl_indexes
@@ -155,8 +180,13 @@ class SnapshotSerializer:
         self.nodes_written += written
         if not pending and self.zxid_digest is None:
             tree = self.tree
-            if tree.last_processed_zxid > 0 and tree.digest_enabled:
-                self.zxid_digest = ZxidDigest(tree.last_processed_zxid, DIGEST_VERSION, tree.digest)
+            if self.exact:
+                self._release()
+                zxid, digest = self.zxid, self._digest_at_start
+            else:
+                zxid, digest = tree.last_processed_zxid, tree.digest
+            if zxid > 0 and tree.digest_enabled:
+                self.zxid_digest = ZxidDigest(zxid, DIGEST_VERSION, digest)
             else:
                 self.zxid_digest = ZxidDigest(0, DIGEST_VERSION, 0)
         return not pending

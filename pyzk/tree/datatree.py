@@ -10,6 +10,9 @@ Rule 3: each change reports the watch events it fires, in order, as (EventType, 
         in the 3.8 oracle). The caller (the watch manager) delivers them in the same step.
 Rule 4: the tree digest (DigestCalculator, AdHash sum of CRC32 per node) is kept incrementally:
         subtract a node's digest before changing it, add it back after.
+Rule 5: while an exact snapshot is being serialized in steps (SnapshotSerializer exact=True),
+        `preimages` holds each node's state as it was when the snapshot started, taken at its
+        first change (None: the node did not exist then), so the snapshot is the tree at one zxid.
 """
 
 from __future__ import annotations
@@ -110,6 +113,7 @@ class DataTree:
         self.digest = 0
         self._acl_intern: dict[tuple[ACL, ...], tuple[ACL, ...]] = {}
         self.quotas = QuotaTracker(self)
+        self.preimages: dict[str, DataNode | None] | None = None  # Rule 5
 
         root = DataNode(b"", OPEN_ACL_UNSAFE)
         self._put("/", root)
@@ -144,11 +148,22 @@ class DataTree:
         return cached if cached >= 0 else self.node_digest(path, node)
 
     def _put(self, path: str, node: DataNode) -> None:
+        if self.preimages is not None:
+            self.keep_preimage(path, None)
         self.nodes[path] = node
         self.digest = (self.digest + self.node_digest(path, node)) & DIGEST_MASK64
 
     def _pre_change(self, path: str, node: DataNode) -> None:
+        if self.preimages is not None:
+            self.keep_preimage(path, node)
         self.digest = (self.digest - self._cached_digest(path, node)) & DIGEST_MASK64
+
+    def keep_preimage(self, path: str, node: DataNode | None) -> None:
+        """Call before `path` changes in place (or is created: node None) while an exact
+        snapshot runs; only the first change since the snapshot started is kept (Rule 5)."""
+        preimages = self.preimages
+        if preimages is not None and path not in preimages:
+            preimages[path] = None if node is None else node.copy()
 
     def _post_change(self, path: str, node: DataNode) -> None:
         self.digest = (self.digest + self.node_digest(path, node)) & DIGEST_MASK64
@@ -313,6 +328,8 @@ class DataTree:
         node = self.nodes.get(path)
         if node is None:
             raise KeeperError(Err.NONODE)
+        if self.preimages is not None:
+            self.keep_preimage(path, node)
         self.digest = (self.digest - self._cached_digest(path, node)) & DIGEST_MASK64
         del self.nodes[path]
         owner = node.ephemeral_owner

@@ -79,6 +79,13 @@ class DataNode:
         # saves recomputing it when the node changes again.
         self.digest_cache = -1
 
+    def copy(self) -> DataNode:
+        """A copy whose later changes do not show here (the children too)."""
+        twin = DataNode(self.data, self.acl, self.czxid, self.mzxid, self.ctime, self.mtime, self.version,
+                        self.cversion, self.aversion, self.ephemeral_owner, self.pzxid)
+        twin.children = dict(self.children)
+        return twin
+
     def stat(self, extended_types_enabled: bool) -> Stat:
         """The Stat a client sees (DataNode.copyStat)."""
         owner = self.ephemeral_owner

@@ -18,6 +18,10 @@ class NodeTable(Protocol):
 
     nodes: dict[str, DataNode]
 
+    def keep_preimage(self, path: str, node: DataNode | None) -> None:
+        """Before a node changes in place (a running exact snapshot keeps its old state)."""
+        ...
+
 QUOTA_ROOT = "/zookeeper/quota"
 LIMIT_NODE = "zookeeper_limits"
 STAT_NODE = "zookeeper_stats"
@@ -82,6 +86,7 @@ class QuotaTracker:
         values = parse_stats((node.data or b"").decode("utf-8", "replace"))
         values["count"] = values.get("count", 0) + count_diff
         values["bytes"] = values.get("bytes", 0) + bytes_diff
+        self.tree.keep_preimage(stat_path, node)
         node.data = format_stats(values).encode()
 
     def _recount(self, prefix: str) -> None:
@@ -107,6 +112,7 @@ class QuotaTracker:
         values = parse_stats((stat_node.data or b"").decode("utf-8", "replace"))
         values["count"] = count
         values["bytes"] = nbytes
+        self.tree.keep_preimage(stat_path, stat_node)
         stat_node.data = format_stats(values).encode()
 
     def on_create(self, path: str, data: bytes | None) -> None:

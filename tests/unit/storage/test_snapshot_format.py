@@ -10,7 +10,7 @@ import pytest
 
 from jute.codes import OpCode
 from jute.data import ACL, OPEN_ACL_UNSAFE, Id
-from jute.txn import CreateSessionTxn, CreateTxn, DeleteTxn, TxnHeader
+from jute.txn import CloseSessionTxn, CreateSessionTxn, CreateTxn, DeleteTxn, SetACLTxn, SetDataTxn, TxnHeader
 from pyzk.storage.errors import SnapshotFormatError
 from pyzk.storage.snapshot_format import (
     SnapshotSerializer,
@@ -117,6 +117,83 @@ def test_fuzzy_steps_skip_deleted_nodes_and_keep_parents_first() -> None:
     # /a/n was deleted before its turn; /c was created under an already written parent: replay adds it.
     assert "/a/n" not in loaded.tree.nodes and "/c" not in loaded.tree.nodes and "/a/e" in loaded.tree.nodes
     assert loaded.zxid_digest is not None and loaded.zxid_digest.zxid == 7
+
+
+def interleaved_txns(tree: DataTree, serializer: SnapshotSerializer) -> None:
+    """Step one node at a time; between steps, txns of every kind: deletes of written and
+    unwritten nodes, creates under both, setData, setACL, a delete then create of one path,
+    a closeSession removing an ephemeral."""
+    txns = [
+        (OpCode.DELETE, DeleteTxn("/a/n")),
+        (OpCode.CREATE, CreateTxn("/c", b"new", OPEN, False, 3)),
+        (OpCode.SET_DATA, SetDataTxn("/b", b"changed", 1)),
+        (OpCode.CREATE, CreateTxn("/a/m", b"", OPEN, False, 3)),
+        (OpCode.SET_ACL, SetACLTxn("/a", OPEN, 1)),
+        (OpCode.DELETE, DeleteTxn("/c")),
+        (OpCode.CREATE, CreateTxn("/c", b"again", OPEN, False, 5)),
+        (OpCode.CLOSE_SESSION, CloseSessionTxn(["/a/e"])),
+    ]
+    zxid = tree.last_processed_zxid
+    done = serializer.step(1)
+    for op, txn in txns:
+        zxid += 1
+        result = tree.apply(TxnHeader(7, zxid, zxid, 2000 + zxid, op), txn)
+        assert result.err == 0, (op, result)
+        done = serializer.step(1)
+    while not done:
+        done = serializer.step(1)
+
+
+def test_an_exact_snapshot_in_steps_is_the_tree_at_its_zxid_whatever_txns_come_between() -> None:
+    expected = serialize_snapshot(sample_tree(), digest_enabled=True)
+    tree = sample_tree()
+    serializer = SnapshotSerializer(tree, exact=True)
+    interleaved_txns(tree, serializer)
+    assert b"".join(serializer.file_chunks(digest_enabled=True)) == expected
+    assert tree.preimages is None and tree.last_processed_zxid == 13
+    # The same interleaving without exact=True is a fuzzy snapshot: not the tree at zxid 5.
+    tree = sample_tree()
+    fuzzy = SnapshotSerializer(tree)
+    interleaved_txns(tree, fuzzy)
+    assert b"".join(fuzzy.file_chunks(digest_enabled=True)) != expected
+
+
+def quota_tree() -> DataTree:
+    """/q under a count quota: its zookeeper_stats node is rewritten in place on each create."""
+    tree = DataTree()
+    paths = ["/q", "/zookeeper/quota/q", "/zookeeper/quota/q/zookeeper_limits",
+             "/zookeeper/quota/q/zookeeper_stats", "/q/one"]
+    for zxid, path in enumerate(paths, start=1):
+        data = b"count=10,bytes=-1" if path.endswith("limits") else b"count=0,bytes=0" if path.endswith("stats") else b"x"
+        tree.apply(TxnHeader(7, zxid, zxid, 1000, OpCode.CREATE), CreateTxn(path, data, OPEN, False, zxid))
+    return tree
+
+
+def test_an_exact_snapshot_keeps_quota_stats_as_they_were_at_its_zxid() -> None:
+    expected = serialize_snapshot(quota_tree(), digest_enabled=True)
+    tree = quota_tree()
+    stats = tree.nodes["/zookeeper/quota/q/zookeeper_stats"].data
+    serializer = SnapshotSerializer(tree, exact=True)
+    serializer.step(1)
+    tree.apply(TxnHeader(7, 6, 6, 2000, OpCode.CREATE), CreateTxn("/q/two", b"yy", OPEN, False, 6))
+    assert tree.nodes["/zookeeper/quota/q/zookeeper_stats"].data != stats  # changed in place
+    while not serializer.step(1):
+        pass
+    assert b"".join(serializer.file_chunks(digest_enabled=True)) == expected
+
+
+def test_an_abandoned_exact_snapshot_stops_keeping_old_node_states() -> None:
+    tree = sample_tree()
+    serializer = SnapshotSerializer(tree, exact=True)
+    serializer.step(1)
+    tree.apply(TxnHeader(7, 6, 6, 2000, OpCode.SET_DATA), SetDataTxn("/b", b"x", 1))
+    assert tree.preimages is not None and "/b" in tree.preimages
+    serializer.abandon()
+    assert tree.preimages is None
+    SnapshotSerializer(tree, exact=True).abandon()  # a new one may start
+    with pytest.raises(RuntimeError):
+        SnapshotSerializer(tree, exact=True)
+        SnapshotSerializer(tree, exact=True)
 
 
 def test_snap_stream_round_trip() -> None:
