@@ -1,26 +1,40 @@
-"""The replica's state as the core sees it: a base snapshot, the txn log after it, the tree.
+"""The replica's state as the core sees it: the newest snapshot's zxid, the txn log after it, the tree.
 
 Rule 1: the tree holds every logged txn up to `tree.last_processed_zxid`; the log may run
-ahead of it (proposals not yet committed). Rule 2: `reload()` rebuilds the tree from the base
-and the whole log, as ZooKeeper reloads its database when it goes back to election; so after
-a reload every logged txn counts as processed. Rule 3: this module does no I/O; the driver
-mirrors every change through `Persist` effects.
+ahead of it (proposals not yet committed). Rule 2: the core keeps no snapshot bytes: a tree
+that must be rebuilt below the tree's zxid (a TRUNC, an aborted SNAP sync) is loaded from the
+snapshot through the Peer (`SnapshotStore`, etcd raft's Storage), then the log is replayed.
+Rule 3: going back to election keeps the tree and applies every logged txn after it
+(`fast_forward`, ZKDatabase.fastForwardDataBase), so afterwards every logged txn counts as
+processed. Rule 4: this module does no I/O; the driver mirrors every change through `Persist`
+effects.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from jute.txn import TxnHeader
 from pyzk.quorum.effects import Persist
 from pyzk.quorum.errors import InvariantViolation
 from pyzk.storage.format import decode_txn_entry
-from pyzk.storage.snapshot_format import SnapshotSerializer, parse_snap_stream
+from pyzk.storage.snapshot_format import SnapshotSerializer
 from pyzk.tree.datatree import ApplyResult, DataTree
 
 SNAPSHOT_NODES_PER_STEP = 1 << 30
+
+
+class SnapshotStore(Protocol):
+    """The snapshots the core wrote through Persist effects and were reported durable: the
+    driver reads them from dataDir, the simulator from its disk. The core asks only for a
+    snapshot whose Persist is durable (Peer.load_tree keeps the others itself)."""
+
+    def load(self, zxid: int) -> DataTree:
+        """The tree of the snapshot taken at `zxid`; an error if there is none."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,9 +48,10 @@ class AppliedTxn:
 
 @dataclass
 class DiskImage:
-    """What a server's dataDir holds, as Persist effects leave it (the core keeps one too)."""
+    """What a server's dataDir holds, as Persist effects leave it (the core keeps one too):
+    the newest snapshot's zxid (its tree is in the SnapshotStore), the log after it, epochs."""
 
-    snapshot: tuple[int, bytes] | None = None
+    snapshot: int | None = None
     entries: list[tuple[int, bytes]] = field(default_factory=list)
     accepted_epoch: int | None = None
     current_epoch: int | None = None
@@ -45,7 +60,7 @@ class DiskImage:
         if persist.truncate_to_zxid is not None:
             self.entries = [(z, e) for z, e in self.entries if z <= persist.truncate_to_zxid]
         if persist.snapshot is not None:
-            self.snapshot = persist.snapshot
+            self.snapshot = persist.snapshot[0]
             self.entries = [(z, e) for z, e in self.entries if z > persist.snapshot[0]]
         self.entries.extend(persist.entries)
         if persist.accepted_epoch is not None:
@@ -58,22 +73,27 @@ class DiskImage:
 
 
 class ZabDatabase:
-    def __init__(self, snapshot: tuple[int, bytes] | None = None,
+    def __init__(self, base_zxid: int = 0, base_tree: DataTree | None = None,
                  entries: list[tuple[int, bytes]] | None = None) -> None:
-        self.base_snapshot = snapshot
+        """The database of snapshot `base_tree` taken at `base_zxid` (None: the empty tree)
+        and the logged txns after it, all applied (Rule 3). `base_tree` may have applied some
+        of them already (its last_processed_zxid): the rest are applied."""
+        self.base_zxid = base_zxid
         self.log: list[tuple[int, bytes]] = list(entries or [])
-        self.tree = DataTree()
+        self.tree = base_tree if base_tree is not None else DataTree()
+        if self.tree.last_processed_zxid < base_zxid:
+            self.tree.last_processed_zxid = base_zxid
         # Txns decoded when they were logged (a proposal made here or received), kept until
         # applied so a commit does not decode them again; dropped when the log is rewritten.
         self._decoded: dict[int, tuple[TxnHeader, Any]] = {}
         self._next_apply = 0  # a hint: index in `log` of the next txn to apply
         self._base_end: int | None = None  # cached index of the first txn after the base
         self._base_end_of: list[tuple[int, bytes]] | None = None  # ... in this log list
-        self.reload()
-
-    @property
-    def base_zxid(self) -> int:
-        return self.base_snapshot[0] if self.base_snapshot else 0
+        # SyncRequestProcessor's txnCount: txns logged since the last snapshot started (or
+        # since the base, at start), and the zxid that count restarted at.
+        self.logged_since_snapshot = len(self.log) - self._base_index()
+        self.counted_from = base_zxid
+        self.fast_forward()
 
     @property
     def last_logged_zxid(self) -> int:
@@ -83,28 +103,31 @@ class ZabDatabase:
     def last_processed_zxid(self) -> int:
         return self.tree.last_processed_zxid
 
-    def reload(self, up_to_zxid: int | None = None) -> None:
-        """Rebuild the tree from the base snapshot and the log after it (up to `up_to_zxid`)."""
-        if self.base_snapshot is None:
-            self.tree = DataTree()
-        else:
-            zxid, stream = self.base_snapshot
-            self.tree = parse_snap_stream(stream, 0)[0].tree
-            self.tree.last_processed_zxid = zxid
-        base = self.base_zxid
-        for zxid, entry in self.log:
-            if zxid <= base:
-                continue  # the committed-log window kept before the snapshot
-            if up_to_zxid is not None and zxid > up_to_zxid:
-                break
+    def fast_forward(self) -> int:
+        """Apply every logged txn after the tree's zxid (ZKDatabase.fastForwardDataBase);
+        returns how many."""
+        start = bisect_right(self.log, self.tree.last_processed_zxid, key=_zxid_of)
+        for _zxid, entry in self.log[start:]:
             self._apply_entry(entry)
         self._decoded.clear()
+        self._next_apply = len(self.log)
+        return len(self.log) - start
+
+    def matches(self, image: DiskImage) -> bool:
+        """The database is `image` replayed: the same snapshot, the same txns logged after it
+        (the committed-log window kept before the snapshot aside). Then going back to election
+        may keep the tree (Rule 3); otherwise it must be rebuilt from the image."""
+        if self.base_zxid != (image.snapshot or 0):
+            return False
+        logged = self.log[self._base_index():]
+        return len(logged) == len(image.entries) and logged == image.entries
 
     def append(self, zxid: int, entry: bytes, decoded: tuple[TxnHeader, Any] | None = None) -> None:
         """Log `entry`; `decoded` is its (header, txn) when the caller has them already."""
         if zxid <= self.last_logged_zxid:
             raise InvariantViolation(f"log append {zxid:#x} after {self.last_logged_zxid:#x}")
         self.log.append((zxid, entry))
+        self.logged_since_snapshot += 1
         if decoded is not None:
             self._decoded[zxid] = decoded
 
@@ -149,45 +172,63 @@ class ZabDatabase:
         i = bisect_right(self.log, zxid, key=_zxid_of)
         return self.log[i][0] if i < len(self.log) else None
 
-    def truncate(self, zxid: int) -> None:
-        """Drop logged txns above `zxid` and rebuild the tree (Learner TRUNC)."""
+    def truncate(self, zxid: int, load_base: Callable[[int], DataTree]) -> None:
+        """Drop logged txns above `zxid` (Learner TRUNC). A tree that processed any of them is
+        rebuilt: `load_base(base_zxid)` gives the snapshot's tree, then the log up to `zxid`
+        is replayed (ZKDatabase.truncateLog reloads from disk)."""
         if zxid < self.base_zxid:
             raise InvariantViolation(f"truncate to {zxid:#x} below snapshot {self.base_zxid:#x}")
         self.log = [(z, e) for z, e in self.log if z <= zxid]
-        self.reload()
+        if self.tree.last_processed_zxid > zxid:
+            self.tree = load_base(self.base_zxid)
+            self.tree.last_processed_zxid = self.base_zxid
+        self.fast_forward()
 
     def committed_window(self, count: int) -> list[tuple[int, bytes]]:
         """The last `count` logged txns that the tree has processed (Leader's committedLog)."""
         end = bisect_right(self.log, self.last_processed_zxid, key=_zxid_of)
         return self.log[max(0, end - count):end]
 
-    def snap_stream(self) -> bytes:
+    def snapshot(self) -> SnapshotSerializer:
+        """The tree serialized as it is now (the body of a snapshot file or a SNAP)."""
         serializer = SnapshotSerializer(self.tree)
         while not serializer.step(SNAPSHOT_NODES_PER_STEP):
             pass
-        return serializer.snap_stream()
+        return serializer
 
-    def load_snapshot(self, zxid: int, stream: bytes) -> None:
+    def snap_stream(self) -> bytes:
+        return self.snapshot().snap_stream()
+
+    def load_snapshot(self, zxid: int, tree: DataTree) -> None:
         """SNAP from the leader: the tree is replaced; the log restarts after `zxid`."""
-        self.base_snapshot = (zxid, stream)
+        self.base_zxid = zxid
         self.log = []
-        self.reload()
+        self.tree = tree
+        self.tree.last_processed_zxid = zxid
+        self._decoded.clear()
+        self._next_apply = 0
+        self.restart_count(zxid)
 
-    def rebase(self, zxid: int, stream: bytes, keep: int = 0) -> None:
+    def restart_count(self, zxid: int) -> None:
+        """A snapshot starts at `zxid` (FileTxnSnapLog.rollLog resets the txn count)."""
+        self.logged_since_snapshot = 0
+        self.counted_from = zxid
+
+    def rebase(self, zxid: int, keep: int = 0) -> None:
         """A snapshot of the current tree was taken at `zxid`: the log keeps what follows it,
         and the last `keep` txns up to it (the committed-log window that DIFF sync reads)."""
-        self.base_snapshot = (zxid, stream)
+        self.base_zxid = zxid
         end = bisect_right(self.log, zxid, key=_zxid_of)
         self.log = self.log[max(0, end - keep):]
         self._base_end = None
 
-    def logged_after_base(self) -> int:
-        """Txns logged after the base snapshot (the window kept before it not counted)."""
-        # The base's index in the log changes only when the log is rewritten (rebase, reload).
+    def _base_index(self) -> int:
+        # The base's index in the log changes only when the log list is replaced (rebase,
+        # truncate, load_snapshot); appends keep the list.
         if self._base_end is None or self._base_end_of is not self.log:
             self._base_end = bisect_right(self.log, self.base_zxid, key=_zxid_of)
             self._base_end_of = self.log
-        return len(self.log) - self._base_end
+        return self._base_end
 
     def _apply_entry(self, entry: bytes) -> ApplyResult:
         hdr, txn, _digest = decode_txn_entry(entry)

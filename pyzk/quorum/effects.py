@@ -18,6 +18,7 @@ from jute.quorum import QuorumPacket
 from jute.txn import TxnHeader
 from pyzk.quorum.messages import Notification
 from pyzk.quorum.verifier import QuorumMaj
+from pyzk.storage.snapshot_format import SnapshotSerializer
 from pyzk.tree.datatree import ApplyResult
 
 
@@ -56,7 +57,9 @@ class Disconnect:
 class Persist:
     persist_id: int
     truncate_to_zxid: int | None = None
-    snapshot: tuple[int, bytes] | None = None  # (zxid, SNAP stream body + "BenWasHere")
+    # (zxid, the tree serialized at zxid): the driver seals and writes it; the core keeps the
+    # serializer only until this Persist is durable (Peer.load_tree), never the bytes after.
+    snapshot: tuple[int, SnapshotSerializer] | None = None
     entries: tuple[tuple[int, bytes], ...] = ()  # (zxid, marshalled txn entry)
     accepted_epoch: int | None = None
     current_epoch: int | None = None

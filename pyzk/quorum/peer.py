@@ -3,10 +3,14 @@
 Inputs: tick(now_ms), step_notification(n), step_packet(sid, packet, snapshot), connected(sid),
 disconnected(sid), persisted(persist_id), submit(...) on the leader. Output: ready() -> Ready.
 
-Rule 1: LOOKING rebuilds the database from the disk image the core itself has written through
-Persist effects (ZooKeeper reloads its database from disk before an election), so an aborted
-sync leaves nothing behind. Rule 2: a role that fails sends the server back to LOOKING and
-forgets every callback gated on its unfinished writes. Rule 3: no clock, socket or randomness.
+Rule 1: LOOKING keeps the tree when the database is the disk image the core itself has written
+through Persist effects, and applies every logged txn (ZooKeeper fast-forwards its database
+before an election); otherwise (an aborted SNAP or TRUNC sync) it rebuilds the database from
+that image, so an aborted sync leaves nothing behind. The core keeps a snapshot's serializer
+only until its Persist is durable; older snapshots are read back through the SnapshotStore.
+Rule 2: a role that fails sends the server back to LOOKING and forgets every callback gated on
+its unfinished writes. Rule 3: no clock, socket or randomness. Rule 4: a periodic snapshot is
+serialized in steps, one per tick, with a tick due 1 ms after each input while it runs.
 """
 
 from __future__ import annotations
@@ -15,20 +19,23 @@ import logging
 
 from jute.codes import ServerState
 from jute.quorum import QuorumPacket
-from pyzk.quorum.database import DiskImage, ZabDatabase
+from pyzk.quorum.database import DiskImage, SnapshotStore, ZabDatabase
 from pyzk.quorum.effects import (
     Disconnect,
     Outbox,
+    Persist,
     Ready,
     RoleChanged,
     SendNotification,
 )
 from pyzk.quorum.election import FastLeaderElection
-from pyzk.quorum.errors import PeerProtocolError
+from pyzk.quorum.errors import InvariantViolation, PeerProtocolError
 from pyzk.quorum.messages import Notification
 from pyzk.quorum.verifier import QuorumMaj
 from pyzk.quorum.zab import Follower, Leader, Phase, Probe, ZabConfig, ZabContext
 from pyzk.quorum.zxid import epoch_of
+from pyzk.storage.snapshot_format import SnapshotSerializer, parse_snap_stream
+from pyzk.tree.datatree import DataTree
 
 logger = logging.getLogger(__name__)
 
@@ -37,22 +44,29 @@ LOOPBACK_NOTIFICATIONS_MAX = 64
 
 class Peer:
     def __init__(self, my_id: int, verifier: QuorumMaj, disk: DiskImage, now_ms: int,
-                 config: ZabConfig | None = None, probe: Probe | None = None) -> None:
+                 config: ZabConfig | None = None, probe: Probe | None = None,
+                 store: SnapshotStore | None = None, replayed: DataTree | None = None) -> None:
+        """`disk` is what dataDir holds; `replayed`, when given, is its tree already rebuilt
+        (start-up recovery did it), else the snapshot is read through `store`."""
         self.my_id = my_id
         self.verifier = verifier
         self.disk = disk.copy()
-        self.outbox = Outbox(mirror=self.disk.apply)
-        db = ZabDatabase(self.disk.snapshot, self.disk.entries)
+        self.store = store
+        # Snapshots persisted but not reported durable yet: zxid -> (persist id, serializer).
+        self._unwritten: dict[int, tuple[int, SnapshotSerializer]] = {}
+        self.outbox = Outbox(mirror=self._mirror)
+        db = self._load_database(replayed)
         # QuorumPeer.loadDataBase: a missing epoch file is taken from the last zxid's epoch.
         last_epoch = epoch_of(db.last_processed_zxid)
         current = self.disk.current_epoch if self.disk.current_epoch is not None else last_epoch
         accepted = self.disk.accepted_epoch if self.disk.accepted_epoch is not None else current
         self.ctx = ZabContext(my_id, verifier, db, accepted, current, config or ZabConfig(),
-                              self.outbox, probe or Probe())
+                              self.outbox, probe or Probe(), self.load_tree)
         self.fle = FastLeaderElection(my_id, verifier)
         self.role: Leader | Follower | None = None
         self._settled = False
         self._timer_reported: int | None = None
+        self._now_ms = now_ms
         self._look(now_ms)
 
     # ---- observation ---------------------------------------------------------------------
@@ -73,6 +87,8 @@ class Peer:
 
     def tick(self, now_ms: int) -> None:
         self._before()
+        if self._broadcasting():
+            self.ctx.step_snapshot()
         if self.role is None:
             self.fle.tick(now_ms)
             self._pump_election(now_ms)
@@ -123,6 +139,9 @@ class Peer:
     def persisted(self, persist_id: int, now_ms: int) -> None:
         """Every Persist with id <= persist_id is durable: release what waited for it."""
         self._before()
+        for zxid, (pid, _) in list(self._unwritten.items()):
+            if pid <= persist_id:
+                del self._unwritten[zxid]  # the store has it now
         waiting = self.ctx.on_persisted
         while waiting:  # ids are increasing, kept in insertion order: oldest first
             pid = next(iter(waiting))
@@ -149,7 +168,12 @@ class Peer:
     # ---- outputs -------------------------------------------------------------------------
 
     def next_timer_ms(self) -> int | None:
-        return self.fle.next_timer_ms() if self.role is None else self.role.next_timer_ms()
+        timer = self.fle.next_timer_ms() if self.role is None else self.role.next_timer_ms()
+        if self.ctx.snapshot_running is not None:
+            # A snapshot in steps: the next step is a tick 1 ms after the last input.
+            soon = self._now_ms + 1
+            return soon if timer is None else min(timer, soon)
+        return timer
 
     def ready(self) -> Ready | None:
         if not self.outbox.effects and self.ctx.to_apply:
@@ -164,15 +188,56 @@ class Peer:
         del self.outbox.effects[:len(ready.effects)]
         self._timer_reported = ready.timer_ms
 
+    # ---- the database and its disk image ------------------------------------------------
+
+    def _mirror(self, persist: Persist) -> None:
+        self.disk.apply(persist)
+        if persist.snapshot is not None:
+            zxid, serializer = persist.snapshot
+            self._unwritten[zxid] = (persist.persist_id, serializer)
+
+    def load_tree(self, zxid: int) -> DataTree:
+        """The tree of the snapshot the core persisted at `zxid` (Rule 1)."""
+        unwritten = self._unwritten.get(zxid)
+        if zxid == 0:
+            tree = DataTree()  # no txn applied yet: the initial tree, with or without a file
+        elif unwritten is not None:
+            tree = parse_snap_stream(unwritten[1].snap_stream(), 0)[0].tree
+        elif self.store is None:
+            raise InvariantViolation(f"no snapshot store to load snapshot {zxid:#x} from")
+        else:
+            tree = self.store.load(zxid)
+        tree.last_processed_zxid = zxid
+        return tree
+
+    def _load_database(self, replayed: DataTree | None = None) -> ZabDatabase:
+        zxid = self.disk.snapshot or 0
+        return ZabDatabase(zxid, replayed or self.load_tree(zxid), list(self.disk.entries))
+
+    def _verify_kept_tree(self) -> None:
+        kept, rebuilt = self.ctx.db.tree, self._load_database().tree
+        if (kept.last_processed_zxid, kept.digest, len(kept.nodes), kept.sessions) != \
+                (rebuilt.last_processed_zxid, rebuilt.digest, len(rebuilt.nodes), rebuilt.sessions):
+            raise InvariantViolation(f"peer {self.my_id}: the tree kept across an election differs "
+                                     f"from its disk image at {kept.last_processed_zxid:#x}")
+
     # ---- transitions ---------------------------------------------------------------------
 
     def _look(self, now_ms: int) -> None:
         self.role = None
         self._settled = False
         self.ctx.on_persisted.clear()
-        self.ctx.to_apply.clear()  # the database is rebuilt from disk below
+        self.ctx.to_apply.clear()  # every logged txn is applied below
         self.ctx.snapshot_due = False
-        self.ctx.db = ZabDatabase(self.disk.snapshot, list(self.disk.entries))
+        self.ctx.abandon_snapshot()
+        if self.ctx.db.matches(self.disk):
+            if self.ctx.db.fast_forward():
+                self.ctx.probe("election applied logged txns to the tree it kept")
+            if self.ctx.config.verify_kept_tree:
+                self._verify_kept_tree()
+        else:
+            self.ctx.probe("election rebuilt the database from its disk image")
+            self.ctx.db = self._load_database()
         self.outbox.add(RoleChanged(ServerState.LOOKING, -1, self.ctx.current_epoch))
         self.fle.start(now_ms, self.ctx.db.last_logged_zxid, self.ctx.current_epoch)
         self._pump_election(now_ms)
@@ -199,13 +264,17 @@ class Peer:
             self.outbox.add(RoleChanged(ServerState.FOLLOWING, vote.leader, epoch))
             self.role = Follower(self.ctx, vote.leader, now_ms)
 
+    def _broadcasting(self) -> bool:
+        return self.role is not None and self.role.phase == Phase.BROADCAST and not self.role.failed
+
     def _before(self) -> None:
         """Work the previous input left due, once its effects were executed (a snapshot)."""
         self.ctx.apply_all()
-        if self.role is not None and self.role.phase == Phase.BROADCAST and not self.role.failed:
+        if self._broadcasting():
             self.ctx.snapshot_if_due()
 
     def _after(self, now_ms: int) -> None:
+        self._now_ms = now_ms
         # A reconfig the roles activated applies to election too (FLE's QuorumVerifier).
         self.verifier = self.fle.verifier = self.ctx.verifier
         role = self.role

@@ -56,6 +56,8 @@ from pyzk.quorum.zxid import (
     make_zxid,
 )
 from pyzk.storage.format import decode_txn_entry, encode_txn_entry
+from pyzk.storage.snapshot_format import SnapshotFormatError, SnapshotSerializer, parse_snap_stream
+from pyzk.tree.datatree import DataTree
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +87,11 @@ class ZabConfig:
     commit_log_count: int = 500  # zookeeper.commitLogCount
     reconfig_enabled: bool = False
     snap_count: int = 100_000  # zookeeper.snapCount
+    # A periodic snapshot serializes this many nodes per input, so a big tree does not stall
+    # the server (about 3 ms per 1,000 nodes); it is exact at its zxid (Peer.tick).
+    snapshot_nodes_per_step: int = 1000
+    # The simulator's cross-check: a tree kept across an election equals one rebuilt from disk.
+    verify_kept_tree: bool = False
 
 
 class Probe:
@@ -94,11 +101,16 @@ class Probe:
         pass
 
 
+def _no_snapshot(zxid: int) -> DataTree:
+    raise InvariantViolation(f"no snapshot store: cannot load snapshot {zxid:#x}")
+
+
 class ZabContext:
     """What both roles share with the Peer: identity, database, epochs, effects, callbacks."""
 
     def __init__(self, my_id: int, verifier: QuorumMaj, db: ZabDatabase, accepted_epoch: int,
-                 current_epoch: int, config: ZabConfig, outbox: Outbox, probe: Probe) -> None:
+                 current_epoch: int, config: ZabConfig, outbox: Outbox, probe: Probe,
+                 load_tree: Callable[[int], DataTree] | None = None) -> None:
         self.my_id = my_id
         self.verifier = verifier  # the activated config
         self.last_seen_verifier = verifier  # the newest config proposed or heard of
@@ -108,44 +120,70 @@ class ZabContext:
         self.config = config
         self.outbox = outbox
         self.probe = probe
+        # A persisted snapshot's tree, by zxid (Peer.load_tree); a context without one has none.
+        self.load_tree = load_tree or _no_snapshot
         # OrderedDict: released oldest first, and a plain dict's iteration slows down as its
         # front is popped (deleted slots are skipped one by one).
         self.on_persisted: OrderedDict[int, Callable[[], None]] = OrderedDict()
         self.to_apply: deque[int] = deque()  # committed, not yet in the tree (apply_next)
         self.snapshot_due = False
+        self.snapshot_running: SnapshotSerializer | None = None
         self._snap_threshold = 0
         self._snap_threshold_base: int | None = None
 
     def note_applied(self) -> None:
         """SyncRequestProcessor's rule, in every role: once snapCount/2 plus a roll of up to
-        snapCount/2 txns were logged after the last snapshot, the applied tree is due for a
-        snapshot. It is taken at the start of the next input (`snapshot_if_due`), after the
-        driver has executed this step's effects (their Apply still reads the log)."""
+        snapCount/2 txns were logged since the last snapshot started, the applied tree is due
+        for a snapshot. It starts at the next input (`snapshot_if_due`), after the driver has
+        executed this step's effects (their Apply still reads the log)."""
         db = self.db
         snap_count = self.config.snap_count
-        if self._snap_threshold_base != db.base_zxid:
-            # The roll is drawn per snapshot, from a stream seeded by this server and the
-            # snapshot (the core draws no randomness of its own: same inputs, same outputs).
+        if self._snap_threshold_base != db.counted_from:
+            # The roll is drawn per snapshot, from a stream seeded by this server and where the
+            # count restarted (the core draws no randomness of its own: same inputs, same outputs).
             half = max(snap_count // 2, 1)
-            self._snap_threshold = half + random.Random(f"{self.my_id}-{db.base_zxid}").randrange(half)
-            self._snap_threshold_base = db.base_zxid
-        if db.logged_after_base() > self._snap_threshold:
+            self._snap_threshold = half + random.Random(f"{self.my_id}-{db.counted_from}").randrange(half)
+            self._snap_threshold_base = db.counted_from
+        if db.logged_since_snapshot > self._snap_threshold:
             self.snapshot_due = True
 
     def snapshot_if_due(self) -> None:
-        """Snapshot the applied tree: Persist(snapshot) writes it and starts a new log file;
-        the database keeps only the committed-log window before it (DIFF to lagging learners)."""
+        """Start a snapshot of the applied tree, exact at its zxid, serialized in steps while
+        txns go on (`step_snapshot`). The count of logged txns restarts now; if a snapshot is
+        still running, this one is skipped ("Too busy to snap, skipping")."""
         if not self.snapshot_due:
             return
         self.snapshot_due = False
         db = self.db
         zxid = db.last_processed_zxid
+        db.restart_count(zxid)
+        if self.snapshot_running is not None:
+            self.probe("snapshot skipped: the previous one is still running")
+            return
         if zxid <= db.base_zxid:
             return
-        stream = db.snap_stream()
         self.probe("periodic snapshot")
-        db.rebase(zxid, stream, keep=self.config.commit_log_count)
-        self.persist(snapshot=(zxid, stream))
+        self.snapshot_running = SnapshotSerializer(db.tree, exact=True)
+        self.step_snapshot()
+
+    def step_snapshot(self) -> None:
+        """Serialize the next nodes of the running snapshot. Once done, Persist(snapshot) writes
+        it and starts a new log file; the database keeps only the committed-log window before
+        it (DIFF to lagging learners)."""
+        running = self.snapshot_running
+        if running is None:
+            return
+        if not running.step(self.config.snapshot_nodes_per_step):
+            self.probe("snapshot serialized while txns were applied")
+            return
+        self.snapshot_running = None
+        self.db.rebase(running.zxid, keep=self.config.commit_log_count)
+        self.persist(snapshot=(running.zxid, running))
+
+    def abandon_snapshot(self) -> None:
+        if self.snapshot_running is not None:
+            self.snapshot_running.abandon()
+            self.snapshot_running = None
 
     def persist(self, then: Callable[[], None] | None = None, **fields: object) -> int:
         persist_id = self.outbox.persist(**fields)
@@ -734,14 +772,20 @@ class Follower:
         self.sync_mode = P.TRUNC
         self.snapshot_needed = True
         self.ctx.probe("follower truncated its log")
-        self.ctx.db.truncate(p.zxid)
+        if self.ctx.db.last_processed_zxid > p.zxid:
+            self.ctx.probe("follower rebuilt its tree from its snapshot to truncate")
+        self.ctx.db.truncate(p.zxid, self.ctx.load_tree)
         self.ctx.persist(truncate_to_zxid=p.zxid)
 
     def _on_snap(self, p: QuorumPacket, snapshot: bytes) -> None:
         self.sync_mode = P.SNAP
         self.snapshot_needed = True
         self.ctx.probe("follower loaded a SNAP")
-        self.ctx.db.load_snapshot(p.zxid, snapshot)
+        try:
+            tree = parse_snap_stream(snapshot, 0)[0].tree
+        except SnapshotFormatError as exc:
+            raise PeerProtocolError(f"bad SNAP from {self.leader_sid}: {exc}") from None
+        self.ctx.db.load_snapshot(p.zxid, tree)
 
     def _on_proposal(self, p: QuorumPacket) -> None:
         entry = p.data or b""
@@ -779,9 +823,8 @@ class Follower:
         db = self.ctx.db
         snapshot = None
         if self.snapshot_needed:
-            stream = db.snap_stream()
-            snapshot = (db.last_processed_zxid, stream)
-            db.rebase(db.last_processed_zxid, stream)
+            snapshot = (db.last_processed_zxid, db.snapshot())
+            db.rebase(db.last_processed_zxid)
         entries = tuple(self.not_committed)
         for zxid, entry in entries:
             db.append(zxid, entry)

@@ -135,14 +135,15 @@ async def _tick(server: ZooKeeperServer, tick_s: float) -> None:
 
 
 async def _autopurge(db: Database, config: ServerConfig) -> None:
-    """DatadirCleanupManager: purge old snapshots and logs every purgeInterval hours."""
+    """DatadirCleanupManager: purge old snapshots and logs at start-up, then every
+    purgeInterval hours (its timer's first delay is 0)."""
     loop = asyncio.get_running_loop()
     while True:
-        await asyncio.sleep(config.autopurge_purge_interval_hours * 3600)
         try:
             await loop.run_in_executor(None, db.purge)
         except Exception:
             logger.exception("autopurge failed")
+        await asyncio.sleep(config.autopurge_purge_interval_hours * 3600)
 
 
 async def _sweep_containers(server: ZooKeeperServer, config: ServerConfig) -> None:

@@ -1,7 +1,10 @@
 """A quorum member's dataDir: the core's DiskImage loaded at start, Persist effects written back.
 
-Rule 1: the image is the newest valid snapshot plus every logged txn after it, so the core can
-truncate (TRUNC) down to that snapshot; restore() runs first and repairs torn log tails.
+Rule 1: the image is the newest valid snapshot's zxid plus every logged txn after it, so the
+core can truncate (TRUNC) down to that snapshot; restore() runs first and repairs torn log
+tails and replays the newest snapshot and the log, and the core starts from that tree; a
+snapshot is read back from its file (`load`, the SnapshotStore) only when the core must rebuild
+its database.
 Rule 2: `write` mirrors DiskImage.apply on the real files, in its order: truncate, snapshot,
 log entries, epoch files. It is called on the storage thread only, and returns after
 everything it wrote is fsynced (forceSync=no skips the log fsync, as ZooKeeper does).
@@ -15,6 +18,7 @@ from collections.abc import Sequence
 from pyzk.config import ServerConfig
 from pyzk.quorum.database import DiskImage
 from pyzk.quorum.effects import Persist
+from pyzk.storage.errors import StorageError
 from pyzk.storage.files import LocalDisk, TxnLogWriter, read_epoch, restore, write_epoch
 from pyzk.storage.format import LogFileReader, entry_zxid
 from pyzk.storage.layout import (
@@ -22,14 +26,11 @@ from pyzk.storage.layout import (
     CURRENT_EPOCH_FILE,
     LOG_PREFIX,
     SNAPSHOT_PREFIX,
+    logs_covering,
     sorted_by_zxid,
     zxid_from_name,
 )
-from pyzk.storage.snapshot_format import (
-    SnapshotSerializer,
-    parse_snap_stream,
-    parse_snapshot,
-)
+from pyzk.storage.snapshot_format import SnapshotSerializer, parse_snapshot
 from pyzk.tree.datatree import DataTree
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class QuorumDisk:
         self.disk = LocalDisk(config.data_dir, config.data_log_dir,
                               snapshot_compression=config.snapshot_compression_method)
         self.log = self._new_log()
+        self._replayed: DataTree | None = None  # start-up's recovered tree, until the core takes it
 
     def _new_log(self) -> TxnLogWriter:
         return TxnLogWriter(self.config.data_log_dir, self.config.pre_alloc_size_kb, self.config.force_sync)
@@ -56,25 +58,47 @@ class QuorumDisk:
         snapshot = None
         snapshot_zxid = 0
         if name is not None:
-            snapshot_zxid = zxid_from_name(name, SNAPSHOT_PREFIX)
-            tree = parse_snapshot(self.disk.read_snapshot(name), digest_enabled=config.digest_enabled,
-                                  extended_types_enabled=config.extended_types_enabled).tree
-            tree.last_processed_zxid = snapshot_zxid
-            snapshot = (snapshot_zxid, _snap_stream(tree))
-        entries = [(zxid, entry) for zxid, entry, _, _ in self._logged() if zxid > snapshot_zxid]
+            snapshot = snapshot_zxid = zxid_from_name(name, SNAPSHOT_PREFIX)
+        entries = self._logged_after(snapshot_zxid)
+        # Recovery replayed the same snapshot and log: the core starts from that tree rather than
+        # parsing and replaying again (the core keeps digests: only when recovery did too).
+        last_zxid = entries[-1][0] if entries else snapshot_zxid
+        if config.digest_enabled and restored.tree.last_processed_zxid == last_zxid:
+            self._replayed = restored.tree
         accepted = read_epoch(config.data_dir, ACCEPTED_EPOCH_FILE)
         current = read_epoch(config.data_dir, CURRENT_EPOCH_FILE)
         logger.info("Quorum database: snapshot 0x%x, %d logged txns after it, acceptedEpoch %s, "
                     "currentEpoch %s", snapshot_zxid, len(entries), accepted, current)
         return DiskImage(snapshot, entries, accepted, current)
 
-    def _logged(self) -> list[tuple[int, bytes, str, int]]:
-        """Every good log record: (zxid, entry, file name, record offset), in log order."""
+    def take_replayed_tree(self) -> DataTree | None:
+        """The tree start-up recovery built from the image load_image returned, once."""
+        tree, self._replayed = self._replayed, None
+        return tree
+
+    # ---- SnapshotStore (the event loop; the core asks only for durable snapshots) ---------
+
+    def load(self, zxid: int) -> DataTree:
+        for name in self.disk.snapshot_names():
+            if zxid_from_name(name, SNAPSHOT_PREFIX) == zxid:
+                logger.info("Reading snapshot %s to rebuild the database", name)
+                return self._parse(name)
+        raise StorageError(f"snapshot 0x{zxid:x} is not in {self.disk.snap_dir}")
+
+    def _parse(self, name: str) -> DataTree:
+        # The core's tree keeps digests whatever digest.enabled says: the core compares them.
+        return parse_snapshot(self.disk.read_snapshot(name), digest_enabled=True,
+                              extended_types_enabled=self.config.extended_types_enabled).tree
+
+    def _logged_after(self, zxid: int) -> list[tuple[int, bytes]]:
+        """Every good log record after `zxid`, in log order, read from the files that can hold
+        one (FileTxnLog.getLogFiles: older files are not opened)."""
         found = []
-        for name in sorted_by_zxid(self.disk.log_names(), LOG_PREFIX):
-            reader = LogFileReader(self.disk.read_log(name), self.disk.describe(name))
-            for offset, entry in reader:
-                found.append((entry_zxid(entry), entry, name, offset))
+        for name in logs_covering(self.disk.log_names(), zxid + 1):
+            for _offset, entry in LogFileReader(self.disk.read_log(name), self.disk.describe(name)):
+                entry_at = entry_zxid(entry)
+                if entry_at > zxid:
+                    found.append((entry_at, entry))
         return found
 
     # ---- Persist effects (storage thread) ------------------------------------------------
@@ -111,20 +135,10 @@ class QuorumDisk:
                     break
         self.log = self._new_log()
 
-    def _write_snapshot(self, zxid: int, stream: bytes) -> None:
-        tree = parse_snap_stream(stream, 0, digest_enabled=self.config.digest_enabled,
-                                 extended_types_enabled=self.config.extended_types_enabled)[0].tree
-        tree.last_processed_zxid = zxid
-        serializer = SnapshotSerializer(tree)
-        serializer.step(1 << 62)
+    def _write_snapshot(self, zxid: int, serializer: SnapshotSerializer) -> None:
         self.log.roll()  # txns after the snapshot start a new log file, as after any snapshot
         self.disk.write_snapshot(zxid, serializer.file_chunks(digest_enabled=self.config.digest_enabled))
 
     def close(self) -> None:
         self.log.close()
 
-
-def _snap_stream(tree: DataTree) -> bytes:
-    serializer = SnapshotSerializer(tree)
-    serializer.step(1 << 62)
-    return serializer.snap_stream()

@@ -85,7 +85,8 @@ class EnsembleMember:
         zab_config = ZabConfig(config.tick_time_ms, config.init_limit_ticks, config.sync_limit_ticks,
                                reconfig_enabled=config.reconfig_enabled, snap_count=config.snap_count)
         backup_static_config(config)
-        self.peer = Peer(self.my_id, verifier, image, wall_ms(), zab_config)
+        self.peer = Peer(self.my_id, verifier, image, wall_ms(), zab_config, store=self.disk,
+                         replayed=self.disk.take_replayed_tree())
         self.driver = QuorumDriver(self.my_id, config.servers, self.peer, self.disk, self._on_effect,
                                    self._on_fatal, listen_on_all_ips=config.quorum_listen_on_all_ips)
         self.sasl_factory = sasl_mechanism_factory(config)
@@ -260,13 +261,13 @@ async def _autopurge(config: ServerConfig) -> None:
     loop = asyncio.get_running_loop()
     logger.info("autopurge.snapRetainCount set to %d, autopurge.purgeInterval set to %d",
                 config.autopurge_snap_retain_count, config.autopurge_purge_interval_hours)
-    while True:
-        await asyncio.sleep(config.autopurge_purge_interval_hours * 3600)
+    while True:  # the first purge at start-up (DatadirCleanupManager: delay 0), then every interval
         try:
             await loop.run_in_executor(None, purge, config.data_dir, config.data_log_dir,
                                        config.autopurge_snap_retain_count)
         except Exception:
             logger.exception("autopurge failed")
+        await asyncio.sleep(config.autopurge_purge_interval_hours * 3600)
 
 
 async def _expire_sessions(member: EnsembleMember, tick_s: float) -> None:

@@ -57,6 +57,8 @@ from pyzk.sim.client_checker import ClientChecker
 from pyzk.sim.clients import ClientNet, SimClient
 from pyzk.sim.members import SimMember
 from pyzk.storage.format import decode_txn_entry
+from pyzk.storage.snapshot_format import parse_snap_stream
+from pyzk.tree.datatree import DataTree
 
 OPEN_ACL = [ACL(31, Id("world", "anyone"))]
 PARTITION_RETRY_MS = 50
@@ -80,6 +82,7 @@ class SimOptions:
     clients: int = 3  # simulated clients through the server layer; 0 = the leader-only workload
     client_timeout_ticks: tuple[int, ...] = (3, 4, 6, 10)  # session timeouts each client draws from
     snap_count: int = 100_000  # zookeeper.snapCount: small values snapshot every few txns
+    snapshot_nodes_per_step: int = 1000  # small values make a snapshot span many inputs
 
     @classmethod
     def swarm(cls, rng: random.Random) -> SimOptions:
@@ -97,6 +100,7 @@ class SimOptions:
             faults_ms=rng.choice((6000, 10_000)),
             clients=rng.choice((2, 3, 3, 4)),
             snap_count=rng.choice((100_000, 100_000, 40, 10)),
+            snapshot_nodes_per_step=rng.choice((1000, 3, 1)),
         )
 
 
@@ -123,9 +127,22 @@ class QuorumLink:
 
 @dataclass
 class SimDisk:
+    """A member's dataDir: what is durable, what is still being written, and (the
+    SnapshotStore) the snapshots that became durable, as the SNAP stream bytes."""
+
     durable: DiskImage = field(default_factory=DiskImage)
     pending: list[tuple[int, Persist]] = field(default_factory=list)  # (durable at ms, write)
     last_fsync_ms: int = 0
+    snapshots: dict[int, bytes] = field(default_factory=dict)
+
+    def make_durable(self, persist: Persist) -> None:
+        self.durable.apply(persist)
+        if persist.snapshot is not None:
+            zxid, serializer = persist.snapshot
+            self.snapshots[zxid] = serializer.snap_stream()
+
+    def load(self, zxid: int) -> DataTree:
+        return parse_snap_stream(self.snapshots[zxid], 0)[0].tree
 
 
 class _ServerLog(logging.Handler):
@@ -169,7 +186,8 @@ class World:
         self.verifier = QuorumMaj.of_sids(self.sids)
         o = self.options
         self.zab_config = ZabConfig(o.tick_time_ms, o.init_limit_ticks, o.sync_limit_ticks, o.commit_log_count,
-                                    snap_count=o.snap_count)
+                                    snap_count=o.snap_count, snapshot_nodes_per_step=o.snapshot_nodes_per_step,
+                                    verify_kept_tree=True)
         self.probe = CountingProbe()
         self.checker = ZabChecker()
         self.disks = {sid: SimDisk() for sid in self.sids}
@@ -274,7 +292,8 @@ class World:
         disk = self.disks[sid]
         self.trace(f"{sid} starts (incarnation {self.incarnation[sid]}, log to "
                    f"{hex_zxid(disk.durable.entries[-1][0] if disk.durable.entries else 0)})")
-        self.peers[sid] = Peer(sid, self.verifier, disk.durable, self.now_ms, self.zab_config, self.probe)
+        self.peers[sid] = Peer(sid, self.verifier, disk.durable, self.now_ms, self.zab_config, self.probe,
+                               store=disk)
         self._timer_at[sid] = None
         self._drain(sid)
 
@@ -500,7 +519,7 @@ class World:
         last_id = None
         while disk.pending and disk.pending[0][0] <= self.now_ms:
             _, persist = disk.pending.pop(0)
-            disk.durable.apply(persist)
+            disk.make_durable(persist)
             last_id = persist.persist_id
         if last_id is None:
             return

@@ -263,6 +263,13 @@ def test_every_role_snapshots_every_snap_count_txns_and_restarts_from_it(
         assert len(snapshots) >= 3, f"server {server.server_id}: {[p.name for p in snapshots]}"
     follower = next(s for s in ens.servers if srvr_field(s, "Mode") == "follower")
     follower.stop()
+    snapshots_dir = follower.data_dir / "version-2"
+    before = sorted(snapshots_dir.glob("snapshot.*"), key=lambda p: int(p.name.split(".")[1], 16))
+    assert len(before) > 3
+    # Restarted with autopurge on: the first purge runs at start-up (DatadirCleanupManager's
+    # timer has delay 0), not purgeInterval hours later, and keeps snapRetainCount snapshots.
+    with follower.config_path.open("a") as cfg:
+        cfg.write("autopurge.snapRetainCount=3\nautopurge.purgeInterval=1\n")
     follower.start()
     zk = client(follower.address)
     try:
@@ -271,6 +278,11 @@ def test_every_role_snapshots_every_snap_count_txns_and_restarts_from_it(
     finally:
         zk.stop()
         zk.close()
+    deadline = time.monotonic() + 20
+    while before[0].exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    kept = {p.name for p in snapshots_dir.glob("snapshot.*")}
+    assert not before[0].exists() and {p.name for p in before[-3:]} <= kept and len(kept) <= 4
 
 
 def test_mntr_reports_the_quorum_on_every_member(ensemble: Ensemble) -> None:

@@ -27,9 +27,10 @@ def quorum_disk(tmp_path: Path) -> QuorumDisk:
     return QuorumDisk(parse_config(cfg, myid_text="1"))
 
 
-def reload(tmp_path: Path, disk: QuorumDisk) -> DiskImage:
+def reload(tmp_path: Path, disk: QuorumDisk) -> tuple[QuorumDisk, DiskImage]:
     disk.close()
-    return quorum_disk(tmp_path).load_image()
+    disk = quorum_disk(tmp_path)
+    return disk, disk.load_image()
 
 
 def test_entries_and_epochs_survive_a_restart(tmp_path: Path) -> None:
@@ -37,10 +38,11 @@ def test_entries_and_epochs_survive_a_restart(tmp_path: Path) -> None:
     assert disk.load_image().entries == []
     entries = tuple(entry(0x100000000 + i) for i in range(1, 4))
     disk.write([Persist(1, accepted_epoch=1), Persist(2, current_epoch=1), Persist(3, entries=entries)])
-    image = reload(tmp_path, disk)
+    disk, image = reload(tmp_path, disk)
     assert image.entries == list(entries)
     assert (image.accepted_epoch, image.current_epoch) == (1, 1)
-    assert ZabDatabase(image.snapshot, image.entries).last_processed_zxid == 0x100000003
+    assert image.snapshot == 0  # the empty snapshot start-up made
+    assert ZabDatabase(0, disk.load(0), image.entries).last_processed_zxid == 0x100000003
 
 
 def test_trunc_drops_the_logged_txns_above_the_zxid(tmp_path: Path) -> None:
@@ -48,18 +50,20 @@ def test_trunc_drops_the_logged_txns_above_the_zxid(tmp_path: Path) -> None:
     disk.load_image()
     disk.write([Persist(1, entries=tuple(entry(0x100000000 + i) for i in range(1, 6)))])
     disk.write([Persist(2, truncate_to_zxid=0x100000002), Persist(3, entries=(entry(0x200000001),))])
-    image = reload(tmp_path, disk)
+    _, image = reload(tmp_path, disk)
     assert [z for z, _ in image.entries] == [0x100000001, 0x100000002, 0x200000001]
 
 
 def test_a_snap_from_the_leader_becomes_the_base_snapshot(tmp_path: Path) -> None:
-    leader = ZabDatabase(None, [entry(0x100000000 + i) for i in range(1, 4)])
-    stream = leader.snap_stream()
+    leader = ZabDatabase(0, None, [entry(0x100000000 + i) for i in range(1, 4)])
     disk = quorum_disk(tmp_path)
     disk.load_image()
-    disk.write([Persist(1, snapshot=(0x100000003, stream), entries=(entry(0x100000004),), current_epoch=1)])
-    image = reload(tmp_path, disk)
-    assert image.snapshot is not None and image.snapshot[0] == 0x100000003
+    disk.write([Persist(1, snapshot=(0x100000003, leader.snapshot()), entries=(entry(0x100000004),),
+                        current_epoch=1)])
+    disk, image = reload(tmp_path, disk)
+    assert image.snapshot == 0x100000003
     assert [z for z, _ in image.entries] == [0x100000004]
-    db = ZabDatabase(image.snapshot, image.entries)
+    db = ZabDatabase(image.snapshot, disk.load(image.snapshot), image.entries)
     assert sorted(db.tree.nodes) == sorted([*leader.tree.nodes, "/n100000004"])
+    # Read back from the file (start-up's parsed tree was handed over above).
+    assert sorted(disk.load(0x100000003).nodes) == sorted(leader.tree.nodes)

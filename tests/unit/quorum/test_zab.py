@@ -29,6 +29,7 @@ from pyzk.quorum.zab import (
 )
 from pyzk.quorum.zxid import make_zxid
 from pyzk.storage.format import encode_txn_entry
+from pyzk.storage.snapshot_format import parse_snap_stream
 
 OPEN_ACL = [ACL(31, Id("world", "anyone"))]
 
@@ -39,7 +40,7 @@ def entry(zxid: int) -> bytes:
 
 
 def context(my_id: int = 1, log: list[int] | None = None, epoch: int = 0) -> ZabContext:
-    db = ZabDatabase(None, [(z, entry(z)) for z in (log or [])])
+    db = ZabDatabase(0, None, [(z, entry(z)) for z in (log or [])])
     return ZabContext(my_id, QuorumMaj.of_sids([1, 2, 3]), db, epoch, epoch, ZabConfig(), Outbox(), Probe())
 
 
@@ -238,19 +239,20 @@ def test_leader_counts_a_proposal_ack_that_a_joining_learner_sends_before_its_ne
 
 def test_a_snapshot_keeps_the_committed_log_window_and_replays_only_what_follows() -> None:
     zxids = [make_zxid(1, n) for n in range(1, 11)]
-    db = ZabDatabase(None, [(z, entry(z)) for z in zxids[:6]])  # all six applied
+    db = ZabDatabase(0, None, [(z, entry(z)) for z in zxids[:6]])  # all six applied
     base = zxids[5]
-    db.rebase(base, db.snap_stream(), keep=3)
+    stream = db.snap_stream()
+    db.rebase(base, keep=3)
     for z in zxids[6:]:
         db.append(z, entry(z))  # logged, not applied yet
     assert [z for z, _ in db.log] == zxids[3:]  # 3 before the snapshot, then all after it
-    assert db.logged_after_base() == 4 and db.committed_window(10)[0][0] == zxids[3]
-    db.reload(up_to_zxid=base)  # from the snapshot: the window is not applied again
-    assert db.last_processed_zxid == base and f"/n{zxids[5]:x}" in db.tree.nodes
-    assert f"/n{zxids[6]:x}" not in db.tree.nodes
+    assert db.logged_since_snapshot == 10 and db.committed_window(10)[0][0] == zxids[3]
+    # Rebuilt from the snapshot and the log: the window is not applied again, what follows is.
+    rebuilt = ZabDatabase(base, parse_snap_stream(stream, 0)[0].tree, db.log)
+    # /, /zookeeper, /zookeeper/quota, /zookeeper/config and the ten nodes, each once
+    assert rebuilt.last_processed_zxid == zxids[-1] and len(rebuilt.tree.nodes) == 4 + 10
     for z in zxids[6:]:
         db.apply_committed(z)
-    # /, /zookeeper, /zookeeper/quota, /zookeeper/config and the ten nodes, each once
     assert db.last_processed_zxid == zxids[-1] and len(db.tree.nodes) == 4 + 10
 
 
@@ -265,12 +267,32 @@ def test_after_snap_count_logged_txns_the_next_input_takes_a_snapshot() -> None:
         if ctx.snapshot_due:
             break
     applied = ctx.db.last_processed_zxid
-    assert ctx.snapshot_due and 5 < ctx.db.logged_after_base() <= 10  # snapCount/2 + a roll
+    assert ctx.snapshot_due and 5 < ctx.db.logged_since_snapshot <= 10  # snapCount/2 + a roll
     ctx.snapshot_if_due()
     persists = [e for e in ctx.outbox.effects if isinstance(e, Persist)]
     assert [p.snapshot[0] for p in persists if p.snapshot] == [applied]
-    assert ctx.db.base_zxid == applied and ctx.db.logged_after_base() == 0 and len(ctx.db.log) == 2
+    assert ctx.db.base_zxid == applied and ctx.db.logged_since_snapshot == 0 and len(ctx.db.log) == 2
     assert not ctx.snapshot_due
+
+
+def test_a_log_far_ahead_of_the_tree_does_not_snapshot_at_every_commit() -> None:
+    """A follower logs many proposals before their commits arrive: snapshots come every
+    snapCount/2 + roll txns logged since the last one started, as SyncRequestProcessor counts,
+    not at each commit while the log is ahead of the tree by more than that."""
+    zxids = [make_zxid(1, n) for n in range(1, 61)]
+    ctx = ZabContext(1, QuorumMaj.of_sids([1, 2, 3]), ZabDatabase(), 1, 1,
+                     ZabConfig(snap_count=10, commit_log_count=0), Outbox(), Probe())
+    snapshots = []
+    for i, z in enumerate(zxids):
+        ctx.db.append(z, entry(z))
+        if i >= 30:  # the tree follows 30 txns behind the log
+            applied = zxids[i - 30]
+            ctx.snapshot_if_due()
+            ctx.db.apply_committed(applied)
+            ctx.note_applied()
+    persists = [e for e in ctx.outbox.effects if isinstance(e, Persist) and e.snapshot]
+    snapshots = [p.snapshot[0] for p in persists]
+    assert 3 <= len(snapshots) <= 60 // 5, [hex(z) for z in snapshots]
 
 
 def test_txns_committed_by_one_input_enter_the_tree_one_ready_at_a_time() -> None:
