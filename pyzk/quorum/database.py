@@ -89,10 +89,6 @@ class ZabDatabase:
         self._next_apply = 0  # a hint: index in `log` of the next txn to apply
         self._base_end: int | None = None  # cached index of the first txn after the base
         self._base_end_of: list[tuple[int, bytes]] | None = None  # ... in this log list
-        # SyncRequestProcessor's txnCount: txns logged since the last snapshot started (or
-        # since the base, at start), and the zxid that count restarted at.
-        self.logged_since_snapshot = len(self.log) - self._base_index()
-        self.counted_from = base_zxid
         self.fast_forward()
 
     @property
@@ -127,7 +123,6 @@ class ZabDatabase:
         if zxid <= self.last_logged_zxid:
             raise InvariantViolation(f"log append {zxid:#x} after {self.last_logged_zxid:#x}")
         self.log.append((zxid, entry))
-        self.logged_since_snapshot += 1
         if decoded is not None:
             self._decoded[zxid] = decoded
 
@@ -207,12 +202,6 @@ class ZabDatabase:
         self.tree.last_processed_zxid = zxid
         self._decoded.clear()
         self._next_apply = 0
-        self.restart_count(zxid)
-
-    def restart_count(self, zxid: int) -> None:
-        """A snapshot starts at `zxid` (FileTxnSnapLog.rollLog resets the txn count)."""
-        self.logged_since_snapshot = 0
-        self.counted_from = zxid
 
     def rebase(self, zxid: int, keep: int = 0) -> None:
         """A snapshot of the current tree was taken at `zxid`: the log keeps what follows it,
@@ -221,6 +210,10 @@ class ZabDatabase:
         end = bisect_right(self.log, zxid, key=_zxid_of)
         self.log = self.log[max(0, end - keep):]
         self._base_end = None
+
+    def logged_after_base(self) -> int:
+        """Txns logged after the base snapshot (the window kept before it not counted)."""
+        return len(self.log) - self._base_index()
 
     def _base_index(self) -> int:
         # The base's index in the log changes only when the log list is replaced (rebase,

@@ -56,6 +56,7 @@ from pyzk.quorum.zxid import (
     make_zxid,
 )
 from pyzk.storage.format import decode_txn_entry, encode_txn_entry
+from pyzk.storage.policy import SNAP_SIZE_LIMIT_KB_DEFAULT, SnapshotScheduler
 from pyzk.storage.snapshot_format import SnapshotFormatError, SnapshotSerializer, parse_snap_stream
 from pyzk.tree.datatree import DataTree
 
@@ -87,6 +88,7 @@ class ZabConfig:
     commit_log_count: int = 500  # zookeeper.commitLogCount
     reconfig_enabled: bool = False
     snap_count: int = 100_000  # zookeeper.snapCount
+    snap_size_limit_kb: int = SNAP_SIZE_LIMIT_KB_DEFAULT  # zookeeper.snapSizeLimitInKb
     # A periodic snapshot serializes this many nodes per input, so a big tree does not stall
     # the server (about 3 ms per 1,000 nodes); it is exact at its zxid (Peer.tick).
     snapshot_nodes_per_step: int = 1000
@@ -128,23 +130,19 @@ class ZabContext:
         self.to_apply: deque[int] = deque()  # committed, not yet in the tree (apply_next)
         self.snapshot_due = False
         self.snapshot_running: SnapshotSerializer | None = None
-        self._snap_threshold = 0
-        self._snap_threshold_base: int | None = None
+        # The rolls come from a stream seeded by this server (the core draws no randomness of
+        # its own: same inputs, same outputs).
+        self.snapshot_schedule = SnapshotScheduler(config.snap_count, config.snap_size_limit_kb,
+                                                   random.Random(f"{my_id}-snapshots").randrange)
 
-    def note_applied(self) -> None:
-        """SyncRequestProcessor's rule, in every role: once snapCount/2 plus a roll of up to
-        snapCount/2 txns were logged since the last snapshot started, the applied tree is due
-        for a snapshot. It starts at the next input (`snapshot_if_due`), after the driver has
-        executed this step's effects (their Apply still reads the log)."""
-        db = self.db
-        snap_count = self.config.snap_count
-        if self._snap_threshold_base != db.counted_from:
-            # The roll is drawn per snapshot, from a stream seeded by this server and where the
-            # count restarted (the core draws no randomness of its own: same inputs, same outputs).
-            half = max(snap_count // 2, 1)
-            self._snap_threshold = half + random.Random(f"{self.my_id}-{db.counted_from}").randrange(half)
-            self._snap_threshold_base = db.counted_from
-        if db.logged_since_snapshot > self._snap_threshold:
+    def log(self, zxid: int, entry: bytes, decoded: tuple[TxnHeader, Any] | None = None) -> None:
+        """Append a txn to the database's log (the caller persists it). SyncRequestProcessor's
+        rule, in every role: once snapCount/2 + a roll txns, or snapSizeLimitInKb/2 + a roll
+        bytes, were logged since the last snapshot started, a snapshot of the applied tree is
+        due; it starts at the next input (`snapshot_if_due`), after the driver has executed
+        this step's effects."""
+        self.db.append(zxid, entry, decoded)
+        if self.snapshot_schedule.on_logged(len(entry)):
             self.snapshot_due = True
 
     def snapshot_if_due(self) -> None:
@@ -156,7 +154,7 @@ class ZabContext:
         self.snapshot_due = False
         db = self.db
         zxid = db.last_processed_zxid
-        db.restart_count(zxid)
+        self.snapshot_schedule.snapshot_started()  # FileTxnSnapLog.rollLog resets the counts
         if self.snapshot_running is not None:
             self.probe("snapshot skipped: the previous one is still running")
             return
@@ -387,7 +385,7 @@ class Leader:
         self.last_proposed = zxid
         hdr = TxnHeader(session_id, cxid, zxid, time_ms, txn_type)
         entry = encode_txn_entry(hdr, txn, None)
-        self.ctx.db.append(zxid, entry, (hdr, txn))
+        self.ctx.log(zxid, entry, (hdr, txn))
         sizes = self.proposal_sizes
         size = len(entry)
         self.proposal_sizes = (size, size, size) if sizes is None else (size, min(sizes[1], size), max(sizes[2], size))
@@ -572,7 +570,6 @@ class Leader:
             else:
                 self.ctx.send_all(self.forwarding, P.COMMIT, zxid)
             self._release_syncs(zxid)
-            self.ctx.note_applied()
 
     def monitor_values(self) -> dict[str, int]:
         """The leader's mntr gauges (LeaderZooKeeperServer.registerMetrics)."""
@@ -796,7 +793,7 @@ class Follower:
         if p.zxid <= last:
             raise PeerProtocolError(f"PROPOSAL {p.zxid:#x} not after {last:#x}")
         if self.phase == Phase.BROADCAST:
-            self.ctx.db.append(p.zxid, entry, (hdr, txn))
+            self.ctx.log(p.zxid, entry, (hdr, txn))
             self._ack_when_logged(((p.zxid, entry),))
         else:
             self.not_committed.append((p.zxid, entry))
@@ -809,7 +806,7 @@ class Follower:
             if not self.not_committed or self.not_committed[0][0] != p.zxid:
                 raise PeerProtocolError(f"COMMIT {p.zxid:#x} does not match the first pending proposal")
             zxid, entry = self.not_committed.pop(0)
-            self.ctx.db.append(zxid, entry)
+            self.ctx.log(zxid, entry)
             self._apply(zxid)
         else:
             self.committed_in_sync.append(p.zxid)
@@ -827,7 +824,7 @@ class Follower:
             db.rebase(db.last_processed_zxid)
         entries = tuple(self.not_committed)
         for zxid, entry in entries:
-            db.append(zxid, entry)
+            self.ctx.log(zxid, entry)
         self.logged_in_sync = [z for z, _ in entries]
         self.not_committed = []
         self.ctx.current_epoch = self.epoch
@@ -859,7 +856,7 @@ class Follower:
 
     def _log_and_ack(self, entries: tuple[tuple[int, bytes], ...]) -> None:
         for zxid, entry in entries:
-            self.ctx.db.append(zxid, entry)
+            self.ctx.log(zxid, entry)
         self._ack_when_logged(entries)
 
     def _ack_when_logged(self, entries: tuple[tuple[int, bytes], ...]) -> None:
@@ -873,8 +870,6 @@ class Follower:
 
     def _apply(self, zxid: int) -> None:
         self.ctx.commit(zxid, leader=False)
-        if self.phase == Phase.BROADCAST:
-            self.ctx.note_applied()
 
     def _on_commitandactivate(self, p: QuorumPacket) -> None:
         """A reconfig's commit; its config is activated as the txn is applied (`_apply`)."""

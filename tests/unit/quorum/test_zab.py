@@ -246,7 +246,7 @@ def test_a_snapshot_keeps_the_committed_log_window_and_replays_only_what_follows
     for z in zxids[6:]:
         db.append(z, entry(z))  # logged, not applied yet
     assert [z for z, _ in db.log] == zxids[3:]  # 3 before the snapshot, then all after it
-    assert db.logged_since_snapshot == 10 and db.committed_window(10)[0][0] == zxids[3]
+    assert db.logged_after_base() == 4 and db.committed_window(10)[0][0] == zxids[3]
     # Rebuilt from the snapshot and the log: the window is not applied again, what follows is.
     rebuilt = ZabDatabase(base, parse_snap_stream(stream, 0)[0].tree, db.log)
     # /, /zookeeper, /zookeeper/quota, /zookeeper/config and the ten nodes, each once
@@ -261,18 +261,32 @@ def test_after_snap_count_logged_txns_the_next_input_takes_a_snapshot() -> None:
     ctx = ZabContext(1, QuorumMaj.of_sids([1, 2, 3]), ZabDatabase(), 1, 1,
                      ZabConfig(snap_count=10, commit_log_count=2), Outbox(), Probe())
     for z in zxids:
-        ctx.db.append(z, entry(z))
+        ctx.log(z, entry(z))
         ctx.db.apply_committed(z)
-        ctx.note_applied()
         if ctx.snapshot_due:
             break
     applied = ctx.db.last_processed_zxid
-    assert ctx.snapshot_due and 5 < ctx.db.logged_since_snapshot <= 10  # snapCount/2 + a roll
+    assert ctx.snapshot_due and 5 < ctx.db.logged_after_base() <= 10  # snapCount/2 + a roll
     ctx.snapshot_if_due()
     persists = [e for e in ctx.outbox.effects if isinstance(e, Persist)]
     assert [p.snapshot[0] for p in persists if p.snapshot] == [applied]
-    assert ctx.db.base_zxid == applied and ctx.db.logged_since_snapshot == 0 and len(ctx.db.log) == 2
+    assert ctx.db.base_zxid == applied and ctx.db.logged_after_base() == 0 and len(ctx.db.log) == 2
     assert not ctx.snapshot_due
+
+
+def test_snap_size_limit_makes_a_snapshot_due_by_logged_bytes_in_every_role() -> None:
+    """snapSizeLimitInKb: with 1 KiB, a snapshot is due once 512 + a roll (< 512) bytes of txns
+    were logged, long before snapCount."""
+    ctx = ZabContext(1, QuorumMaj.of_sids([1, 2, 3]), ZabDatabase(), 1, 1,
+                     ZabConfig(snap_count=100_000, snap_size_limit_kb=1), Outbox(), Probe())
+    logged = 0
+    for n in range(1, 200):
+        z = make_zxid(1, n)
+        ctx.log(z, entry(z))
+        logged += len(entry(z))
+        if ctx.snapshot_due:
+            break
+    assert ctx.snapshot_due and 512 < logged <= 1024 + len(entry(make_zxid(1, 1)))
 
 
 def test_a_log_far_ahead_of_the_tree_does_not_snapshot_at_every_commit() -> None:
@@ -284,12 +298,11 @@ def test_a_log_far_ahead_of_the_tree_does_not_snapshot_at_every_commit() -> None
                      ZabConfig(snap_count=10, commit_log_count=0), Outbox(), Probe())
     snapshots = []
     for i, z in enumerate(zxids):
-        ctx.db.append(z, entry(z))
+        ctx.log(z, entry(z))
         if i >= 30:  # the tree follows 30 txns behind the log
             applied = zxids[i - 30]
             ctx.snapshot_if_due()
             ctx.db.apply_committed(applied)
-            ctx.note_applied()
     persists = [e for e in ctx.outbox.effects if isinstance(e, Persist) and e.snapshot]
     snapshots = [p.snapshot[0] for p in persists]
     assert 3 <= len(snapshots) <= 60 // 5, [hex(z) for z in snapshots]
