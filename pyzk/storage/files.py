@@ -159,7 +159,16 @@ class LocalDisk:
         return path.read_bytes()
 
     def read_log(self, name: str) -> bytes:
-        return self._path(name).read_bytes()
+        """The file's bytes up to its first hole: a log is preallocated sparse (64 MB by
+        default), so the zero fill after the records is not read (FileTxnIterator stops at
+        the first empty record too). Without hole support the whole file is read."""
+        with open(self._path(name), "rb") as log:
+            try:
+                end = os.lseek(log.fileno(), 0, os.SEEK_HOLE)  # moves the offset: back to 0
+            except OSError:
+                end = -1
+            log.seek(0)
+            return log.read(end)
 
     def truncate_log(self, name: str, size: int) -> None:
         with open(self._path(name), "r+b") as log:

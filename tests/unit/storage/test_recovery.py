@@ -22,7 +22,7 @@ from pyzk.storage.files import (
     take_snapshot,
     write_epoch,
 )
-from pyzk.storage.format import encode_txn_entry
+from pyzk.storage.format import LogFileReader, encode_txn_entry
 from pyzk.storage.policy import SnapshotScheduler
 
 OPEN = list(OPEN_ACL_UNSAFE)
@@ -100,6 +100,23 @@ def test_preallocation_and_one_file_per_start(tmp_path: Path) -> None:
     w2.creates(1)
     w2.log.close()
     assert sorted(n for n in os.listdir(v2(tmp_path)) if n.startswith("log")) == ["log.1", "log.4"]
+
+
+def test_a_preallocated_log_is_read_up_to_its_zero_fill_only(tmp_path: Path) -> None:
+    """Start-up read every 64 MB preallocated log whole (2.8 s for 11 logs of 65 txns); the
+    sparse fill after the records is not read now, and the records are all there."""
+    w = Writer(tmp_path)
+    w.log.pre_alloc_bytes = 4 * 1024 * 1024
+    w.creates(3)
+    w.log.close()
+    path = v2(tmp_path) / "log.1"
+    assert os.path.getsize(path) > 4 * 1024 * 1024
+    if os.stat(path).st_blocks * 512 >= os.path.getsize(path):
+        pytest.skip("this filesystem does not keep the preallocation sparse")
+    data = LocalDisk(tmp_path).read_log("log.1")
+    assert len(data) < 64 * 1024 and data == path.read_bytes()[:len(data)]
+    assert len(list(LogFileReader(data, "log.1"))) == 3
+    assert restore(tmp_path).last_zxid == 3
 
 
 def test_torn_tail_is_truncated_with_one_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
