@@ -16,7 +16,7 @@ from jute.codes import QuorumPacketType as P
 from jute.quorum import QuorumPacket
 from pyzk.quorum.errors import PeerProtocolError
 from pyzk.quorum.messages import ELECTION_FRAME_BYTES_MAX
-from pyzk.storage.snapshot_format import SnapshotFormatError, parse_snap_stream
+from pyzk.storage.snapshot_format import SnapshotFormatError, snap_stream_end
 
 QUORUM_PACKET_DATA_BYTES_MAX = 256 * 1024 * 1024  # a sanity bound: Java reads up to jute.maxbuffer
 SNAP_SIGNATURE = struct.pack(">i", 10) + b"BenWasHere"
@@ -126,10 +126,9 @@ class QuorumStreamSplitter:
             if found + len(SNAP_SIGNATURE) > len(self._buf):
                 return None
             try:
-                _, end = parse_snap_stream(bytes(self._buf[self._snap_from:found + len(SNAP_SIGNATURE)]), 0)
+                return snap_stream_end(self._buf, self._snap_from)
             except SnapshotFormatError:
                 continue  # the signature bytes occurred inside node data; keep scanning
-            return self._snap_from + end
 
 
 def learner_sid(packet: QuorumPacket) -> int | None:

@@ -22,8 +22,9 @@ from pyzk.quorum.streams import (
     learner_sid,
     quorum_packet_size,
 )
+from pyzk.storage.errors import SnapshotFormatError
 from pyzk.storage.format import encode_txn_entry
-from pyzk.storage.snapshot_format import SnapshotSerializer, parse_snap_stream
+from pyzk.storage.snapshot_format import SnapshotSerializer, parse_snap_stream, snap_stream_end
 from pyzk.tree.datatree import DataTree
 
 OPEN_ACL = [ACL(31, Id("world", "anyone"))]
@@ -105,3 +106,20 @@ def test_request_payload_round_trip_matches_the_verified_capture() -> None:
 def test_revalidate_reply_round_trip() -> None:
     assert decode_revalidate_reply(encode_revalidate_reply(0x0100000000001234, True)) == (0x0100000000001234, True)
     assert encode_revalidate_reply(5, False)[-1:] == b"\x00"
+
+
+def test_the_end_of_a_snap_stream_is_found_without_parsing_it_and_only_when_whole() -> None:
+    tree = DataTree()
+    tree.sessions = {0x11: 30000, 0x22: 4000}
+    txns = [("/a", b"BenWasHere", OPEN_ACL), ("/a/b", None, [ACL(1, Id("digest", "u:h"))]),
+            ("/c", b"\x00" * 40, [ACL(1, Id("ip", "10.0.0.1")), ACL(31, Id("world", "anyone"))])]
+    for zxid, (path, data, acl) in enumerate(txns, start=1):
+        tree.apply(TxnHeader(1, 0, zxid, 0, OpCode.CREATE), CreateTxn(path, data, acl, False, zxid))
+    serializer = SnapshotSerializer(tree)
+    serializer.step(1 << 30)
+    stream = serializer.snap_stream()
+    assert snap_stream_end(stream + b"next packet", 0) == len(stream) == parse_snap_stream(stream, 0)[1]
+    assert snap_stream_end(bytearray(b"xx" + stream), 2) == len(stream) + 2
+    for cut in range(len(stream)):
+        with pytest.raises(SnapshotFormatError):
+            snap_stream_end(stream[:cut], 0)
