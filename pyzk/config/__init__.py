@@ -101,6 +101,8 @@ class ServerConfig:
     force_sync: bool
     snap_count: int
     snap_size_limit_kb: int
+    commit_log_count: int
+    snapshot_size_factor: float
     txn_log_size_limit_kb: int
     pre_alloc_size_kb: int
     close_session_txn_enabled: bool
@@ -527,6 +529,8 @@ def parse_config(
         force_sync=sysprops.text("zookeeper.forceSync", "yes") != "no",
         snap_count=_snap_count(sysprops, warnings),
         snap_size_limit_kb=sysprops.integer("zookeeper.snapSizeLimitInKb", 4194304, bits=64),
+        commit_log_count=_commit_log_count(sysprops, warnings),
+        snapshot_size_factor=_snapshot_size_factor(sysprops, warnings),
         txn_log_size_limit_kb=sysprops.integer("zookeeper.txnLogSizeLimitInKb", -1, bits=64),
         pre_alloc_size_kb=sysprops.integer("zookeeper.preAllocSize", 65536, bits=64),
         close_session_txn_enabled=sysprops.boolean("zookeeper.closeSessionTxn.enabled", True),
@@ -657,6 +661,37 @@ def _snap_count(sysprops: _SystemProperties, warnings: list[str]) -> int:
                         f" {snap_count})")
         return 2
     return snap_count
+
+
+COMMIT_LOG_COUNT_DEFAULT = 500
+SNAPSHOT_SIZE_FACTOR_DEFAULT = 0.33
+
+
+def _commit_log_count(sysprops: _SystemProperties, warnings: list[str]) -> int:
+    """ZKDatabase: fewer than 500 is raised to 500 (with a warning), as Apache does."""
+    count = sysprops.integer("zookeeper.commitLogCount", COMMIT_LOG_COUNT_DEFAULT)
+    if count < COMMIT_LOG_COUNT_DEFAULT:
+        warnings.append(f"The configured commitLogCount {count} is less than the recommended "
+                        f"{COMMIT_LOG_COUNT_DEFAULT}, going to use the recommended one")
+        return COMMIT_LOG_COUNT_DEFAULT
+    return count
+
+
+def _snapshot_size_factor(sysprops: _SystemProperties, warnings: list[str]) -> float:
+    """ZKDatabase: above 1 is the default again (with a warning); negative turns DIFF from the
+    txn log off. A value that is no number stops start-up (Apache logs it and uses 0.33)."""
+    value = sysprops.values.get("zookeeper.snapshotSizeFactor")
+    if value is None:
+        return SNAPSHOT_SIZE_FACTOR_DEFAULT
+    try:
+        factor = float(value.strip())
+    except ValueError:
+        raise sysprops.error("zookeeper.snapshotSizeFactor", f"invalid number '{value}'") from None
+    if factor > 1:
+        warnings.append(f"The configured zookeeper.snapshotSizeFactor {factor} is invalid, going to "
+                        f"use the default {SNAPSHOT_SIZE_FACTOR_DEFAULT}")
+        return SNAPSHOT_SIZE_FACTOR_DEFAULT
+    return factor
 
 
 def _admin_enable_server(sysprops: _SystemProperties) -> bool:

@@ -53,7 +53,8 @@ _DIRECT_KEYS_NOT_IMPLEMENTED = frozenset({
 # zoo.cfg keys that become `zookeeper.<key>` properties and that pyzk reads.
 _PASSTHROUGH_KEYS_IMPLEMENTED = frozenset({
     "4lw.commands.whitelist", "admin.enableServer", "admin.serverAddress", "admin.serverPort",
-    "admin.commandURL", "admin.idleTimeout", "snapCount", "snapSizeLimitInKb",
+    "admin.commandURL", "admin.idleTimeout", "snapCount", "snapSizeLimitInKb", "commitLogCount",
+    "snapshotSizeFactor",
     "txnLogSizeLimitInKb", "preAllocSize", "forceSync", "skipACL", "globalOutstandingLimit",
     "maxCnxns", "digest.enabled", "closeSessionTxn.enabled", "extendedTypesEnabled",
     "emulate353TTLNodes", "enforceQuota", "DigestAuthenticationProvider.superDigest",
@@ -65,7 +66,7 @@ _PASSTHROUGH_PREFIXES_IMPLEMENTED = ("authProvider.", "ssl.")
 
 # Other zoo.cfg keys Apache ZooKeeper 3.8 documents: known (so they are no typo), not implemented.
 _PASSTHROUGH_KEYS_KNOWN = frozenset({
-    "admin.portUnification", "admin.forceHttps", "commitLogCount", "snapshotSizeFactor",
+    "admin.portUnification", "admin.forceHttps",
     "leaderServes", "cnxTimeout", "fastleader.minNotificationInterval",
     "fastleader.maxNotificationInterval", "requestThrottleLimit", "requestThrottleStallTime",
     "requestThrottleDropStale", "largeRequestMaxBytes", "largeRequestThreshold",

@@ -3,7 +3,7 @@
 Rule 1: the tree holds every logged txn up to `tree.last_processed_zxid`; the log may run
 ahead of it (proposals not yet committed). Rule 2: the core keeps no snapshot bytes: a tree
 that must be rebuilt below the tree's zxid (a TRUNC, an aborted SNAP sync) is loaded from the
-snapshot through the Peer (`SnapshotStore`, etcd raft's Storage), then the log is replayed.
+snapshot through the Peer (`Storage`, as etcd raft's), then the log is replayed.
 Rule 3: going back to election keeps the tree and applies every logged txn after it
 (`fast_forward`, ZKDatabase.fastForwardDataBase), so afterwards every logged txn counts as
 processed. Rule 4: this module does no I/O; the driver mirrors every change through `Persist`
@@ -12,7 +12,7 @@ effects.
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -27,13 +27,17 @@ from pyzk.tree.datatree import ApplyResult, DataTree
 SNAPSHOT_NODES_PER_STEP = 1 << 30
 
 
-class SnapshotStore(Protocol):
-    """The snapshots the core wrote through Persist effects and were reported durable: the
-    driver reads them from dataDir, the simulator from its disk. The core asks only for a
-    snapshot whose Persist is durable (Peer.load_tree keeps the others itself)."""
+class Storage(Protocol):
+    """What the core wrote through Persist effects and was reported durable, read back (etcd
+    raft's Storage): the driver reads dataDir, the simulator its disk. The core asks only for
+    durable things (Peer.load_tree keeps a snapshot itself until it is)."""
 
     def load(self, zxid: int) -> DataTree:
         """The tree of the snapshot taken at `zxid`; an error if there is none."""
+        ...
+
+    def snapshot_size(self, zxid: int) -> int:
+        """The size in bytes of the snapshot taken at `zxid` (0 when there is none)."""
         ...
 
 
@@ -49,7 +53,7 @@ class AppliedTxn:
 @dataclass
 class DiskImage:
     """What a server's dataDir holds, as Persist effects leave it (the core keeps one too):
-    the newest snapshot's zxid (its tree is in the SnapshotStore), the log after it, epochs."""
+    the newest snapshot's zxid (its tree is in Storage), the log after it, epochs."""
 
     snapshot: int | None = None
     entries: list[tuple[int, bytes]] = field(default_factory=list)
@@ -178,6 +182,15 @@ class ZabDatabase:
             self.tree = load_base(self.base_zxid)
             self.tree.last_processed_zxid = self.base_zxid
         self.fast_forward()
+
+    def committed_from(self, zxid: int) -> list[tuple[int, bytes]] | None:
+        """The logged txns from `zxid` up to the tree's zxid, oldest first (a DIFF from the txn
+        log); None when `zxid` is not one of them (getProposalsFromTxnLog: "strictly the
+        starting txn")."""
+        start = bisect_left(self.log, zxid, key=_zxid_of)
+        if start >= len(self.log) or self.log[start][0] != zxid:
+            return None
+        return self.log[start:bisect_right(self.log, self.last_processed_zxid, key=_zxid_of)]
 
     def committed_window(self, count: int) -> list[tuple[int, bytes]]:
         """The last `count` logged txns that the tree has processed (Leader's committedLog)."""

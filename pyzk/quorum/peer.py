@@ -7,7 +7,7 @@ Rule 1: LOOKING keeps the tree when the database is the disk image the core itse
 through Persist effects, and applies every logged txn (ZooKeeper fast-forwards its database
 before an election); otherwise (an aborted SNAP or TRUNC sync) it rebuilds the database from
 that image, so an aborted sync leaves nothing behind. The core keeps a snapshot's serializer
-only until its Persist is durable; older snapshots are read back through the SnapshotStore.
+only until its Persist is durable; older snapshots are read back through the Storage.
 Rule 2: a role that fails sends the server back to LOOKING and forgets every callback gated on
 its unfinished writes. Rule 3: no clock, socket or randomness. Rule 4: a periodic snapshot is
 serialized in steps, one per tick, with a tick due 1 ms after each input while it runs.
@@ -19,7 +19,7 @@ import logging
 
 from jute.codes import ServerState
 from jute.quorum import QuorumPacket
-from pyzk.quorum.database import DiskImage, SnapshotStore, ZabDatabase
+from pyzk.quorum.database import DiskImage, Storage, ZabDatabase
 from pyzk.quorum.effects import (
     Disconnect,
     Outbox,
@@ -45,7 +45,7 @@ LOOPBACK_NOTIFICATIONS_MAX = 64
 class Peer:
     def __init__(self, my_id: int, verifier: QuorumMaj, disk: DiskImage, now_ms: int,
                  config: ZabConfig | None = None, probe: Probe | None = None,
-                 store: SnapshotStore | None = None, replayed: DataTree | None = None) -> None:
+                 store: Storage | None = None, replayed: DataTree | None = None) -> None:
         """`disk` is what dataDir holds; `replayed`, when given, is its tree already rebuilt
         (start-up recovery did it), else the snapshot is read through `store`."""
         self.my_id = my_id
@@ -62,6 +62,8 @@ class Peer:
         accepted = self.disk.accepted_epoch if self.disk.accepted_epoch is not None else current
         self.ctx = ZabContext(my_id, verifier, db, accepted, current, config or ZabConfig(),
                               self.outbox, probe or Probe(), self.load_tree)
+        if store is not None and self.disk.snapshot is not None:
+            self.ctx.snapshot_bytes = store.snapshot_size(self.disk.snapshot)
         self.fle = FastLeaderElection(my_id, verifier)
         self.role: Leader | Follower | None = None
         self._settled = False
@@ -195,6 +197,7 @@ class Peer:
         if persist.snapshot is not None:
             zxid, serializer = persist.snapshot
             self._unwritten[zxid] = (persist.persist_id, serializer)
+            self.ctx.snapshot_bytes = sum(len(chunk) for chunk in serializer.body_chunks())
 
     def load_tree(self, zxid: int) -> DataTree:
         """The tree of the snapshot the core persisted at `zxid` (Rule 1)."""

@@ -86,6 +86,10 @@ class ZabConfig:
     init_limit_ticks: int = 10
     sync_limit_ticks: int = 5
     commit_log_count: int = 500  # zookeeper.commitLogCount
+    # zookeeper.snapshotSizeFactor: a learner behind the committed-log window gets a DIFF of
+    # the logged txns when they are at most this fraction of the last snapshot's size (0: no
+    # limit), else a SNAP; negative: always a SNAP.
+    snapshot_size_factor: float = 0.33
     reconfig_enabled: bool = False
     snap_count: int = 100_000  # zookeeper.snapCount
     snap_size_limit_kb: int = SNAP_SIZE_LIMIT_KB_DEFAULT  # zookeeper.snapSizeLimitInKb
@@ -130,6 +134,7 @@ class ZabContext:
         self.to_apply: deque[int] = deque()  # committed, not yet in the tree (apply_next)
         self.snapshot_due = False
         self.snapshot_running: SnapshotSerializer | None = None
+        self.snapshot_bytes = 0  # the size of the last snapshot (for snapshotSizeFactor)
         # The rolls come from a stream seeded by this server (the core draws no randomness of
         # its own: same inputs, same outputs).
         self.snapshot_schedule = SnapshotScheduler(config.snap_count, config.snap_size_limit_kb,
@@ -489,6 +494,11 @@ class Leader:
             self.ctx.probe("leader sent TRUNC")
         elif min_committed <= peer_last_zxid <= max_committed:
             op, queued = _walk_committed_log(window, peer_last_zxid, max_committed)
+        elif peer_last_zxid < min_committed and (history := self._txn_log_from(peer_last_zxid)):
+            # LearnerHandler's "use txnlog and committedLog": pyzk keeps every txn since its
+            # last snapshot in memory, so this reads no file.
+            self.ctx.probe("leader sent DIFF from its txn log")
+            op, queued = _walk_committed_log(history, peer_last_zxid, max_committed)
         else:
             op = None
         if op is None:
@@ -509,6 +519,18 @@ class Leader:
         self.forwarding[sid] = None
         self.ctx.send(sid, P.NEWLEADER, make_zxid(self.epoch, 0),
                       self.ctx.last_seen_verifier.config_text().encode())
+
+    def _txn_log_from(self, peer_last_zxid: int) -> list[tuple[int, bytes]] | None:
+        """The committed txns from the learner's last one on, when the log holds that one and
+        they are small enough against the last snapshot (calculateTxnLogSizeLimit)."""
+        factor = self.ctx.config.snapshot_size_factor
+        if factor < 0:
+            return None
+        history = self.ctx.db.committed_from(peer_last_zxid)
+        limit = int(self.ctx.snapshot_bytes * factor)
+        if history is None or (limit > 0 and sum(len(entry) for _, entry in history) > limit):
+            return None
+        return history
 
     def _on_newleader_ack(self, sid: int) -> None:
         if self.failed:

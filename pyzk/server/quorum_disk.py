@@ -3,8 +3,8 @@
 Rule 1: the image is the newest valid snapshot's zxid plus every logged txn after it, so the
 core can truncate (TRUNC) down to that snapshot; restore() runs first and repairs torn log
 tails and replays the newest snapshot and the log, and the core starts from that tree; a
-snapshot is read back from its file (`load`, the SnapshotStore) only when the core must rebuild
-its database.
+snapshot is read back from its file (`load`, the core's Storage) only when the core must
+rebuild its database.
 Rule 2: `write` mirrors DiskImage.apply on the real files, in its order: truncate, snapshot,
 log entries, epoch files. It is called on the storage thread only, and returns after
 everything it wrote is fsynced (forceSync=no skips the log fsync, as ZooKeeper does).
@@ -76,13 +76,23 @@ class QuorumDisk:
         tree, self._replayed = self._replayed, None
         return tree
 
-    # ---- SnapshotStore (the event loop; the core asks only for durable snapshots) ---------
+    # ---- Storage (on the event loop; the core asks only for what is durable) -------------
 
     def load(self, zxid: int) -> DataTree:
+        name = self._snapshot_named(zxid)
+        logger.info("Reading snapshot %s to rebuild the database", name)
+        return self._parse(name)
+
+    def snapshot_size(self, zxid: int) -> int:
+        try:
+            return (self.disk.snap_dir / self._snapshot_named(zxid)).stat().st_size
+        except (StorageError, OSError):
+            return 0
+
+    def _snapshot_named(self, zxid: int) -> str:
         for name in self.disk.snapshot_names():
             if zxid_from_name(name, SNAPSHOT_PREFIX) == zxid:
-                logger.info("Reading snapshot %s to rebuild the database", name)
-                return self._parse(name)
+                return name
         raise StorageError(f"snapshot 0x{zxid:x} is not in {self.disk.snap_dir}")
 
     def _parse(self, name: str) -> DataTree:

@@ -84,7 +84,9 @@ class EnsembleMember:
         verifier = QuorumMaj.from_servers(config.servers, config.config_version)
         zab_config = ZabConfig(config.tick_time_ms, config.init_limit_ticks, config.sync_limit_ticks,
                                reconfig_enabled=config.reconfig_enabled, snap_count=config.snap_count,
-                               snap_size_limit_kb=config.snap_size_limit_kb)
+                               snap_size_limit_kb=config.snap_size_limit_kb,
+                               commit_log_count=config.commit_log_count,
+                               snapshot_size_factor=config.snapshot_size_factor)
         backup_static_config(config)
         self.peer = Peer(self.my_id, verifier, image, wall_ms(), zab_config, store=self.disk,
                          replayed=self.disk.take_replayed_tree())

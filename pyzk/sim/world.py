@@ -83,6 +83,7 @@ class SimOptions:
     client_timeout_ticks: tuple[int, ...] = (3, 4, 6, 10)  # session timeouts each client draws from
     snap_count: int = 100_000  # zookeeper.snapCount: small values snapshot every few txns
     snapshot_nodes_per_step: int = 1000  # small values make a snapshot span many inputs
+    snapshot_size_factor: float = 0.33  # 0: DIFF from the whole in-memory log; -1: never
 
     @classmethod
     def swarm(cls, rng: random.Random) -> SimOptions:
@@ -101,6 +102,7 @@ class SimOptions:
             clients=rng.choice((2, 3, 3, 4)),
             snap_count=rng.choice((100_000, 100_000, 40, 10)),
             snapshot_nodes_per_step=rng.choice((1000, 3, 1)),
+            snapshot_size_factor=rng.choice((0.33, 0.0, -1.0)),
         )
 
 
@@ -127,8 +129,8 @@ class QuorumLink:
 
 @dataclass
 class SimDisk:
-    """A member's dataDir: what is durable, what is still being written, and (the
-    SnapshotStore) the snapshots that became durable, as the SNAP stream bytes."""
+    """A member's dataDir: what is durable, what is still being written, and (the core's
+    Storage) the snapshots that became durable, as SNAP stream bytes."""
 
     durable: DiskImage = field(default_factory=DiskImage)
     pending: list[tuple[int, Persist]] = field(default_factory=list)  # (durable at ms, write)
@@ -143,6 +145,9 @@ class SimDisk:
 
     def load(self, zxid: int) -> DataTree:
         return parse_snap_stream(self.snapshots[zxid], 0)[0].tree
+
+    def snapshot_size(self, zxid: int) -> int:
+        return len(self.snapshots.get(zxid, b""))
 
 
 class _ServerLog(logging.Handler):
@@ -187,6 +192,7 @@ class World:
         o = self.options
         self.zab_config = ZabConfig(o.tick_time_ms, o.init_limit_ticks, o.sync_limit_ticks, o.commit_log_count,
                                     snap_count=o.snap_count, snapshot_nodes_per_step=o.snapshot_nodes_per_step,
+                                    snapshot_size_factor=o.snapshot_size_factor,
                                     verify_kept_tree=True)
         self.probe = CountingProbe()
         self.checker = ZabChecker()

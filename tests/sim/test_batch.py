@@ -24,6 +24,10 @@ PROBES_REQUIRED = (
     "leader dropped a silent learner",
     "leader ignored an ACK for a committed or unknown zxid",
     "periodic snapshot",
+    "snapshot serialized while txns were applied",
+    "election applied logged txns to the tree it kept",
+    "follower rebuilt its tree from its snapshot to truncate",
+    "leader sent DIFF from its txn log",
 )
 
 

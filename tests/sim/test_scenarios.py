@@ -73,8 +73,8 @@ def test_partitioned_follower_rejoins_by_diff() -> None:
     world.check_agreement()
 
 
-def test_follower_behind_the_committed_log_window_gets_a_snap() -> None:
-    world = quiet_world(commit_log_count=5)
+def rejoin_after_missing_a_second_of_writes(**options: Any) -> World:
+    world = quiet_world(**options)
     follower = next(sid for sid in world.sids if sid != world.leader())
     world.crash(follower)
     world.workload_enabled = True
@@ -82,9 +82,21 @@ def test_follower_behind_the_committed_log_window_gets_a_snap() -> None:
     world.workload_enabled = False
     world.restart(follower)
     world.run_until_stable()
+    world.check_agreement()
+    return world
+
+
+def test_follower_behind_the_committed_log_window_gets_a_diff_of_the_txn_log() -> None:
+    """No snapshot since start: calculateTxnLogSizeLimit is 0 (no limit)."""
+    world = rejoin_after_missing_a_second_of_writes(commit_log_count=5)
+    assert world.probe.hits["leader sent DIFF from its txn log"] >= 1
+    assert world.probe.hits["leader sent SNAP"] == 0
+
+
+def test_follower_behind_the_committed_log_window_gets_a_snap_with_txn_log_sync_off() -> None:
+    world = rejoin_after_missing_a_second_of_writes(commit_log_count=5, snapshot_size_factor=-1)
     assert world.probe.hits["leader sent SNAP"] >= 1
     assert world.probe.hits["follower loaded a SNAP"] >= 1
-    world.check_agreement()
 
 
 def test_five_servers_survive_losing_two() -> None:

@@ -325,9 +325,20 @@ def test_wrong_case_key_gets_a_suggestion() -> None:
 
 
 def test_known_but_unimplemented_keys_are_listed_without_typo_warning() -> None:
-    config = parse_config(BASE + "sslQuorum=false\ncommitLogCount=10\nsomething.new=1\n")
-    assert config.unknown_keys == ("sslQuorum", "commitLogCount", "something.new")
+    config = parse_config(BASE + "sslQuorum=false\nleaderServes=yes\nsomething.new=1\n")
+    assert config.unknown_keys == ("sslQuorum", "leaderServes", "something.new")
     assert config.warnings == ()
+
+
+def test_commit_log_count_and_snapshot_size_factor_as_zkdatabase_reads_them() -> None:
+    config = parse_config(BASE + "commitLogCount=800\nsnapshotSizeFactor=0.5\n")
+    assert (config.commit_log_count, config.snapshot_size_factor, config.unknown_keys) == (800, 0.5, ())
+    config = parse_config(BASE + "commitLogCount=10\nsnapshotSizeFactor=2\n")
+    assert (config.commit_log_count, config.snapshot_size_factor) == (500, 0.33)
+    assert len(config.warnings) == 2
+    assert parse_config(BASE + "snapshotSizeFactor=-1\n").snapshot_size_factor == -1.0
+    assert parse_config(BASE).commit_log_count == 500
+    assert "invalid number 'lots'" in error_of(BASE + "snapshotSizeFactor=lots\n")
 
 
 # --- validation (messages as Apache ZooKeeper 3.8.0 gives them) ---------------------------

@@ -1,5 +1,5 @@
 """The core's database across elections and syncs: no snapshot bytes kept, the tree kept when it
-is the disk image replayed, rebuilt through the SnapshotStore when it is not."""
+is the disk image replayed, rebuilt through the Storage when it is not."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ class CountingProbe(Probe):
 
 
 class DictStore:
-    """A SnapshotStore over SNAP streams (what the simulator's disk does)."""
+    """A Storage over SNAP streams (what the simulator's disk does)."""
 
     def __init__(self) -> None:
         self.streams: dict[int, bytes] = {}
@@ -55,6 +55,9 @@ class DictStore:
     def load(self, zxid: int) -> DataTree:
         self.loads.append(zxid)
         return parse_snap_stream(self.streams[zxid], 0)[0].tree
+
+    def snapshot_size(self, zxid: int) -> int:
+        return len(self.streams.get(zxid, b""))
 
 
 def durable(peer: Peer, store: DictStore) -> None:

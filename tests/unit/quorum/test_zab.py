@@ -333,3 +333,44 @@ def test_txns_committed_by_one_input_enter_the_tree_one_ready_at_a_time() -> Non
             assert ctx.db.last_processed_zxid == zxid
             delivered.append(zxid)
     assert delivered == [z1, z2]
+
+
+# ---- DIFF from the txn log (learners behind the committed-log window) -----------------------
+
+
+def leader_syncing_peer_2(factor: float, snapshot_bytes: int, peer_last: int) -> list[tuple[P, int]]:
+    """A leader of epoch 2 with txns 1..10 of epoch 1 logged and a committed-log window of 2:
+    what it sends learner 2, whose last zxid is `peer_last`."""
+    zxids = [make_zxid(1, n) for n in range(1, 11)]
+    db = ZabDatabase(0, None, [(z, entry(z)) for z in zxids])
+    ctx = ZabContext(1, QuorumMaj.of_sids([1, 2, 3]), db, 1, 1,
+                     ZabConfig(commit_log_count=2, snapshot_size_factor=factor), Outbox(), Probe())
+    ctx.snapshot_bytes = snapshot_bytes
+    leader = Leader(ctx, 0)
+    leader.step(2, pkt(P.FOLLOWERINFO, 0, b"\0" * 7 + b"\2" + b"\0\1\0\0" + b"\0" * 8), 0)
+    leader.step(3, pkt(P.FOLLOWERINFO, 0, b"\0" * 7 + b"\3" + b"\0\1\0\0" + b"\0" * 8), 0)
+    persist_all(ctx)
+    leader.step(2, pkt(P.ACKEPOCH, peer_last, b"\0\0\0\1"), 0)
+    return [(t, z) for to, t, z in sent(ctx) if to == 2 and t not in (P.LEADERINFO, P.NEWLEADER)]
+
+
+def test_a_learner_behind_the_window_gets_a_diff_of_the_logged_txns_within_the_size_factor() -> None:
+    peer_last = make_zxid(1, 3)
+    packets = leader_syncing_peer_2(0.33, 10_000, peer_last)
+    assert packets[0] == (P.DIFF, make_zxid(1, 10))
+    assert [z for t, z in packets if t == P.PROPOSAL] == [make_zxid(1, n) for n in range(4, 11)]
+    assert [z for t, z in packets if t == P.COMMIT] == [make_zxid(1, n) for n in range(4, 11)]
+
+
+@pytest.mark.parametrize(("factor", "snapshot_bytes", "peer_last"), [
+    (-1.0, 10_000, make_zxid(1, 3)),  # snapshotSizeFactor < 0: txn log sync off
+    (0.33, 300, make_zxid(1, 3)),  # the txns weigh more than a third of the snapshot
+    (0.33, 10_000, make_zxid(0, 7)),  # not a logged zxid: no strictly-next txn to start from
+])
+def test_otherwise_the_learner_gets_a_snap(factor: float, snapshot_bytes: int, peer_last: int) -> None:
+    assert leader_syncing_peer_2(factor, snapshot_bytes, peer_last)[0] == (P.SNAP, make_zxid(1, 10))
+
+
+def test_with_no_snapshot_size_the_whole_log_is_used() -> None:
+    """calculateTxnLogSizeLimit is 0 without a snapshot file: getProposalsFromTxnLog's 0 = no limit."""
+    assert leader_syncing_peer_2(0.33, 0, make_zxid(1, 1))[0] == (P.DIFF, make_zxid(1, 10))
