@@ -17,6 +17,7 @@ leader plans reconfigs (pyzk/quorum/reconfig.py) against the core's configs.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import time
@@ -80,16 +81,26 @@ class EnsembleMember:
         self.my_id = config.my_id
         self.stop = stop
         self.disk = QuorumDisk(config)
-        image = self.disk.load_image()
-        verifier = QuorumMaj.from_servers(config.servers, config.config_version)
-        zab_config = ZabConfig(config.tick_time_ms, config.init_limit_ticks, config.sync_limit_ticks,
-                               reconfig_enabled=config.reconfig_enabled, snap_count=config.snap_count,
-                               snap_size_limit_kb=config.snap_size_limit_kb,
-                               commit_log_count=config.commit_log_count,
-                               snapshot_size_factor=config.snapshot_size_factor)
-        backup_static_config(config)
-        self.peer = Peer(self.my_id, verifier, image, wall_ms(), zab_config, store=self.disk,
-                         replayed=self.disk.take_replayed_tree())
+        # As standalone does (pyzk/server/main.py): the loaded tree is frozen out of the cyclic
+        # GC's reach, so full collections do not walk every node. The tree is kept across
+        # elections; one a SNAP replaces holds no cycle and is freed by reference counting.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            image = self.disk.load_image()
+            verifier = QuorumMaj.from_servers(config.servers, config.config_version)
+            zab_config = ZabConfig(config.tick_time_ms, config.init_limit_ticks, config.sync_limit_ticks,
+                                   reconfig_enabled=config.reconfig_enabled, snap_count=config.snap_count,
+                                   snap_size_limit_kb=config.snap_size_limit_kb,
+                                   commit_log_count=config.commit_log_count,
+                                   snapshot_size_factor=config.snapshot_size_factor)
+            backup_static_config(config)
+            self.peer = Peer(self.my_id, verifier, image, wall_ms(), zab_config, store=self.disk,
+                             replayed=self.disk.take_replayed_tree())
+            gc.freeze()
+        finally:
+            if gc_was_enabled:
+                gc.enable()
         self.driver = QuorumDriver(self.my_id, config.servers, self.peer, self.disk, self._on_effect,
                                    self._on_fatal, listen_on_all_ips=config.quorum_listen_on_all_ips)
         self.sasl_factory = sasl_mechanism_factory(config)

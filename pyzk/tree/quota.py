@@ -7,6 +7,7 @@ quota root (as ZooKeeper 3.8 does: not through txns, and outside the digest).
 
 from __future__ import annotations
 
+import weakref
 from typing import Protocol
 
 from pyzk.tree.node import DataNode
@@ -58,7 +59,10 @@ def format_stats(values: dict[str, int]) -> str:
 
 class QuotaTracker:
     def __init__(self, tree: NodeTable) -> None:
-        self.tree = tree
+        # A weak reference: the tree owns its tracker, and with no cycle a tree the server
+        # drops (a learner's SNAP) is freed by reference counting even when gc.freeze() put
+        # it out of the cyclic collector's reach.
+        self.tree = weakref.proxy(tree)
         self.roots: set[str] = set()  # paths with a zookeeper_limits node
 
     def max_prefix_with_quota(self, path: str) -> str | None:

@@ -158,3 +158,26 @@ def test_digest_is_incremental_and_order_independent() -> None:
     for path, node in c.nodes.items():
         c.digest = (c.digest + c.node_digest(path, node)) & ((1 << 64) - 1)
     assert a.digest == c.digest
+
+
+def test_a_tree_holds_no_reference_cycle_so_a_dropped_frozen_tree_is_freed() -> None:
+    """Ensemble members gc.freeze() the loaded tree; one a SNAP replaces must still be freed,
+    which with the cyclic GC out of reach only reference counting can do."""
+    import gc
+    import weakref
+
+    tree = DataTree()
+    create(tree, 1, "/a", b"x")
+    create(tree, 2, "/zookeeper/quota/a")
+    create(tree, 3, "/zookeeper/quota/a/zookeeper_limits", b"count=10,bytes=-1")
+    create(tree, 4, "/zookeeper/quota/a/zookeeper_stats", b"count=0,bytes=0")
+    create(tree, 5, "/a/b", b"y")
+    gone = weakref.ref(tree)
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        del tree
+        assert gone() is None
+    finally:
+        if was_enabled:
+            gc.enable()
