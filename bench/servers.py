@@ -9,6 +9,11 @@ each with its own zoo.cfg (the same lines, plus initLimit/syncLimit and the serv
 myid and dataDir, on free loopback ports; the ensemble is up once every member accepts a
 session and `srvr` shows exactly one leader and the rest followers. `stop_ensemble` sends
 SIGTERM to each member's PID, then SIGKILLs any still alive 10 s later.
+
+Failover runs (bench/failover.py, bench/soak.py): `kill_member` SIGKILLs one member by its
+PID and reaps it; `restart_member` launches it again with the same zoo.cfg, myid and dataDir
+(its server.log is appended to), as an operator restarting a crashed server would.
+`member_status` reads a member's srvr Mode and Zxid.
 """
 
 import os
@@ -242,13 +247,25 @@ def plan_peers(size: int, ports: list[int] | None = None) -> list[Peer]:
     return [Peer(i + 1, ports[3 * i], ports[3 * i + 1], ports[3 * i + 2]) for i in range(size)]
 
 
-def ensemble_cfg_text(data_dir: Path, me: Peer, peers: list[Peer]) -> str:
+def ensemble_cfg_text(data_dir: Path, me: Peer, peers: list[Peer], extra: tuple[str, ...] = ()) -> str:
     """One member's zoo.cfg: the standalone lines (forceSync=yes, 127.0.0.1, ...) plus
-    initLimit, syncLimit and one server.N=127.0.0.1:quorum:election line per member."""
-    lines = ["initLimit=10", "syncLimit=5"] + [
+    initLimit, syncLimit, `extra` lines (e.g. autopurge.*) and one
+    server.N=127.0.0.1:quorum:election line per member."""
+    lines = ["initLimit=10", "syncLimit=5", *extra] + [
         f"server.{peer.server_id}={LOOPBACK}:{peer.quorum_port}:{peer.election_port}" for peer in peers
     ]
     return zoo_cfg_text(data_dir, me.client_port) + "\n".join(lines) + "\n"
+
+
+def read_cfg(cfg_path: Path) -> dict[str, str]:
+    """The key=value lines of a zoo.cfg (comments and blank lines skipped)."""
+    values: dict[str, str] = {}
+    for line in cfg_path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return values
 
 
 def four_letter_word(port: int, word: str, timeout_s: float = _FOUR_LETTER_TIMEOUT_S) -> str:
@@ -273,11 +290,31 @@ def parse_mode(srvr_reply: str) -> str | None:
     return None
 
 
+def parse_zxid(srvr_reply: str) -> int | None:
+    """The `Zxid:` line of a srvr reply (0x...), or None."""
+    for line in srvr_reply.splitlines():
+        if line.startswith("Zxid:"):
+            try:
+                return int(line.partition(":")[2].strip(), 16)
+            except ValueError:
+                return None
+    return None
+
+
 def member_mode(port: int) -> str | None:
     try:
         return parse_mode(four_letter_word(port, "srvr"))
     except OSError:
         return None
+
+
+def member_status(port: int, timeout_s: float = _FOUR_LETTER_TIMEOUT_S) -> tuple[str | None, int | None]:
+    """(Mode, Zxid) of srvr on 127.0.0.1:port; (None, None) if it does not answer or serve."""
+    try:
+        reply = four_letter_word(port, "srvr", timeout_s)
+    except OSError:
+        return None, None
+    return parse_mode(reply), parse_zxid(reply)
 
 
 def leader_index(modes: list[str | None]) -> int | None:
@@ -291,9 +328,12 @@ def quorum_formed(modes: list[str | None]) -> bool:
     return leader_index(modes) is not None and modes.count("follower") == len(modes) - 1
 
 
-def start_ensemble(target: str, size: int = 3, timeout_s: float = _ENSEMBLE_READY_TIMEOUT_S) -> RunningEnsemble:
+def start_ensemble(
+    target: str, size: int = 3, timeout_s: float = _ENSEMBLE_READY_TIMEOUT_S, extra_cfg: tuple[str, ...] = ()
+) -> RunningEnsemble:
     """Start `size` members of `target` on free loopback ports and wait until the ensemble
-    is up; raise ServerDidNotStart (every member stopped) if it does not come up in time."""
+    is up; raise ServerDidNotStart (every member stopped) if it does not come up in time.
+    `extra_cfg` lines go into every member's zoo.cfg (ensemble_cfg_text)."""
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}")
     if target == "pyzk" and not PYZK_SERVER.exists():
@@ -308,7 +348,7 @@ def start_ensemble(target: str, size: int = 3, timeout_s: float = _ENSEMBLE_READ
             data_dir.mkdir(parents=True)
             (data_dir / "myid").write_text(f"{peer.server_id}\n")
             cfg_path = member_dir / "zoo.cfg"
-            cfg_path.write_text(ensemble_cfg_text(data_dir, peer, ensemble.peers))
+            cfg_path.write_text(ensemble_cfg_text(data_dir, peer, ensemble.peers, extra_cfg))
             with open(member_dir / "server.log", "wb") as log:  # the child keeps its own fd
                 process = subprocess.Popen(
                     command_for(target, cfg_path), stdout=log, stderr=subprocess.STDOUT, cwd=member_dir
@@ -356,6 +396,37 @@ def _wait_until_ensemble_serving(ensemble: RunningEnsemble, timeout_s: float) ->
 def ensemble_modes(ensemble: RunningEnsemble) -> list[str | None]:
     """srvr's Mode of each member now (None for one that does not answer or not serve)."""
     return [member_mode(member.port) for member in ensemble.members]
+
+
+def kill_member(ensemble: RunningEnsemble, index: int) -> float:
+    """SIGKILL member `index` by its PID (kill -9, no shutdown of any kind) and reap it.
+    Returns the time.monotonic() at which the signal was sent."""
+    member = ensemble.members[index]
+    if member.process.poll() is not None:
+        raise ValueError(f"member {ensemble.peers[index].server_id} (pid {member.pid}) is not running")
+    killed_at = time.monotonic()
+    os.kill(member.pid, signal.SIGKILL)
+    member.process.wait(timeout=_STOP_TIMEOUT_S)
+    return killed_at
+
+
+def restart_member(ensemble: RunningEnsemble, index: int) -> RunningServer:
+    """Launch member `index` again exactly as start_ensemble did: the same command, zoo.cfg,
+    myid and dataDir (its server.log is appended to). The old process must have exited.
+    Does not wait for it to serve; replaces ensemble.members[index] and returns it."""
+    old = ensemble.members[index]
+    if old.process.poll() is None:
+        raise ValueError(f"member {ensemble.peers[index].server_id} (pid {old.pid}) is still running")
+    cfg_path = old.workdir / "zoo.cfg"
+    with open(old.workdir / "server.log", "ab") as log:  # the child keeps its own fd
+        log.write(f"\n--- bench: restarted at {time.strftime('%H:%M:%S')} ---\n".encode())
+        log.flush()
+        process = subprocess.Popen(
+            command_for(ensemble.target, cfg_path), stdout=log, stderr=subprocess.STDOUT, cwd=old.workdir
+        )
+    member = RunningServer(ensemble.target, process, old.port, old.workdir, 0.0)
+    ensemble.members[index] = member
+    return member
 
 
 def stop_ensemble(ensemble: RunningEnsemble, keep_workdir: bool = False) -> None:
