@@ -159,6 +159,13 @@ class FastLeaderElection:
         elif self._beats_proposal(n):
             self._propose(n.leader, n.zxid, n.peer_epoch)
             self._send_notifications()
+        elif n.sid != self.my_id and (n.leader, n.zxid, n.peer_epoch) != (
+                self.vote.leader, self.vote.zxid, self.vote.peer_epoch):
+            # A peer behind my vote in this round may have missed it (it reached the peer while
+            # the peer was still FOLLOWING its dead leader): tell it now, not at my next
+            # notification timeout (200 ms, then 400...). Java waits for the timeout; the
+            # extra notification is an ordinary one to any peer, and votes only improve.
+            self._reply(n.sid, self.vote, ServerState.LOOKING, self.logicalclock)
         self._recvset[n.sid] = Vote(n.leader, n.zxid, n.election_epoch, n.peer_epoch)
         proposal = Vote(self.vote.leader, self.vote.zxid, self.logicalclock, self.vote.peer_epoch)
         if self._agreeing_is_quorum(self._recvset, proposal):

@@ -125,3 +125,30 @@ def test_non_voter_gets_an_answer_and_is_not_counted() -> None:
     (to, reply), = fle.take_sends()
     assert to == 9 and reply.leader == 1
     assert fle.vote.leader == 1
+
+
+def test_a_peer_that_missed_my_better_vote_hears_it_at_once_not_at_my_timeout() -> None:
+    """Survivors 1 and 3 of a dead leader 2: 3 went LOOKING first and its vote reached 1 while 1
+    was still FOLLOWING (1 answers as a follower and keeps nothing). When 1 then sends its
+    own vote, 3 answers with its better vote at once, so both agree within one finalize wait
+    (before: 1 learned 3's vote only at 3's 200 ms notification timeout, 0.6 s failovers)."""
+    verifier = QuorumMaj.of_sids([1, 2, 3])
+    one, three = FastLeaderElection(1, verifier), FastLeaderElection(3, verifier)
+    three.start(0, 7, 1)
+    for to, n in three.take_sends():  # the one to 1 is lost: 1 is not LOOKING yet
+        if to == 3:
+            three.step(n, 0)
+    one.start(1, 7, 1)
+    peers = {1: one, 3: three}
+    for to, n in one.take_sends():
+        if to in peers:
+            peers[to].step(n, 1)
+    replies = [n for to, n in three.take_sends() if to == 1]
+    assert [(n.leader, n.state) for n in replies] == [(3, ServerState.LOOKING)]
+    one.step(replies[0], 2)
+    for to, n in one.take_sends():
+        if to in peers:
+            peers[to].step(n, 2)
+    for fle in (one, three):
+        fle.tick(2 + FINALIZE_WAIT_MS)
+    assert (one.state, three.state) == (ServerState.FOLLOWING, ServerState.LEADING)
