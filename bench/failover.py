@@ -40,6 +40,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench import servers, wire
@@ -501,19 +502,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main() -> None:
-    args = parse_args()
-    targets = args.target_list
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+def run_all(targets: list[str], config: str, args: argparse.Namespace,
+            run_target: Callable[[str, argparse.Namespace], dict[str, object]],
+            write: Callable[[dict[str, object], Path], list[Path]]) -> None:
+    """Run each target in turn, rewriting the report after each (a long run that is stopped
+    keeps what it measured); shared by bench.failover and bench.soak."""
     result: dict[str, object] = {
-        "stamp": stamp,
+        "stamp": datetime.datetime.now().strftime("%Y%m%d-%H%M%S"),
         "machine": machine(),
-        "config": (
-            f"{args.kills} leader kills per target, 3-server ensembles (servers.start_ensemble: forceSync=yes, "
-            f"dataDir on local disk, 127.0.0.1), write try timeout {args.try_timeout:g} s, failover bound "
-            f"{args.failover_timeout:g} s, rejoin bound {args.rejoin_timeout:g} s, {args.pause:g} s pause "
-            f"between kills, kazoo session timeout {KAZOO_SESSION_TIMEOUT_S:g} s"
-        ),
+        "config": config,
         "args": {k: str(v) for k, v in vars(args).items()},
         "load_start": load_average(),
         "targets": [],
@@ -522,9 +519,20 @@ def main() -> None:
     for target in targets:
         result["targets"].append(run_target(target, args))  # type: ignore[attr-defined]
         result["load_end"] = load_average()
-        written = write(result, args.out)  # rewritten after each target
+        written = write(result, args.out)
     for path in written:
         print(f"wrote {path}")
+
+
+def main() -> None:
+    args = parse_args()
+    config = (
+        f"{args.kills} leader kills per target, 3-server ensembles (servers.start_ensemble: forceSync=yes, "
+        f"dataDir on local disk, 127.0.0.1), write try timeout {args.try_timeout:g} s, failover bound "
+        f"{args.failover_timeout:g} s, rejoin bound {args.rejoin_timeout:g} s, {args.pause:g} s pause "
+        f"between kills, kazoo session timeout {KAZOO_SESSION_TIMEOUT_S:g} s"
+    )
+    run_all(args.target_list, config, args, run_target, write)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ Results: bench/results/<stamp>-soak.md and .json (rewritten after each target), 
 """
 
 import argparse
-import datetime
 import json
 import random
 import sys
@@ -460,29 +459,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    targets = args.target_list
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    result: dict[str, object] = {
-        "stamp": stamp,
-        "machine": failover.machine(),
-        "config": (
-            f"{args.writes:,} setData of {len(DATA)} bytes over {args.keys:,} keys per target, "
-            f"{args.checkpoints} checkpoints, generator {args.connections}x{args.outstanding} pipelined "
-            "(round-robin over the members, every reply verified), 3-server ensembles "
-            "(servers.start_ensemble: forceSync=yes, dataDir on local disk, 127.0.0.1) with "
-            f"autopurge.snapRetainCount=3 autopurge.purgeInterval={args.purge_interval} snapCount={args.snap_count}"
-        ),
-        "args": {k: str(v) for k, v in vars(args).items()},
-        "load_start": load_average(),
-        "targets": [],
-    }
-    written: list[Path] = []
-    for target in targets:
-        result["targets"].append(run_target(target, args))  # type: ignore[attr-defined]
-        result["load_end"] = load_average()
-        written = write(result, args.out)  # rewritten after each target
-    for path in written:
-        print(f"wrote {path}")
+    config = (
+        f"{args.writes:,} setData of {len(DATA)} bytes over {args.keys:,} keys per target, "
+        f"{args.checkpoints} checkpoints, generator {args.connections}x{args.outstanding} pipelined "
+        "(round-robin over the members, every reply verified), 3-server ensembles "
+        "(servers.start_ensemble: forceSync=yes, dataDir on local disk, 127.0.0.1) with "
+        f"autopurge.snapRetainCount=3 autopurge.purgeInterval={args.purge_interval} snapCount={args.snap_count}"
+    )
+    failover.run_all(args.target_list, config, args, run_target, write)
 
 
 if __name__ == "__main__":
