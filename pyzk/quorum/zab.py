@@ -93,8 +93,9 @@ class ZabConfig:
     reconfig_enabled: bool = False
     snap_count: int = 100_000  # zookeeper.snapCount
     snap_size_limit_kb: int = SNAP_SIZE_LIMIT_KB_DEFAULT  # zookeeper.snapSizeLimitInKb
-    # A periodic snapshot serializes this many nodes per input, so a big tree does not stall
-    # the server (about 3 ms per 1,000 nodes); it is exact at its zxid (Peer.tick).
+    # A periodic snapshot serializes this many nodes per step, a tick due 1 ms after each input
+    # while it runs, so a big tree does not stall the server (about 3 ms per 1,000 nodes); it
+    # is exact at its zxid (Peer.tick, DataTree.preimages).
     snapshot_nodes_per_step: int = 1000
     # The simulator's cross-check: a tree kept across an election equals one rebuilt from disk.
     verify_kept_tree: bool = False
