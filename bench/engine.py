@@ -77,9 +77,12 @@ def _check_connect_response(frame: bytes) -> None:
         raise VerificationError(f"session refused: timeout={timeout_ms} id={session_id:#x}")
 
 
-def _recv_exactly(sock: socket.socket, count: int) -> bytes:
+def recv_exactly(sock: socket.socket, count: int, deadline: float | None = None) -> bytes:
+    """`count` bytes; with a time.monotonic() `deadline`, every recv is bounded by it."""
     chunks = []
     while count:
+        if deadline is not None:
+            sock.settimeout(max(0.001, deadline - time.monotonic()))
         chunk = sock.recv(count)
         if not chunk:
             raise VerificationError("server closed the connection")
@@ -95,8 +98,8 @@ class BlockingSession:
         self.sock = socket.create_connection(address, timeout=_CONNECT_TIMEOUT_S)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.sendall(wire.connect_request())
-        (length,) = wire.FRAME_LENGTH.unpack(_recv_exactly(self.sock, 4))
-        _check_connect_response(_recv_exactly(self.sock, length))
+        (length,) = wire.FRAME_LENGTH.unpack(recv_exactly(self.sock, 4))
+        _check_connect_response(recv_exactly(self.sock, length))
         self.next_xid = 1
 
     def run(self, requests: list[Request], tolerated_errs: frozenset[int] = frozenset()) -> None:
@@ -108,8 +111,8 @@ class BlockingSession:
             self.next_xid += 1
         self.sock.sendall(b"".join(frames))
         for xid, request in zip(xids, requests):
-            (length,) = wire.FRAME_LENGTH.unpack(_recv_exactly(self.sock, 4))
-            frame = _recv_exactly(self.sock, length)
+            (length,) = wire.FRAME_LENGTH.unpack(recv_exactly(self.sock, 4))
+            frame = recv_exactly(self.sock, length)
             reply_xid, _zxid, err = wire.REPLY_HEADER.unpack_from(frame)
             if reply_xid != xid:
                 raise VerificationError(f"setup reply xid {reply_xid}, expected {xid}")

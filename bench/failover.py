@@ -44,7 +44,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench import servers, wire
-from bench.engine import BlockingSession, VerificationError
+from bench.engine import BlockingSession, VerificationError, recv_exactly
 from bench.workloads import DATA, Request
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -99,20 +99,8 @@ def cfg_limits(ensemble: servers.RunningEnsemble) -> dict[str, str]:
 
 def _recv_frame(sock: socket.socket, deadline: float) -> bytes:
     """One length-prefixed frame, every recv bounded by the try's deadline."""
-
-    def exactly(count: int) -> bytes:
-        chunks = []
-        while count:
-            sock.settimeout(max(0.001, deadline - time.monotonic()))
-            chunk = sock.recv(count)
-            if not chunk:
-                raise VerificationError("connection closed")
-            chunks.append(chunk)
-            count -= len(chunk)
-        return b"".join(chunks)
-
-    (length,) = wire.FRAME_LENGTH.unpack(exactly(4))
-    return exactly(length)
+    (length,) = wire.FRAME_LENGTH.unpack(recv_exactly(sock, 4, deadline))
+    return recv_exactly(sock, length, deadline)
 
 
 def write_once(port: int, path: str, timeout_s: float) -> float:
@@ -421,13 +409,15 @@ def _load(values: object) -> str:
     return " ".join(f"{v:.2f}" for v in values) if isinstance(values, list) else "?"
 
 
+def report_head(title: str, result: dict[str, object]) -> list[str]:
+    """The lines every bench report of this module and bench.soak starts with."""
+    return [f"# {title} — {result['stamp']}", "", f"Machine: {result['machine']}",
+            f"Config: {result['config']}", ""]
+
+
 def markdown(result: dict[str, object]) -> str:
     lines = [
-        f"# Leader failover, 3-server ensembles — {result['stamp']}",
-        "",
-        f"Machine: {result['machine']}",
-        f"Config: {result['config']}",
-        "",
+        *report_head("Leader failover, 3-server ensembles", result),
         "failover = kill -9 of the leader -> first successful setData through a survivor; "
         "rejoin = restart of the killed member -> it answers srvr as follower with the leader's Zxid. "
         "Seconds, nearest-rank percentiles over the kills that recovered.",

@@ -302,11 +302,7 @@ def _state_cells(state: list[dict[str, object]]) -> list[str]:
 
 def markdown(result: dict[str, object]) -> str:
     lines = [
-        f"# Write soak, 3-server ensembles — {result['stamp']}",
-        "",
-        f"Machine: {result['machine']}",
-        f"Config: {result['config']}",
-        "",
+        *failover.report_head("Write soak, 3-server ensembles", result),
         "Per checkpoint (no load running): RSS per member in MiB (m1 / m2 / m3); snapshot.* count "
         "(MB); log.* count (MB apparent size; MB on disk: Apache preallocates logs sparsely); files "
         "gone since the last look (purged); then the leader is killed: failover = kill -> first "
