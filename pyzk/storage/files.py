@@ -1,7 +1,8 @@
 """Storage I/O: the txn log writer, snapshot files, epoch files, restore and purge on disk.
 
-Rule 1: this is the only storage module that touches the file system; format, snapshot_format,
-        recovery and layout stay pure and are driven from here.
+Rule 1: this is the only storage module that touches the file system, always through a
+        `fs.FileSystem` (the OS's, or the simulator's byte-level disk); format,
+        snapshot_format, recovery and layout stay pure and are driven from here.
 Rule 2: TxnLogWriter.commit runs on ONE executor thread and never touches the DataTree; the
         event loop only appends entry bytes (under a lock) and reads what commit made durable.
 Rule 3: a new log file per process start and per roll (ZooKeeper never appends to an
@@ -24,6 +25,7 @@ import logging
 import os
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from concurrent.futures import Executor
 from pathlib import Path
@@ -31,6 +33,7 @@ from pathlib import Path
 from pyzk.storage.errors import StorageError
 from pyzk.storage.forked_digest import fork_digest_sum
 from pyzk.storage.format import LOG_FILE_HEADER, encode_log_record
+from pyzk.storage.fs import OS_FILE_SYSTEM, FileSystem
 from pyzk.storage.layout import (
     INITIALIZE_MARKER,
     LOG_PREFIX,
@@ -40,6 +43,7 @@ from pyzk.storage.layout import (
     purge_candidates,
     snapshot_name,
     sorted_by_zxid,
+    zxid_from_name,
 )
 from pyzk.storage.recovery import RestoredDatabase, recover
 from pyzk.storage.snapshot_format import (
@@ -74,39 +78,44 @@ def padded_file_size(position: int, file_size: int, pre_alloc_bytes: int) -> int
     return file_size
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _write_all(fs: FileSystem, handle: int, data: bytes | memoryview, offset: int) -> None:
+    view = memoryview(data)
+    written = 0
+    while written < len(view):
+        written += fs.pwrite(handle, view[written:], offset + written)
 
 
-def write_file_atomically(path: Path, chunks: list[bytes], *, fsync: bool = True) -> None:
+def write_file_atomically(path: Path, chunks: list[bytes], *, fsync: bool = True,
+                          fs: FileSystem = OS_FILE_SYSTEM) -> None:
     """AtomicFileWritingIdiom: write <path>.tmp, fsync, rename over <path>, fsync the folder."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as out:
-        out.writelines(chunks)
-        out.flush()
+    handle = fs.open_new(tmp)
+    try:
+        offset = 0
+        for chunk in chunks:
+            _write_all(fs, handle, chunk, offset)
+            offset += len(chunk)
         if fsync:
-            os.fsync(out.fileno())
-    os.replace(tmp, path)
+            fs.fdatasync(handle)
+    finally:
+        fs.close(handle)
+    fs.replace(tmp, path)
     if fsync:
-        _fsync_dir(path.parent)
+        fs.fsync_dir(path.parent)
 
 
 # ---- data directory ------------------------------------------------------------------------
 
 
-def version_dir(base_dir: str | os.PathLike[str]) -> Path:
+def version_dir(base_dir: str | os.PathLike[str], fs: FileSystem = OS_FILE_SYSTEM) -> Path:
     """<base>/version-2, created if missing; StorageError when it cannot be created or written."""
     base = Path(base_dir)
     path = base / VERSION_DIR
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        fs.make_dirs(path)
     except OSError as exc:
         raise StorageError(f"cannot create {path}: {exc.strerror}") from None
-    if not os.access(path, os.W_OK | os.X_OK):
+    if not fs.is_writable_dir(path):
         raise StorageError(f"{path} is not writable (check the owner and permissions of {base})")
     return path
 
@@ -115,9 +124,10 @@ class LocalDisk:
     """recovery.RecoveryDisk over dataDir/version-2 (snapshots) and dataLogDir/version-2 (logs)."""
 
     def __init__(self, data_dir: str | os.PathLike[str], data_log_dir: str | os.PathLike[str] | None = None,
-                 *, snapshot_compression: str = "") -> None:
-        self.snap_dir = version_dir(data_dir)
-        self.log_dir = version_dir(data_log_dir if data_log_dir is not None else data_dir)
+                 *, snapshot_compression: str = "", fs: FileSystem = OS_FILE_SYSTEM) -> None:
+        self.fs = fs
+        self.snap_dir = version_dir(data_dir, fs)
+        self.log_dir = version_dir(data_log_dir if data_log_dir is not None else data_dir, fs)
         if snapshot_compression not in COMPRESSION_SUFFIXES:
             raise StorageError(f"unsupported zookeeper.snapshot.compression.method {snapshot_compression!r}")
         self.snapshot_suffix = COMPRESSION_SUFFIXES[snapshot_compression]
@@ -129,60 +139,48 @@ class LocalDisk:
         return str(self._path(name))
 
     def snapshot_names(self) -> list[str]:
-        return [n for n in os.listdir(self.snap_dir) if not n.endswith(".tmp")
-                and (n.count(".") == 1 or n.endswith(".gz"))]
+        return [n for n in self.fs.listdir(self.snap_dir) if not n.endswith(".tmp")
+                and (n.count(".") == 1 or n.endswith(".gz")) and zxid_from_name(n, SNAPSHOT_PREFIX) >= 0]
 
     def log_names(self) -> list[str]:
-        return [n for n in os.listdir(self.log_dir) if n.count(".") == 1]
+        # By prefix too: with dataLogDir = dataDir, an "acceptedEpoch.tmp" left by a crash is
+        # no log (it made a fresh dataDir refuse to start: "no snapshot but log entries").
+        return [n for n in self.fs.listdir(self.log_dir) if n.count(".") == 1 and zxid_from_name(n, LOG_PREFIX) >= 0]
 
     def snapshot_looks_valid(self, name: str) -> bool:
         path = self._path(name)
         try:
             if name.endswith(".gz"):
-                with gzip.open(path, "rb") as compressed:
-                    data = compressed.read()
+                data = gzip.decompress(self.fs.read(path))
                 return looks_valid(data[-5:], len(data))
-            size = path.stat().st_size
+            size = self.fs.size(path)
             if size < SNAPSHOT_BYTES_MIN:
                 return False
-            with open(path, "rb") as snap:
-                snap.seek(size - 5)
-                return looks_valid(snap.read(5), size)
-        except (OSError, EOFError, gzip.BadGzipFile):
+            return looks_valid(self.fs.read(path, size - 5, 5), size)
+        except (OSError, EOFError, gzip.BadGzipFile, zlib.error):
             return False
 
     def read_snapshot(self, name: str) -> bytes:
-        path = self._path(name)
-        if name.endswith(".gz"):
-            with gzip.open(path, "rb") as compressed:
-                return compressed.read()
-        return path.read_bytes()
+        data = self.fs.read(self._path(name))
+        return gzip.decompress(data) if name.endswith(".gz") else data
 
     def read_log(self, name: str) -> bytes:
         """The file's bytes up to its first hole: a log is preallocated sparse (64 MB by
         default), so the zero fill after the records is not read (FileTxnIterator stops at
         the first empty record too). Without hole support the whole file is read."""
-        with open(self._path(name), "rb") as log:
-            try:
-                end = os.lseek(log.fileno(), 0, os.SEEK_HOLE)  # moves the offset: back to 0
-            except OSError:
-                end = -1
-            log.seek(0)
-            return log.read(end)
+        return self.fs.read_to_hole(self._path(name))
 
     def truncate_log(self, name: str, size: int) -> None:
-        with open(self._path(name), "r+b") as log:
-            log.truncate(size)
-            os.fsync(log.fileno())
+        self.fs.truncate(self._path(name), size)
 
     def delete_log(self, name: str) -> None:
-        self._path(name).unlink()
-        _fsync_dir(self.log_dir)
+        self.fs.unlink(self._path(name))
+        self.fs.fsync_dir(self.log_dir)
 
     def take_initialize_marker(self) -> bool:
         marker = self.log_dir.parent / INITIALIZE_MARKER
         try:
-            marker.unlink()
+            self.fs.unlink(marker)
         except FileNotFoundError:
             return False
         logger.info("Initialize file found, an empty database will not block voting participation")
@@ -196,16 +194,17 @@ class LocalDisk:
         name = snapshot_name(zxid, self.snapshot_suffix)
         if self.snapshot_suffix == ".gz":
             chunks = [gzip.compress(b"".join(chunks))]
-        write_file_atomically(self.snap_dir / name, chunks, fsync=fsync)
+        write_file_atomically(self.snap_dir / name, chunks, fsync=fsync, fs=self.fs)
         logger.info("Snapshot written: %s", self.snap_dir / name)
         return name
 
 
 def restore(data_dir: str | os.PathLike[str], data_log_dir: str | os.PathLike[str] | None = None, *,
             digest_enabled: bool = True, extended_types_enabled: bool = False,
-            snapshot_trust_empty: bool = False, db_autocreate: bool = True) -> RestoredDatabase:
-    """FileTxnSnapLog.restore on a real data directory; StorageError (one line) on refusal."""
-    disk = LocalDisk(data_dir, data_log_dir)
+            snapshot_trust_empty: bool = False, db_autocreate: bool = True,
+            fs: FileSystem = OS_FILE_SYSTEM) -> RestoredDatabase:
+    """FileTxnSnapLog.restore on a data directory; StorageError (one line) on refusal."""
+    disk = LocalDisk(data_dir, data_log_dir, fs=fs)
     try:
         return recover(disk, digest_enabled=digest_enabled, extended_types_enabled=extended_types_enabled,
                        snapshot_trust_empty=snapshot_trust_empty, db_autocreate=db_autocreate)
@@ -229,9 +228,11 @@ class TxnLogWriter:
     def __init__(self, log_dir: str | os.PathLike[str], pre_alloc_size_kb: int = PRE_ALLOC_SIZE_KB_DEFAULT,
                  force_sync: bool = True, *,
                  fsync_warning_threshold_ms: int = FSYNC_WARNING_THRESHOLD_MS_DEFAULT,
-                 clock_ms: Callable[[], float] = lambda: time.monotonic() * 1000) -> None:
+                 clock_ms: Callable[[], float] = lambda: time.monotonic() * 1000,
+                 fs: FileSystem = OS_FILE_SYSTEM) -> None:
         """`log_dir` is dataLogDir (its version-2 folder is used, and created if missing)."""
-        self.log_dir = version_dir(log_dir)
+        self.fs = fs
+        self.log_dir = version_dir(log_dir, fs)
         self.pre_alloc_bytes = pre_alloc_size_kb * 1024
         self.force_sync = force_sync
         self.fsync_warning_threshold_ms = fsync_warning_threshold_ms
@@ -267,15 +268,15 @@ class TxnLogWriter:
         logger.info("Creating new log file: %s", path.name)
         self._file_path = path  # set first: a failure to create or fill it names this file
         self._position = self._file_size = 0
-        self._file = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        os.write(self._file, LOG_FILE_HEADER)
-        _fsync_dir(self.log_dir)
+        self._file = self.fs.open_new(path)
+        _write_all(self.fs, self._file, LOG_FILE_HEADER, 0)
+        self.fs.fsync_dir(self.log_dir)
         self._position = self._file_size = len(LOG_FILE_HEADER)
 
     def _close_file(self) -> None:
         if self._file is not None:
             self._sync()
-            os.close(self._file)
+            self.fs.close(self._file)
             self._file = None
             self._file_path = None
 
@@ -283,7 +284,7 @@ class TxnLogWriter:
         if self._file is None or not self.force_sync:
             return
         start_ms = self._clock_ms()
-        os.fdatasync(self._file)
+        self.fs.fdatasync(self._file)
         self.last_fsync_ms = elapsed_ms = self._clock_ms() - start_ms
         if elapsed_ms > self.fsync_warning_threshold_ms:
             self.fsync_threshold_exceeded += 1
@@ -300,12 +301,9 @@ class TxnLogWriter:
             size = padded_file_size(position, size, self.pre_alloc_bytes)
             position += len(record)
         if size != self._file_size:
-            os.pwrite(self._file, b"\x00", size - 1)
+            self.fs.pwrite(self._file, b"\x00", size - 1)
             self._file_size = size
-        data = b"".join(records)
-        written = 0
-        while written < len(data):
-            written += os.pwrite(self._file, memoryview(data)[written:], self._position + written)
+        _write_all(self.fs, self._file, b"".join(records), self._position)
         self._position = position
 
     def commit(self) -> int | None:
@@ -357,7 +355,7 @@ class TxnLogWriter:
                 self.commit()
         finally:
             if self._file is not None:
-                os.close(self._file)
+                self.fs.close(self._file)
                 self._file = None
                 self._file_path = None
 
@@ -408,11 +406,11 @@ async def take_snapshot_async(tree: DataTree, disk: LocalDisk, executor: Executo
 # ---- epoch files ---------------------------------------------------------------------------
 
 
-def read_epoch(data_dir: str | os.PathLike[str], name: str) -> int | None:
+def read_epoch(data_dir: str | os.PathLike[str], name: str, fs: FileSystem = OS_FILE_SYSTEM) -> int | None:
     """acceptedEpoch / currentEpoch in dataDir/version-2: ASCII decimal; None when missing."""
     path = Path(data_dir) / VERSION_DIR / name
     try:
-        text = path.read_text("ascii").splitlines()
+        text = fs.read(path).decode("ascii").splitlines()
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:
@@ -423,11 +421,11 @@ def read_epoch(data_dir: str | os.PathLike[str], name: str) -> int | None:
         raise StorageError(f"{path} does not hold an epoch number") from None
 
 
-def write_epoch(data_dir: str | os.PathLike[str], name: str, epoch: int) -> None:
+def write_epoch(data_dir: str | os.PathLike[str], name: str, epoch: int, fs: FileSystem = OS_FILE_SYSTEM) -> None:
     """Write an epoch file as QuorumPeer.writeLongToFile: no newline, tmp + fsync + rename."""
-    path = version_dir(data_dir) / name
+    path = version_dir(data_dir, fs) / name
     try:
-        write_file_atomically(path, [str(epoch).encode("ascii")])
+        write_file_atomically(path, [str(epoch).encode("ascii")], fs=fs)
     except OSError as exc:
         raise StorageError(f"cannot write {path}: {exc.strerror}") from None
 
@@ -436,9 +434,9 @@ def write_epoch(data_dir: str | os.PathLike[str], name: str, epoch: int) -> None
 
 
 def purge(data_dir: str | os.PathLike[str], data_log_dir: str | os.PathLike[str] | None,
-          snap_retain_count: int) -> list[Path]:
+          snap_retain_count: int, fs: FileSystem = OS_FILE_SYSTEM) -> list[Path]:
     """PurgeTxnLog.purge: keep the newest snap_retain_count snapshots and the logs they need."""
-    disk = LocalDisk(data_dir, data_log_dir)
+    disk = LocalDisk(data_dir, data_log_dir, fs=fs)
     snapshots = disk.snapshot_names()
     newest_first = sorted_by_zxid(snapshots, SNAPSHOT_PREFIX, newest_first=True)
     valid: list[str] = []
@@ -452,7 +450,7 @@ def purge(data_dir: str | os.PathLike[str], data_log_dir: str | os.PathLike[str]
         path = Path(disk.describe(name))
         logger.info("Removing file: %s", path)
         try:
-            path.unlink()
+            fs.unlink(path)
         except OSError as exc:
             logger.warning("Failed to remove %s: %s", path, exc.strerror)
             continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import random
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import pytest
 
@@ -23,6 +23,7 @@ from pyzk.storage.files import (
     write_epoch,
 )
 from pyzk.storage.format import LogFileReader, encode_txn_entry
+from pyzk.storage.fs import OsFileSystem
 from pyzk.storage.policy import SnapshotScheduler
 
 OPEN = list(OPEN_ACL_UNSAFE)
@@ -230,18 +231,27 @@ def test_snapshot_scheduler_randomizes_in_the_upper_half() -> None:
         assert scheduler.txns_logged == 0
 
 
-def test_own_snapshots_are_not_fsynced_but_received_ones_are(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_own_snapshots_are_not_fsynced_but_received_ones_are(tmp_path: Path) -> None:
     # ZooKeeper's syncSnap: a server's own snapshot is written without fsync (an fsync of a big
     # snapshot stalls the txn log's fsync behind it); a snapshot a learner receives is synced.
     writer = Writer(tmp_path)
     writer.creates(3)
     writer.log.commit()
-    synced: list[int] = []
-    real_fsync = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
-    name = take_snapshot(writer.tree, LocalDisk(tmp_path))
+    synced: list[str] = []
+
+    class RecordingFileSystem(OsFileSystem):
+        def fdatasync(self, handle: int) -> None:
+            synced.append("file")
+            super().fdatasync(handle)
+
+        def fsync_dir(self, folder: PurePath) -> None:
+            synced.append("folder")
+            super().fsync_dir(folder)
+
+    disk = LocalDisk(tmp_path, fs=RecordingFileSystem())
+    name = take_snapshot(writer.tree, disk)
     assert synced == []
     assert (tmp_path / "version-2" / name).exists()
     assert not any(p.name.endswith(".tmp") for p in (tmp_path / "version-2").iterdir())
-    LocalDisk(tmp_path).write_snapshot(writer.zxid + 1, [b"received"], fsync=True)
-    assert len(synced) == 2  # the file, then its folder
+    disk.write_snapshot(writer.zxid + 1, [b"received"], fsync=True)
+    assert synced == ["file", "folder"]
