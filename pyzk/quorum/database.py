@@ -40,6 +40,13 @@ class Storage(Protocol):
         """The size in bytes of the snapshot taken at `zxid` (0 when there is none)."""
         ...
 
+    def read_committed(self, from_zxid: int, before_zxid: int, limit_bytes: int) -> list[tuple[int, bytes]] | None:
+        """The logged txns from `from_zxid` (itself logged) up to `before_zxid`, one history
+        without a gap; None when they are not all there, or add up to more than
+        `limit_bytes` (0: no limit), or cross a snapshot this server did not build from its
+        own log (after a SNAP, the log before it may hold txns never committed)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class AppliedTxn:

@@ -61,7 +61,7 @@ class Peer:
         current = self.disk.current_epoch if self.disk.current_epoch is not None else last_epoch
         accepted = self.disk.accepted_epoch if self.disk.accepted_epoch is not None else current
         self.ctx = ZabContext(my_id, verifier, db, accepted, current, config or ZabConfig(),
-                              self.outbox, probe or Probe(), self.load_tree)
+                              self.outbox, probe or Probe(), self.load_tree, self.read_logged)
         if store is not None and self.disk.snapshot is not None:
             self.ctx.snapshot_bytes = store.snapshot_size(self.disk.snapshot)
         self.fle = FastLeaderElection(my_id, verifier)
@@ -198,6 +198,12 @@ class Peer:
             zxid, serializer = persist.snapshot
             self._unwritten[zxid] = (persist.persist_id, serializer)
             self.ctx.snapshot_bytes = sum(len(chunk) for chunk in serializer.body_chunks())
+
+    def read_logged(self, from_zxid: int, before_zxid: int, limit_bytes: int) -> list[tuple[int, bytes]] | None:
+        """Durable logged txns older than the database's log (Storage.read_committed)."""
+        if self.store is None:
+            return None
+        return self.store.read_committed(from_zxid, before_zxid, limit_bytes)
 
     def load_tree(self, zxid: int) -> DataTree:
         """The tree of the snapshot the core persisted at `zxid` (Rule 1)."""

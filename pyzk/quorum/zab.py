@@ -52,6 +52,7 @@ from pyzk.quorum.zxid import (
     COUNTER_MAX,
     counter_of,
     epoch_of,
+    follows,
     is_epoch_start,
     make_zxid,
 )
@@ -117,7 +118,8 @@ class ZabContext:
 
     def __init__(self, my_id: int, verifier: QuorumMaj, db: ZabDatabase, accepted_epoch: int,
                  current_epoch: int, config: ZabConfig, outbox: Outbox, probe: Probe,
-                 load_tree: Callable[[int], DataTree] | None = None) -> None:
+                 load_tree: Callable[[int], DataTree] | None = None,
+                 read_log: Callable[[int, int, int], list[tuple[int, bytes]] | None] | None = None) -> None:
         self.my_id = my_id
         self.verifier = verifier  # the activated config
         self.last_seen_verifier = verifier  # the newest config proposed or heard of
@@ -129,6 +131,8 @@ class ZabContext:
         self.probe = probe
         # A persisted snapshot's tree, by zxid (Peer.load_tree); a context without one has none.
         self.load_tree = load_tree or _no_snapshot
+        # Logged txns older than the database's log, from the txn log files (Storage.read_committed).
+        self.read_log = read_log or (lambda from_zxid, before_zxid, limit_bytes: None)
         # OrderedDict: released oldest first, and a plain dict's iteration slows down as its
         # front is popped (deleted slots are skipped one by one).
         self.on_persisted: OrderedDict[int, Callable[[], None]] = OrderedDict()
@@ -488,6 +492,11 @@ class Leader:
         peer_new_epoch = is_epoch_start(peer_last_zxid)
         queued: list[tuple[int, bytes]] = []
         op: tuple[P, int] | None
+        if self.ctx.snapshot_running is not None:
+            self.ctx.probe("leader synced a learner while a snapshot ran")
+        logger.info("Synchronizing with Learner sid: %d maxCommittedLog=0x%x minCommittedLog=0x%x "
+                    "lastProcessedZxid=0x%x peerLastZxid=0x%x", sid, max_committed, min_committed,
+                    last_processed, peer_last_zxid)
         if peer_last_zxid == last_processed:
             op = (P.DIFF, peer_last_zxid)
         elif peer_last_zxid > max_committed and not peer_new_epoch:
@@ -496,17 +505,21 @@ class Leader:
         elif min_committed <= peer_last_zxid <= max_committed:
             op, queued = _walk_committed_log(window, peer_last_zxid, max_committed)
         elif peer_last_zxid < min_committed and (history := self._txn_log_from(peer_last_zxid)):
-            # LearnerHandler's "use txnlog and committedLog": pyzk keeps every txn since its
-            # last snapshot in memory, so this reads no file.
+            # LearnerHandler's "use txnlog and committedLog": the txns since the last snapshot
+            # are in memory; older ones are read from the log files.
             self.ctx.probe("leader sent DIFF from its txn log")
             op, queued = _walk_committed_log(history, peer_last_zxid, max_committed)
         else:
             op = None
         if op is None:
+            logger.info("Sending snapshot last zxid of peer is 0x%x, zxid of leader is 0x%x, send zxid of db "
+                        "as 0x%x to learner sid: %d", peer_last_zxid, max_committed, last_processed, sid)
             self.ctx.probe("leader sent SNAP")
             self.ctx.send(sid, P.SNAP, last_processed, snapshot=db.snap_stream())
             queued_up_to = last_processed
         else:
+            logger.info("Sending %s zxid=0x%x with %d proposals to learner sid: %d", op[0].name, op[1],
+                        len(queued), sid)
             if op[0] == P.DIFF and queued:
                 self.ctx.probe("leader sent DIFF with proposals")
             self.ctx.send(sid, op[0], op[1])
@@ -527,11 +540,32 @@ class Leader:
         factor = self.ctx.config.snapshot_size_factor
         if factor < 0:
             return None
-        history = self.ctx.db.committed_from(peer_last_zxid)
+        db = self.ctx.db
         limit = int(self.ctx.snapshot_bytes * factor)
+        history = db.committed_from(peer_last_zxid)
+        if history is None and peer_last_zxid < (db.log[0][0] if db.log else db.base_zxid):
+            history = self._txn_log_on_disk(peer_last_zxid, limit)
         if history is None or (limit > 0 and sum(len(entry) for _, entry in history) > limit):
             return None
         return history
+
+    def _txn_log_on_disk(self, peer_last_zxid: int, limit: int) -> list[tuple[int, bytes]] | None:
+        """The learner's last txn is older than the database's log: the older txns are read
+        from the log files (getProposalsFromTxnLog), then joined to the database's log."""
+        db = self.ctx.db
+        if db.log:
+            first_kept = db.log[0][0]
+            older = self.ctx.read_log(peer_last_zxid, first_kept, limit)
+            joined = bool(older) and follows(older[-1][0], first_kept)  # type: ignore[index]
+            kept = db.committed_from(first_kept)
+        else:  # nothing logged after the snapshot: the files must reach the snapshot's zxid
+            older = self.ctx.read_log(peer_last_zxid, db.base_zxid + 1, limit)
+            joined = bool(older) and older[-1][0] == db.base_zxid  # type: ignore[index]
+            kept = []
+        if not older or older[0][0] != peer_last_zxid or not joined or kept is None:
+            return None
+        self.ctx.probe("leader read txns older than its database's log from disk")
+        return older + kept
 
     def _on_newleader_ack(self, sid: int) -> None:
         if self.failed:

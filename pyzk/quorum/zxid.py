@@ -32,5 +32,13 @@ def is_epoch_start(zxid: int) -> bool:
     return counter_of(zxid) == 0
 
 
+def follows(previous: int, zxid: int) -> bool:
+    """`zxid` can come right after `previous` in one history: the next counter of the same
+    epoch, or the first txn of a later epoch (a leader numbers its txns 1, 2, ...)."""
+    if epoch_of(zxid) == epoch_of(previous):
+        return zxid == previous + 1
+    return epoch_of(zxid) > epoch_of(previous) and counter_of(zxid) == 1
+
+
 def hex_zxid(zxid: int) -> str:
     return f"{zxid:#x}" if zxid >= 0 else str(zxid)

@@ -18,9 +18,11 @@ from collections.abc import Sequence
 from pyzk.config import ServerConfig
 from pyzk.quorum.database import DiskImage
 from pyzk.quorum.effects import Persist
+from pyzk.quorum.zxid import follows
 from pyzk.storage.errors import StorageError
 from pyzk.storage.files import LocalDisk, TxnLogWriter, read_epoch, restore, write_epoch
 from pyzk.storage.format import LogFileReader, entry_zxid
+from pyzk.storage.fs import OS_FILE_SYSTEM, FileSystem
 from pyzk.storage.layout import (
     ACCEPTED_EPOCH_FILE,
     CURRENT_EPOCH_FILE,
@@ -37,15 +39,21 @@ logger = logging.getLogger(__name__)
 
 
 class QuorumDisk:
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, fs: FileSystem = OS_FILE_SYSTEM) -> None:
+        """`fs`: the OS's file system, or the simulator's disk (pyzk/sim/world.py)."""
         self.config = config
+        self.fs = fs
         self.disk = LocalDisk(config.data_dir, config.data_log_dir,
-                              snapshot_compression=config.snapshot_compression_method)
+                              snapshot_compression=config.snapshot_compression_method, fs=fs)
         self.log = self._new_log()
         self._replayed: DataTree | None = None  # start-up's recovered tree, until the core takes it
+        # What start-up's recovery repaired: torn log tails cut off, snapshots passed over.
+        self.truncated_at_start: list[tuple[str, int]] = []
+        self.snapshots_skipped_at_start: list[tuple[str, str]] = []
 
     def _new_log(self) -> TxnLogWriter:
-        return TxnLogWriter(self.config.data_log_dir, self.config.pre_alloc_size_kb, self.config.force_sync)
+        return TxnLogWriter(self.config.data_log_dir, self.config.pre_alloc_size_kb, self.config.force_sync,
+                            fs=self.fs)
 
     # ---- start-up ------------------------------------------------------------------------
 
@@ -53,7 +61,9 @@ class QuorumDisk:
         config = self.config
         restored = restore(config.data_dir, config.data_log_dir, digest_enabled=config.digest_enabled,
                            extended_types_enabled=config.extended_types_enabled,
-                           snapshot_trust_empty=config.snapshot_trust_empty, db_autocreate=True)
+                           snapshot_trust_empty=config.snapshot_trust_empty, db_autocreate=True, fs=self.fs)
+        self.truncated_at_start = restored.truncated
+        self.snapshots_skipped_at_start = restored.skipped_snapshots
         name = restored.snapshot_name or restored.created_snapshot
         snapshot = None
         snapshot_zxid = 0
@@ -65,8 +75,8 @@ class QuorumDisk:
         last_zxid = entries[-1][0] if entries else snapshot_zxid
         if config.digest_enabled and restored.tree.last_processed_zxid == last_zxid:
             self._replayed = restored.tree
-        accepted = read_epoch(config.data_dir, ACCEPTED_EPOCH_FILE)
-        current = read_epoch(config.data_dir, CURRENT_EPOCH_FILE)
+        accepted = read_epoch(config.data_dir, ACCEPTED_EPOCH_FILE, self.fs)
+        current = read_epoch(config.data_dir, CURRENT_EPOCH_FILE, self.fs)
         logger.info("Quorum database: snapshot 0x%x, %d logged txns after it, acceptedEpoch %s, "
                     "currentEpoch %s", snapshot_zxid, len(entries), accepted, current)
         return DiskImage(snapshot, entries, accepted, current)
@@ -85,9 +95,49 @@ class QuorumDisk:
 
     def snapshot_size(self, zxid: int) -> int:
         try:
-            return (self.disk.snap_dir / self._snapshot_named(zxid)).stat().st_size
+            return self.fs.size(self.disk.snap_dir / self._snapshot_named(zxid))
         except (StorageError, OSError):
             return 0
+
+    def read_committed(self, from_zxid: int, before_zxid: int, limit_bytes: int) -> list[tuple[int, bytes]] | None:
+        """Storage.read_committed: FileTxnLog.read from `from_zxid`, for a DIFF to a learner
+        behind the core's log. A concurrent purge or an unreadable file only means None (the
+        leader sends a SNAP)."""
+        try:
+            found = self._read_history(from_zxid, before_zxid, limit_bytes)
+            if found is None:
+                return None
+            logged = {zxid for zxid, _ in found}
+            for name in self.disk.snapshot_names():
+                at = zxid_from_name(name, SNAPSHOT_PREFIX)
+                if from_zxid < at < before_zxid and at not in logged:
+                    return None  # a snapshot from a leader's SNAP: the log before it is not history
+            return found
+        except (StorageError, OSError) as exc:
+            logger.info("Txn log from 0x%x not readable for a DIFF (%s); a SNAP is sent instead", from_zxid, exc)
+            return None
+
+    def _read_history(self, from_zxid: int, before_zxid: int, limit_bytes: int) -> list[tuple[int, bytes]] | None:
+        found: list[tuple[int, bytes]] = []
+        size = 0
+        for name in logs_covering(self.disk.log_names(), from_zxid):
+            for _offset, entry in LogFileReader(self.disk.read_log(name), self.disk.describe(name)):
+                zxid = entry_zxid(entry)
+                if zxid < from_zxid:
+                    continue
+                if zxid >= before_zxid:
+                    break
+                if not follows(found[-1][0], zxid) if found else zxid != from_zxid:
+                    return None  # a gap: the log does not hold one history from from_zxid on
+                size += len(entry)
+                if limit_bytes > 0 and size > limit_bytes:
+                    return None
+                found.append((zxid, entry))
+            else:
+                continue
+            break
+        # All there: the last one read is the one right before before_zxid.
+        return found if found and follows(found[-1][0], before_zxid) else None
 
     def _snapshot_named(self, zxid: int) -> str:
         for name in self.disk.snapshot_names():
@@ -124,9 +174,9 @@ class QuorumDisk:
             if persist.accepted_epoch is not None or persist.current_epoch is not None:
                 self.log.commit()  # the epoch follows the txns it was persisted with
                 if persist.accepted_epoch is not None:
-                    write_epoch(self.config.data_dir, ACCEPTED_EPOCH_FILE, persist.accepted_epoch)
+                    write_epoch(self.config.data_dir, ACCEPTED_EPOCH_FILE, persist.accepted_epoch, self.fs)
                 if persist.current_epoch is not None:
-                    write_epoch(self.config.data_dir, CURRENT_EPOCH_FILE, persist.current_epoch)
+                    write_epoch(self.config.data_dir, CURRENT_EPOCH_FILE, persist.current_epoch, self.fs)
         self.log.commit()
 
     def _truncate(self, zxid: int) -> None:

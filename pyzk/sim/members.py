@@ -67,7 +67,7 @@ class SimDriver:
         peer = self._peer()
         if peer is None:
             return None
-        proposed = peer.submit(session_id, cxid, txn_type, txn, self.world.now_ms, zxid)
+        proposed = peer.submit(session_id, cxid, txn_type, txn, self.world.peer_now(self.sid), zxid)
         self.world._drain(self.sid)
         return proposed
 
@@ -120,8 +120,9 @@ class SimMember:
         self.retire()
         world = self.world
         driver = SimDriver(world, self.sid, world.incarnation[self.sid])
-        self.server, self.commit = build_role(self.config, peer, driver, now_ms=world.clock_ms,
-                                              wall_ms=world.clock_ms)
+        sid = self.sid
+        self.server, self.commit = build_role(self.config, peer, driver, now_ms=lambda: world.peer_now(sid),
+                                              wall_ms=lambda: world.peer_now(sid))
         self.roles_built += 1
         world.trace(f"{self.sid} serves clients as {self.server.mode}")
 

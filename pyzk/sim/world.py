@@ -6,8 +6,9 @@ iterates an unordered set, so the trace digest depends on the seed alone.
 Rule 2: links behave like TCP: FIFO per connection; a reset loses in-flight data and tells
 both ends; a partition holds quorum-port data until it heals (TCP retransmits) and drops
 election frames (QuorumCnxManager's queues may drop them; FLE re-sends).
-Rule 3: a crash loses every write not yet fsynced; a restart builds the peer from the
-durable disk alone.
+Rule 3: each member's dataDir is bytes on a simulated disk written by the real storage code
+(disk.py): a crash loses every write not yet fsynced, may tear what was being written, and a
+restart is the real start-up from what the disk holds.
 Rule 4: the checker runs on every effect that can break an invariant.
 Rule 5: each peer has its server layer (members.py: the ZooKeeperServer and commit stage of
 its established role, as in production) and simulated clients (clients.py) talk to those
@@ -20,9 +21,11 @@ from __future__ import annotations
 import hashlib
 import heapq
 import logging
+import math
 import random
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,8 +33,8 @@ from jute.codes import OpCode, ServerState
 from jute.codes import QuorumPacketType as P
 from jute.data import ACL, Id
 from jute.txn import CreateTxn, SetDataTxn, TxnHeader
+from pyzk.config import ServerConfig
 from pyzk.pipeline.prep import Prepared
-from pyzk.quorum.database import DiskImage
 from pyzk.quorum.effects import (
     Apply,
     Connect,
@@ -50,15 +53,14 @@ from pyzk.quorum.effects import (
 from pyzk.quorum.errors import InvariantViolation
 from pyzk.quorum.peer import Peer
 from pyzk.quorum.verifier import QuorumMaj
-from pyzk.quorum.zab import Leader, Probe, ZabConfig
+from pyzk.quorum.zab import Leader, LearnerStage, Phase, Probe, ZabConfig
 from pyzk.quorum.zxid import hex_zxid
 from pyzk.sim.checker import ZabChecker
 from pyzk.sim.client_checker import ClientChecker
 from pyzk.sim.clients import ClientNet, SimClient
-from pyzk.sim.members import SimMember
+from pyzk.sim.disk import SimDisk
+from pyzk.sim.members import SimMember, member_config
 from pyzk.storage.format import decode_txn_entry
-from pyzk.storage.snapshot_format import parse_snap_stream
-from pyzk.tree.datatree import DataTree
 
 OPEN_ACL = [ACL(31, Id("world", "anyone"))]
 PARTITION_RETRY_MS = 50
@@ -84,6 +86,12 @@ class SimOptions:
     snap_count: int = 100_000  # zookeeper.snapCount: small values snapshot every few txns
     snapshot_nodes_per_step: int = 1000  # small values make a snapshot span many inputs
     snapshot_size_factor: float = 0.33  # 0: DIFF from the whole in-memory log; -1: never
+    pre_alloc_size_kb: int = 4  # txn log files grow in steps of this (zeros)
+    snapshot_compression: str = ""  # "" or "gz"
+    torn_writes: bool = True  # a crash may interrupt a write and tear what was not fsynced
+    slow_disk: float = 0.0  # buggify: the chance that a write takes 20-50 times the disk delay
+    clock_drift_ppm: int = 0  # buggify: each member's clock runs up to this much fast or slow
+    purge_interval_ms: int = 2000  # autopurge (3 snapshots kept); 0: off
 
     @classmethod
     def swarm(cls, rng: random.Random) -> SimOptions:
@@ -103,6 +111,12 @@ class SimOptions:
             snap_count=rng.choice((100_000, 100_000, 40, 10)),
             snapshot_nodes_per_step=rng.choice((1000, 3, 1)),
             snapshot_size_factor=rng.choice((0.33, 0.0, -1.0)),
+            pre_alloc_size_kb=rng.choice((1, 4, 64)),
+            snapshot_compression=rng.choice(("", "", "gz")),
+            torn_writes=rng.random() < 0.8,
+            slow_disk=rng.choice((0.0, 0.0, 0.01, 0.05)),
+            clock_drift_ppm=rng.choice((0, 100, 20_000)),
+            purge_interval_ms=rng.choice((0, 500, 2000)),
         )
 
 
@@ -127,29 +141,6 @@ class QuorumLink:
     in_flight: dict[int, deque[SendPacket]] = field(default_factory=dict)  # per sending side, FIFO
 
 
-@dataclass
-class SimDisk:
-    """A member's dataDir: what is durable, what is still being written, and (the core's
-    Storage) the snapshots that became durable, as SNAP stream bytes."""
-
-    durable: DiskImage = field(default_factory=DiskImage)
-    pending: list[tuple[int, Persist]] = field(default_factory=list)  # (durable at ms, write)
-    last_fsync_ms: int = 0
-    snapshots: dict[int, bytes] = field(default_factory=dict)
-
-    def make_durable(self, persist: Persist) -> None:
-        self.durable.apply(persist)
-        if persist.snapshot is not None:
-            zxid, serializer = persist.snapshot
-            self.snapshots[zxid] = serializer.snap_stream()
-
-    def load(self, zxid: int) -> DataTree:
-        return parse_snap_stream(self.snapshots[zxid], 0)[0].tree
-
-    def snapshot_size(self, zxid: int) -> int:
-        return len(self.snapshots.get(zxid, b""))
-
-
 class _ServerLog(logging.Handler):
     """Collects what the server layer logs at WARNING and above while a world runs: an
     "Invariant violated" (or any ERROR) there is a failed seed, the rest goes to the trace."""
@@ -162,7 +153,7 @@ class _ServerLog(logging.Handler):
         self.records.append(record)
 
 
-SERVER_LOGGERS = ("pyzk.server", "pyzk.pipeline", "pyzk.sessions")
+SERVER_LOGGERS = ("pyzk.server", "pyzk.pipeline", "pyzk.sessions", "pyzk.storage")
 
 
 class SimulationFailure(Exception):
@@ -196,7 +187,13 @@ class World:
                                     verify_kept_tree=True)
         self.probe = CountingProbe()
         self.checker = ZabChecker()
-        self.disks = {sid: SimDisk() for sid in self.sids}
+        self.disks = {sid: SimDisk(self.members_config(sid), sid, pre_alloc_size_kb=o.pre_alloc_size_kb,
+                                   compression=o.snapshot_compression) for sid in self.sids}
+        # Buggify: every member's clock has its own offset and rate (none when drift is 0).
+        rng_clock = random.Random(f"{seed}-clock")
+        drift = o.clock_drift_ppm
+        self.clock_offset = {sid: rng_clock.randrange(10_000) if drift else 0 for sid in self.sids}
+        self.clock_rate = {sid: 1 + rng_clock.uniform(-drift, drift) / 1e6 for sid in self.sids}
         self.incarnation = {sid: 0 for sid in self.sids}
         self.peers: dict[int, Peer | None] = {}
         self.links: dict[tuple[int, int], QuorumLink] = {}
@@ -206,6 +203,7 @@ class World:
         self.writes_submitted = 0
         self.writes_committed = 0
         self.random_faults = random_faults
+        self.crash_while_writing: set[int] = set()  # members to crash in their next write
         self.workload_enabled = True
         self._draining: set[int] = set()
         self.open_acl = OPEN_ACL
@@ -248,6 +246,23 @@ class World:
     def clock_ms(self) -> int:
         return self.now_ms
 
+    def peer_now(self, sid: int) -> int:
+        """Member `sid`'s clock (buggify: offset and drift), in ms."""
+        return self.clock_offset[sid] + int(self.now_ms * self.clock_rate[sid])
+
+    def _world_ms(self, sid: int, peer_ms: int) -> int:
+        """The earliest world time at which member `sid`'s clock reads `peer_ms` (not before now)."""
+        at = max(self.now_ms, math.ceil((peer_ms - self.clock_offset[sid]) / self.clock_rate[sid]))
+        for _ in range(4):  # float rounding: at most a step or two
+            if self.clock_offset[sid] + int(at * self.clock_rate[sid]) >= peer_ms:
+                break
+            at += 1
+        return at
+
+    def members_config(self, sid: int) -> ServerConfig:
+        o = self.options
+        return member_config(sid, o.peers, o.tick_time_ms, o.init_limit_ticks, o.sync_limit_ticks)
+
     def call_at(self, at_ms: int, fn: Callable[..., Any], *args: Any) -> None:
         self._schedule(at_ms, "call", (fn, args))
 
@@ -256,11 +271,16 @@ class World:
 
     def run_until(self, stop_ms: int, condition: Callable[[], bool] | None = None) -> bool:
         """Run events up to `stop_ms` or until `condition()` holds; True if it held."""
+        with self._server_logs():
+            return self._run_until(stop_ms, condition)
+
+    @contextmanager
+    def _server_logs(self) -> Iterator[None]:
         loggers = [logging.getLogger(name) for name in SERVER_LOGGERS]
         for lg in loggers:
             lg.addHandler(self._server_log)
         try:
-            return self._run_until(stop_ms, condition)
+            yield
         finally:
             for lg in loggers:
                 lg.removeHandler(self._server_log)
@@ -296,20 +316,35 @@ class World:
     def _start_peer(self, sid: int) -> None:
         self.incarnation[sid] += 1
         disk = self.disks[sid]
-        self.trace(f"{sid} starts (incarnation {self.incarnation[sid]}, log to "
-                   f"{hex_zxid(disk.durable.entries[-1][0] if disk.durable.entries else 0)})")
-        self.peers[sid] = Peer(sid, self.verifier, disk.durable, self.now_ms, self.zab_config, self.probe,
-                               store=disk)
+        image, replayed = disk.start()
+        snapshots, logs = disk.file_names()
+        self.trace(f"{sid} starts (incarnation {self.incarnation[sid]}, snapshot "
+                   f"{hex_zxid(image.snapshot or 0)}, log to "
+                   f"{hex_zxid(image.entries[-1][0] if image.entries else image.snapshot or 0)}, "
+                   f"{len(snapshots)} snapshots, {len(logs)} logs)")
+        assert disk.store is not None
+        if disk.store.truncated_at_start:
+            self.probe("restart cut a torn txn log tail")
+        if disk.store.snapshots_skipped_at_start:
+            self.probe("restart passed over a damaged snapshot")
+        self.peers[sid] = Peer(sid, self.verifier, image, self.peer_now(sid), self.zab_config, self.probe,
+                               store=disk.store, replayed=replayed)
         self._timer_at[sid] = None
+        if self.options.purge_interval_ms:
+            self._purge(sid)  # autopurge's first run is at start-up
+            self._schedule(self.now_ms + self.options.purge_interval_ms, "purge", (sid, self.incarnation[sid]))
         self._drain(sid)
 
-    def crash(self, sid: int) -> None:
+    def crash(self, sid: int, *, mid_write: bool = False) -> None:
+        """Kill `sid` and cut its disk's power; `mid_write`: while it writes (disk.py Rule 2)."""
         if self.peers.get(sid) is None:
             return
         disk = self.disks[sid]
-        self.trace(f"{sid} CRASH (loses {len(disk.pending)} unsynced writes)")
+        torn = mid_write and self.options.torn_writes
+        self.trace(f"{sid} CRASH ({len(disk.pending)} writes not fsynced{', torn' if torn else ''})")
         self.peers[sid] = None
-        disk.pending.clear()
+        if disk.power_cut(self.rng_disk, torn_writes=torn):
+            self.probe("a crash came while a write was not yet fsynced")
         self.incarnation[sid] += 1
         self.members[sid].retire(reset=True)
         for key, link in sorted(self.links.items()):
@@ -345,7 +380,7 @@ class World:
     def _arm_timer(self, sid: int, ready: Ready) -> None:
         if ready.timer_ms is not None and ready.timer_ms != self._timer_at.get(sid):
             self._timer_at[sid] = ready.timer_ms
-            self._schedule(max(ready.timer_ms, self.now_ms), "timer", (sid, self.incarnation[sid]))
+            self._schedule(self._world_ms(sid, ready.timer_ms), "timer", (sid, self.incarnation[sid]))
 
     def _execute(self, sid: int, peer: Peer, effect: object) -> None:
         if isinstance(effect, SendNotification):
@@ -355,7 +390,11 @@ class World:
         elif isinstance(effect, Persist):
             disk = self.disks[sid]
             lo, hi = self.options.disk_delay_ms
-            disk.last_fsync_ms = max(disk.last_fsync_ms, self.now_ms + self.rng_disk.randint(lo, hi))
+            delay = self.rng_disk.randint(lo, hi)
+            if self.options.slow_disk and self.rng_disk.random() < self.options.slow_disk:
+                delay *= self.rng_disk.randint(20, 50)  # buggify: a slow disk
+                self.probe("a write was slow")
+            disk.last_fsync_ms = max(disk.last_fsync_ms, self.now_ms + delay)
             disk.pending.append((disk.last_fsync_ms, effect))
             self._schedule(disk.last_fsync_ms, "fsync", (sid, self.incarnation[sid]))
         elif isinstance(effect, Connect):
@@ -415,7 +454,7 @@ class World:
         if self.trace_enabled:
             self.trace(f"{sid}->{to} {n.state.name} leader={n.leader} zxid={hex_zxid(n.zxid)} "
                        f"ee={n.election_epoch} pe={n.peer_epoch}")
-        peer.step_notification(n, self.now_ms)
+        peer.step_notification(n, self.peer_now(to))
         self._drain(to)
 
     # ---- quorum links --------------------------------------------------------------------
@@ -441,7 +480,7 @@ class World:
         self.trace(f"{link.a} connected to {link.b} (link {link.serial})")
         peer = self.peers.get(link.a)
         if peer is not None:
-            peer.connected(link.b, self.now_ms)
+            peer.connected(link.b, self.peer_now(link.a))
             self._drain(link.a)
 
     def _reset_link(self, link: QuorumLink, *, notify_both: bool, notify: int | None = None) -> None:
@@ -465,7 +504,7 @@ class World:
         if current is not None and current.alive:
             return  # a newer connection replaced it; the old one's close is old news
         self.trace(f"{sid} link to {other} closed")
-        peer.disconnected(other, self.now_ms)
+        peer.disconnected(other, self.peer_now(sid))
         self._drain(sid)
 
     def send_server_packet(self, sid: int, to: int, packet: Any) -> bool:
@@ -510,7 +549,7 @@ class World:
             self._inherited[to] = snap_txns
         p = effect.packet
         self.trace(f"{sid}->{to} {P(p.type).name} zxid={hex_zxid(p.zxid)}")
-        peer.step_packet(sid, p, effect.snapshot, self.now_ms)
+        peer.step_packet(sid, p, effect.snapshot, self.peer_now(to))
         self._drain(to)
 
     # ---- disk, timers --------------------------------------------------------------------
@@ -522,22 +561,41 @@ class World:
             return
         # Group commit, as the driver's storage thread: every write due by now becomes durable
         # in one batch, and the peer hears of it once.
-        last_id = None
-        while disk.pending and disk.pending[0][0] <= self.now_ms:
-            _, persist = disk.pending.pop(0)
-            disk.make_durable(persist)
-            last_id = persist.persist_id
+        if sid in self.crash_while_writing:
+            self.crash_while_writing.discard(sid)
+            down = sum(1 for s in self.sids if self.peers.get(s) is None)
+            if self.now_ms < self.options.faults_ms and down < (len(self.sids) - 1) // 2 + 1:
+                self.crash(sid, mid_write=True)
+                return
+        last_id = disk.write_due(self.now_ms)
         if last_id is None:
             return
-        peer.persisted(last_id, self.now_ms)
+        peer.persisted(last_id, self.peer_now(sid))
         self._drain(sid)
+
+    def _purge(self, sid: int) -> None:
+        peer = self.peers.get(sid)
+        if peer is None:
+            return
+        if _syncing(peer):
+            self.probe("purge while a learner syncs")
+        removed = self.disks[sid].purge()
+        if removed:
+            self.probe("autopurge removed files")
+            self.trace(f"{sid} purged {removed} files")
+
+    def _on_purge(self, sid: int, inc: int) -> None:
+        if self.peers.get(sid) is None or self.incarnation[sid] != inc:
+            return
+        self._purge(sid)
+        self._schedule(self.now_ms + self.options.purge_interval_ms, "purge", (sid, inc))
 
     def _on_timer(self, sid: int, inc: int) -> None:
         peer = self.peers.get(sid)
         if peer is None or self.incarnation[sid] != inc:
             return
         self._timer_at[sid] = None
-        peer.tick(self.now_ms)
+        peer.tick(self.peer_now(sid))
         self._drain(sid)
 
     # ---- workload and faults -------------------------------------------------------------
@@ -586,18 +644,24 @@ class World:
             return
         rng = self.rng_faults
         kind = rng.choice(("crash", "crash_unsynced", "restart", "restart", "reset", "partition",
-                           "heal", "isolate", "isolate_leader", "cut_client"))
+                           "heal", "isolate", "isolate_leader", "cut_client", "damage_snapshot"))
         sid = rng.choice(self.sids)
         down = [s for s in self.sids if self.peers.get(s) is None]
         unsynced = [s for s in self.sids if self.disks[s].pending and self.peers.get(s) is not None]
         may_crash = len(down) < (len(self.sids) - 1) // 2 + 1
-        if kind == "crash" and may_crash:
+        if kind == "crash" and may_crash and o.torn_writes and rng.random() < 0.7:
+            self.crash_while_writing.add(sid)  # at its next write (buggify)
+        elif kind == "crash" and may_crash:
             self.crash(sid)
         elif kind == "crash_unsynced" and may_crash and unsynced:
             # buggify: the crash point between a write and its fsync
-            self.crash(rng.choice(unsynced))
+            self.crash(rng.choice(unsynced), mid_write=True)
         elif kind == "isolate_leader" and self.established_leaders():
             self.isolate(rng.choice(self.established_leaders()), clients=rng.random() < 0.5)
+        elif kind == "damage_snapshot" and down:
+            victim = rng.choice(down)
+            if self.disks[victim].damage_newest_snapshot(self.rng_disk):
+                self.trace(f"{victim} newest snapshot damaged")
         elif kind == "restart" and down:
             self.restart(rng.choice(down))
         elif kind == "reset" and self.links:
@@ -704,8 +768,10 @@ class World:
         o = self.options
         self.run_until(o.faults_ms)
         self.heal()
-        for sid in self.sids:
-            self.restart(sid)
+        with self._server_logs():
+            for sid in self.sids:
+                self.restart(sid)
+        self._check_server_log()
         self.trace("faults off; liveness phase")
         self.run_until(o.faults_ms + o.liveness_ms // 2)
         self.workload_enabled = False
@@ -742,6 +808,14 @@ class World:
                 phase = p.role.phase.value if p.role is not None else "-"
                 parts.append(f"{sid}:{p.state.name}/{phase}@{hex_zxid(p.db.last_processed_zxid)}")
         return " ".join(parts)
+
+
+def _syncing(peer: Peer) -> bool:
+    """A learner of this leader, or this follower, is between discovery and UPTODATE."""
+    role = peer.role
+    if isinstance(role, Leader):
+        return any(link.stage != LearnerStage.SYNCED for link in role.learners.values())
+    return role is not None and role.phase != Phase.BROADCAST
 
 
 def _pair(a: int, b: int) -> tuple[int, int]:

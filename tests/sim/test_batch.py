@@ -28,6 +28,14 @@ PROBES_REQUIRED = (
     "election applied logged txns to the tree it kept",
     "follower rebuilt its tree from its snapshot to truncate",
     "leader sent DIFF from its txn log",
+    "leader read txns older than its database's log from disk",
+    "leader synced a learner while a snapshot ran",
+    "purge while a learner syncs",
+    "autopurge removed files",
+    "a crash came while a write was not yet fsynced",
+    "restart cut a torn txn log tail",
+    "restart passed over a damaged snapshot",
+    "a write was slow",
 )
 
 

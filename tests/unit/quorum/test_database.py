@@ -46,7 +46,7 @@ class CountingProbe(Probe):
 
 
 class DictStore:
-    """A Storage over SNAP streams (what the simulator's disk does)."""
+    """A Storage over SNAP streams, with no log files to read."""
 
     def __init__(self) -> None:
         self.streams: dict[int, bytes] = {}
@@ -58,6 +58,9 @@ class DictStore:
 
     def snapshot_size(self, zxid: int) -> int:
         return len(self.streams.get(zxid, b""))
+
+    def read_committed(self, from_zxid: int, before_zxid: int, limit_bytes: int) -> list[tuple[int, bytes]] | None:
+        return None
 
 
 def durable(peer: Peer, store: DictStore) -> None:
