@@ -1,9 +1,11 @@
-"""The replica's state as the core sees it: the newest snapshot's zxid, the txn log after it, the tree.
+"""The replica's state as the core sees it: the newest snapshot's zxid, the recent txn log, the tree.
 
 Rule 1: the tree holds every logged txn up to `tree.last_processed_zxid`; the log may run
-ahead of it (proposals not yet committed). Rule 2: the core keeps no snapshot bytes: a tree
-that must be rebuilt below the tree's zxid (a TRUNC, an aborted SNAP sync) is loaded from the
-snapshot through the Peer (`Storage`, as etcd raft's), then the log is replayed.
+ahead of it (proposals not yet committed). In memory the log keeps every txn not yet applied
+and the last `keep` applied ones (the committed-log window, commitLogCount); older txns are
+in the log files only. Rule 2: the core keeps no snapshot bytes: a tree that must be rebuilt
+below the tree's zxid (a TRUNC, an aborted SNAP sync) is loaded from the snapshot and the txns
+logged after it through the Peer (`Storage`, as etcd raft's), then replayed.
 Rule 3: going back to election keeps the tree and applies every logged txn after it
 (`fast_forward`, ZKDatabase.fastForwardDataBase), so afterwards every logged txn counts as
 processed. Rule 4: this module does no I/O; the driver mirrors every change through `Persist`
@@ -25,6 +27,7 @@ from pyzk.storage.snapshot_format import SnapshotSerializer
 from pyzk.tree.datatree import ApplyResult, DataTree
 
 SNAPSHOT_NODES_PER_STEP = 1 << 30
+TRIM_SLACK = 64  # applied txns beyond twice the window before the log is trimmed
 
 
 class Storage(Protocol):
@@ -38,6 +41,10 @@ class Storage(Protocol):
 
     def snapshot_size(self, zxid: int) -> int:
         """The size in bytes of the snapshot taken at `zxid` (0 when there is none)."""
+        ...
+
+    def logged_after(self, zxid: int) -> list[tuple[int, bytes]]:
+        """Every logged txn after `zxid` (the newest durable snapshot's), in log order."""
         ...
 
     def read_committed(self, from_zxid: int, before_zxid: int, limit_bytes: int) -> list[tuple[int, bytes]] | None:
@@ -82,15 +89,52 @@ class DiskImage:
     def copy(self) -> DiskImage:
         return DiskImage(self.snapshot, list(self.entries), self.accepted_epoch, self.current_epoch)
 
+    @property
+    def last_logged_zxid(self) -> int:
+        return self.entries[-1][0] if self.entries else self.snapshot or 0
+
+
+@dataclass
+class DiskSummary:
+    """A DiskImage without its txns: what the Peer keeps of its dataDir (the txns are read
+    back from Storage when the database must be rebuilt)."""
+
+    snapshot: int | None = None
+    last_logged_zxid: int = 0
+    accepted_epoch: int | None = None
+    current_epoch: int | None = None
+
+    @classmethod
+    def of(cls, image: DiskImage) -> DiskSummary:
+        return cls(image.snapshot, image.last_logged_zxid, image.accepted_epoch, image.current_epoch)
+
+    def apply(self, persist: Persist) -> None:
+        if persist.truncate_to_zxid is not None:
+            self.last_logged_zxid = min(self.last_logged_zxid, persist.truncate_to_zxid)
+        if persist.snapshot is not None:
+            self.snapshot = persist.snapshot[0]
+            self.last_logged_zxid = max(self.last_logged_zxid, self.snapshot)
+        if persist.entries:
+            self.last_logged_zxid = persist.entries[-1][0]
+        if persist.accepted_epoch is not None:
+            self.accepted_epoch = persist.accepted_epoch
+        if persist.current_epoch is not None:
+            self.current_epoch = persist.current_epoch
+
 
 class ZabDatabase:
     def __init__(self, base_zxid: int = 0, base_tree: DataTree | None = None,
-                 entries: list[tuple[int, bytes]] | None = None) -> None:
+                 entries: list[tuple[int, bytes]] | None = None, keep: int | None = None) -> None:
         """The database of snapshot `base_tree` taken at `base_zxid` (None: the empty tree)
         and the logged txns after it, all applied (Rule 3). `base_tree` may have applied some
-        of them already (its last_processed_zxid): the rest are applied."""
+        of them already (its last_processed_zxid): the rest are applied. `keep`: how many
+        applied txns the log keeps in memory (Rule 1); None: all."""
         self.base_zxid = base_zxid
+        self.keep = keep
         self.log: list[tuple[int, bytes]] = list(entries or [])
+        # A SNAP replaced the tree and it is not persisted yet (until NEWLEADER): the database
+        # is not its disk image replayed.
+        self.unpersisted_snapshot = False
         self.tree = base_tree if base_tree is not None else DataTree()
         if self.tree.last_processed_zxid < base_zxid:
             self.tree.last_processed_zxid = base_zxid
@@ -118,16 +162,16 @@ class ZabDatabase:
             self._apply_entry(entry)
         self._decoded.clear()
         self._next_apply = len(self.log)
+        self._trim()
         return len(self.log) - start
 
-    def matches(self, image: DiskImage) -> bool:
-        """The database is `image` replayed: the same snapshot, the same txns logged after it
-        (the committed-log window kept before the snapshot aside). Then going back to election
-        may keep the tree (Rule 3); otherwise it must be rebuilt from the image."""
-        if self.base_zxid != (image.snapshot or 0):
-            return False
-        logged = self.log[self._base_index():]
-        return len(logged) == len(image.entries) and logged == image.entries
+    def matches(self, disk: DiskSummary) -> bool:
+        """The database is its disk image replayed: the same snapshot and last logged txn, and
+        no SNAP waiting to be persisted (every other change of the log is persisted as it is
+        made). Then going back to election may keep the tree (Rule 3); otherwise it must be
+        rebuilt from the disk."""
+        return (not self.unpersisted_snapshot and self.base_zxid == (disk.snapshot or 0)
+                and max(self.last_logged_zxid, self.base_zxid) == disk.last_logged_zxid)
 
     def append(self, zxid: int, entry: bytes, decoded: tuple[TxnHeader, Any] | None = None) -> None:
         """Log `entry`; `decoded` is its (header, txn) when the caller has them already."""
@@ -172,22 +216,42 @@ class ZabDatabase:
             hdr, txn, _digest = decode_txn_entry(log[i][1])
         else:
             hdr, txn = decoded
-        return AppliedTxn(hdr, txn, self.tree.apply(hdr, txn))
+        applied = AppliedTxn(hdr, txn, self.tree.apply(hdr, txn))
+        if self.keep is not None and self._next_apply > 2 * self.keep + TRIM_SLACK:
+            self._trim()
+        return applied
+
+    def _trim(self) -> None:
+        """Rule 1: forget applied txns older than the last `keep` (they are in the log files).
+        Amortized: called when the applied part is twice the window."""
+        if self.keep is None:
+            return
+        applied = bisect_right(self.log, self.last_processed_zxid, key=_zxid_of)
+        drop = applied - self.keep
+        if drop > 0:
+            del self.log[:drop]
+            self._next_apply = max(0, self._next_apply - drop)
+            self._base_end = None
 
     def next_logged_after(self, zxid: int) -> int | None:
         i = bisect_right(self.log, zxid, key=_zxid_of)
         return self.log[i][0] if i < len(self.log) else None
 
-    def truncate(self, zxid: int, load_base: Callable[[int], DataTree]) -> None:
+    def truncate(self, zxid: int, load_base: Callable[[int], DataTree],
+                 load_logged: Callable[[], list[tuple[int, bytes]]]) -> None:
         """Drop logged txns above `zxid` (Learner TRUNC). A tree that processed any of them is
-        rebuilt: `load_base(base_zxid)` gives the snapshot's tree, then the log up to `zxid`
-        is replayed (ZKDatabase.truncateLog reloads from disk)."""
+        rebuilt: `load_base(base_zxid)` gives the snapshot's tree, `load_logged()` every txn
+        logged after it, and those up to `zxid` are replayed (ZKDatabase.truncateLog reloads
+        from disk)."""
         if zxid < self.base_zxid:
             raise InvariantViolation(f"truncate to {zxid:#x} below snapshot {self.base_zxid:#x}")
-        self.log = [(z, e) for z, e in self.log if z <= zxid]
         if self.tree.last_processed_zxid > zxid:
+            self.log = [(z, e) for z, e in load_logged() if self.base_zxid < z <= zxid]
             self.tree = load_base(self.base_zxid)
             self.tree.last_processed_zxid = self.base_zxid
+        else:
+            self.log = [(z, e) for z, e in self.log if z <= zxid]
+        self._decoded.clear()
         self.fast_forward()
 
     def committed_from(self, zxid: int) -> list[tuple[int, bytes]] | None:
@@ -222,6 +286,7 @@ class ZabDatabase:
         self.tree.last_processed_zxid = zxid
         self._decoded.clear()
         self._next_apply = 0
+        self.unpersisted_snapshot = True
 
     def rebase(self, zxid: int, keep: int = 0) -> None:
         """A snapshot of the current tree was taken at `zxid`: the log keeps what follows it,
@@ -229,7 +294,9 @@ class ZabDatabase:
         self.base_zxid = zxid
         end = bisect_right(self.log, zxid, key=_zxid_of)
         self.log = self.log[max(0, end - keep):]
+        self._next_apply = max(0, self._next_apply - max(0, end - keep))
         self._base_end = None
+        self.unpersisted_snapshot = False
 
     def logged_after_base(self) -> int:
         """Txns logged after the base snapshot (the window kept before it not counted)."""

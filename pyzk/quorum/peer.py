@@ -16,10 +16,11 @@ serialized in steps, one per tick, with a tick due 1 ms after each input while i
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 
 from jute.codes import ServerState
 from jute.quorum import QuorumPacket
-from pyzk.quorum.database import DiskImage, Storage, ZabDatabase
+from pyzk.quorum.database import DiskImage, DiskSummary, Storage, ZabDatabase
 from pyzk.quorum.effects import (
     Disconnect,
     Outbox,
@@ -47,21 +48,29 @@ class Peer:
                  config: ZabConfig | None = None, probe: Probe | None = None,
                  store: Storage | None = None, replayed: DataTree | None = None) -> None:
         """`disk` is what dataDir holds; `replayed`, when given, is its tree already rebuilt
-        (start-up recovery did it), else the snapshot is read through `store`."""
+        (start-up recovery did it), else the snapshot is read through `store`. Without a
+        `store` the Peer keeps a whole DiskImage of what it persisted (tests)."""
         self.my_id = my_id
         self.verifier = verifier
-        self.disk = disk.copy()
+        self.disk = DiskSummary.of(disk)
         self.store = store
+        self._image = disk.copy() if store is None else None
         # Snapshots persisted but not reported durable yet: zxid -> (persist id, serializer).
         self._unwritten: dict[int, tuple[int, SnapshotSerializer]] = {}
+        # Persists that change the log, not reported durable yet (the store does not have
+        # them): read back on top of what the store has (`logged_since_snapshot`).
+        self._in_flight: OrderedDict[int, Persist] = OrderedDict()
+        self._durable_snapshot = disk.snapshot
+        self.config = config or ZabConfig()
         self.outbox = Outbox(mirror=self._mirror)
-        db = self._load_database(replayed)
+        db = self._load_database(replayed, list(disk.entries))
         # QuorumPeer.loadDataBase: a missing epoch file is taken from the last zxid's epoch.
         last_epoch = epoch_of(db.last_processed_zxid)
         current = self.disk.current_epoch if self.disk.current_epoch is not None else last_epoch
         accepted = self.disk.accepted_epoch if self.disk.accepted_epoch is not None else current
-        self.ctx = ZabContext(my_id, verifier, db, accepted, current, config or ZabConfig(),
-                              self.outbox, probe or Probe(), self.load_tree, self.read_logged)
+        self.ctx = ZabContext(my_id, verifier, db, accepted, current, self.config,
+                              self.outbox, probe or Probe(), self.load_tree, self.read_logged,
+                              self.logged_since_snapshot)
         if store is not None and self.disk.snapshot is not None:
             self.ctx.snapshot_bytes = store.snapshot_size(self.disk.snapshot)
         self.fle = FastLeaderElection(my_id, verifier)
@@ -144,6 +153,11 @@ class Peer:
         for zxid, (pid, _) in list(self._unwritten.items()):
             if pid <= persist_id:
                 del self._unwritten[zxid]  # the store has it now
+        in_flight = self._in_flight
+        while in_flight and next(iter(in_flight)) <= persist_id:
+            done = in_flight.popitem(last=False)[1]
+            if done.snapshot is not None:
+                self._durable_snapshot = done.snapshot[0]
         waiting = self.ctx.on_persisted
         while waiting:  # ids are increasing, kept in insertion order: oldest first
             pid = next(iter(waiting))
@@ -194,6 +208,10 @@ class Peer:
 
     def _mirror(self, persist: Persist) -> None:
         self.disk.apply(persist)
+        if self._image is not None:
+            self._image.apply(persist)
+        elif persist.entries or persist.truncate_to_zxid is not None or persist.snapshot is not None:
+            self._in_flight[persist.persist_id] = persist
         if persist.snapshot is not None:
             zxid, serializer = persist.snapshot
             self._unwritten[zxid] = (persist.persist_id, serializer)
@@ -219,9 +237,26 @@ class Peer:
         tree.last_processed_zxid = zxid
         return tree
 
-    def _load_database(self, replayed: DataTree | None = None) -> ZabDatabase:
+    def logged_since_snapshot(self) -> list[tuple[int, bytes]]:
+        """Every txn logged after the newest snapshot persisted: what the store has, with the
+        persists still in flight on top (they will be on disk in this order)."""
+        if self._image is not None:
+            return list(self._image.entries)
+        assert self.store is not None
+        image = DiskImage(self._durable_snapshot, self.store.logged_after(self._durable_snapshot or 0))
+        for persist in self._in_flight.values():
+            if persist.entries:  # written already, perhaps, but not reported durable: once only
+                first = persist.entries[0][0]
+                image.entries = [(z, e) for z, e in image.entries if z < first]
+            image.apply(persist)
+        return image.entries
+
+    def _load_database(self, replayed: DataTree | None = None,
+                       entries: list[tuple[int, bytes]] | None = None) -> ZabDatabase:
         zxid = self.disk.snapshot or 0
-        return ZabDatabase(zxid, replayed or self.load_tree(zxid), list(self.disk.entries))
+        if entries is None:
+            entries = self.logged_since_snapshot()
+        return ZabDatabase(zxid, replayed or self.load_tree(zxid), entries, keep=self.config.commit_log_count)
 
     def _verify_kept_tree(self) -> None:
         kept, rebuilt = self.ctx.db.tree, self._load_database().tree

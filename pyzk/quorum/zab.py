@@ -119,7 +119,8 @@ class ZabContext:
     def __init__(self, my_id: int, verifier: QuorumMaj, db: ZabDatabase, accepted_epoch: int,
                  current_epoch: int, config: ZabConfig, outbox: Outbox, probe: Probe,
                  load_tree: Callable[[int], DataTree] | None = None,
-                 read_log: Callable[[int, int, int], list[tuple[int, bytes]] | None] | None = None) -> None:
+                 read_log: Callable[[int, int, int], list[tuple[int, bytes]] | None] | None = None,
+                 load_logged: Callable[[], list[tuple[int, bytes]]] | None = None) -> None:
         self.my_id = my_id
         self.verifier = verifier  # the activated config
         self.last_seen_verifier = verifier  # the newest config proposed or heard of
@@ -133,6 +134,9 @@ class ZabContext:
         self.load_tree = load_tree or _no_snapshot
         # Logged txns older than the database's log, from the txn log files (Storage.read_committed).
         self.read_log = read_log or (lambda from_zxid, before_zxid, limit_bytes: None)
+        # Every txn logged after the newest snapshot (Peer.logged_since_snapshot): a TRUNC
+        # that must rebuild the tree replays them.
+        self.load_logged = load_logged or (lambda: list(self.db.log))
         # OrderedDict: released oldest first, and a plain dict's iteration slows down as its
         # front is popped (deleted slots are skipped one by one).
         self.on_persisted: OrderedDict[int, Callable[[], None]] = OrderedDict()
@@ -828,7 +832,7 @@ class Follower:
         self.ctx.probe("follower truncated its log")
         if self.ctx.db.last_processed_zxid > p.zxid:
             self.ctx.probe("follower rebuilt its tree from its snapshot to truncate")
-        self.ctx.db.truncate(p.zxid, self.ctx.load_tree)
+        self.ctx.db.truncate(p.zxid, self.ctx.load_tree, self.ctx.load_logged)
         self.ctx.persist(truncate_to_zxid=p.zxid)
 
     def _on_snap(self, p: QuorumPacket, snapshot: bytes) -> None:

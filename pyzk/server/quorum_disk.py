@@ -69,7 +69,7 @@ class QuorumDisk:
         snapshot_zxid = 0
         if name is not None:
             snapshot = snapshot_zxid = zxid_from_name(name, SNAPSHOT_PREFIX)
-        entries = self._logged_after(snapshot_zxid)
+        entries = self.logged_after(snapshot_zxid)
         # Recovery replayed the same snapshot and log: the core starts from that tree rather than
         # parsing and replaying again (the core keeps digests: only when recovery did too).
         last_zxid = entries[-1][0] if entries else snapshot_zxid
@@ -150,7 +150,7 @@ class QuorumDisk:
         return parse_snapshot(self.disk.read_snapshot(name), digest_enabled=True,
                               extended_types_enabled=self.config.extended_types_enabled).tree
 
-    def _logged_after(self, zxid: int) -> list[tuple[int, bytes]]:
+    def logged_after(self, zxid: int) -> list[tuple[int, bytes]]:
         """Every good log record after `zxid`, in log order, read from the files that can hold
         one (FileTxnLog.getLogFiles: older files are not opened)."""
         found = []

@@ -32,17 +32,18 @@ class ZabChecker:
         if holder != sid:
             raise InvariantViolation(f"two leaders established in epoch {epoch}: {holder} and {sid}")
         db = peer.db
+        logged = dict(peer.logged_since_snapshot())  # the log in memory is only its tail
         for zxid, entry in self.committed.items():
-            if zxid > db.base_zxid and db.entry(zxid) != entry:
+            if zxid > db.base_zxid and logged.get(zxid) != entry:
                 raise InvariantViolation(f"leader {sid} of epoch {epoch} lost committed "
                                          f"txn {hex_zxid(zxid)}")
         if db.last_logged_zxid < self.last_committed_zxid:
             raise InvariantViolation(f"leader {sid} of epoch {epoch} ends at "
                                      f"{hex_zxid(db.last_logged_zxid)} before committed "
                                      f"{hex_zxid(self.last_committed_zxid)}")
-        for zxid, entry in db.log:
+        for zxid, entry in logged.items():
             self._commit(zxid, entry)
-        self.history_by_epoch[epoch] = frozenset(z for z, _ in db.log)
+        self.history_by_epoch[epoch] = frozenset(logged)
         self._check_digest(sid, db.last_processed_zxid, db.tree.digest)
 
     def on_follower_established(self, sid: int, peer: Peer) -> None:

@@ -430,7 +430,7 @@ class World:
         reloaded its log (no Apply effect for those): the client checker must know them."""
         seen = self.client_checker.seen_zxids
         inherited = self._inherited.get(peer.my_id, {})
-        for zxid, entry in [*sorted(inherited.items()), *peer.db.log]:
+        for zxid, entry in [*sorted(inherited.items()), *peer.logged_since_snapshot()]:
             if zxid not in seen:
                 hdr, txn, _ = decode_txn_entry(entry)
                 self.client_checker.on_commit(zxid, hdr, txn)

@@ -51,6 +51,7 @@ class DictStore:
     def __init__(self) -> None:
         self.streams: dict[int, bytes] = {}
         self.loads: list[int] = []
+        self.image = DiskImage()  # what was written, txns included
 
     def load(self, zxid: int) -> DataTree:
         self.loads.append(zxid)
@@ -62,6 +63,9 @@ class DictStore:
     def read_committed(self, from_zxid: int, before_zxid: int, limit_bytes: int) -> list[tuple[int, bytes]] | None:
         return None
 
+    def logged_after(self, zxid: int) -> list[tuple[int, bytes]]:
+        return [(z, e) for z, e in self.image.entries if z > zxid]
+
 
 def durable(peer: Peer, store: DictStore) -> None:
     """The driver wrote every Persist so far: snapshots reach the store, then persisted()."""
@@ -69,12 +73,14 @@ def durable(peer: Peer, store: DictStore) -> None:
     for persist in persists:
         if persist.snapshot is not None:
             store.streams[persist.snapshot[0]] = persist.snapshot[1].snap_stream()
+        store.image.apply(persist)
     if persists:
         peer.persisted(persists[-1].persist_id, 0)
 
 
 def follower_peer(image: DiskImage, store: DictStore, probe: Probe) -> tuple[Peer, Follower]:
     """Peer 2 following leader 1 in epoch 2, its LEADERINFO answered."""
+    store.image = image.copy()  # what dataDir holds at start
     peer = Peer(2, QuorumMaj.of_sids([1, 2, 3]), image, 0, ZabConfig(), probe, store=store)
     follower = Follower(peer.ctx, 1, 0)
     peer.role = follower
@@ -166,7 +172,7 @@ def test_a_snapshot_not_yet_durable_is_read_from_the_core_not_the_store() -> Non
     zxid, entry = create(make_zxid(1, 4))
     db.append(zxid, entry)
     db.apply_committed(zxid)
-    db.truncate(make_zxid(1, 3), peer.ctx.load_tree)
+    db.truncate(make_zxid(1, 3), peer.ctx.load_tree, peer.ctx.load_logged)
     assert store.loads == []
     assert db.last_processed_zxid == make_zxid(1, 3) and db.tree.get(f"/n{zxid:x}") is None
     durable(peer, store)  # now it is written: the next load reads the store
@@ -201,3 +207,33 @@ def test_a_periodic_snapshot_spans_inputs_and_is_the_tree_at_its_zxid() -> None:
     zxid, serializer = persist.snapshot
     assert zxid == make_zxid(1, 8) and serializer.snap_stream() == at_start
     assert db.tree.preimages is None  # the tree stopped keeping old states
+
+
+def test_the_log_in_memory_keeps_the_window_and_what_is_not_applied() -> None:
+    """Rule 1: applied txns older than the last `keep` leave memory (they are on disk), so a
+    member holds about commitLogCount txns however many were logged since its snapshot."""
+    keep = 50
+    db = ZabDatabase(0, None, [], keep=keep)
+    zxids = [make_zxid(1, n) for n in range(1, 2001)]
+    for zxid in zxids[:1990]:
+        db.append(*create(zxid))
+        db.apply_committed(zxid)
+    for zxid in zxids[1990:]:
+        db.append(*create(zxid))  # logged, not committed: always kept
+    assert len(db.log) <= 2 * keep + 64 + 10
+    assert db.committed_window(keep) == [create(z) for z in zxids[1990 - keep:1990]]
+    assert [z for z, _ in db.log[-10:]] == zxids[1990:]
+    assert len(db.tree.nodes) == 1990 + len(DataTree().nodes)  # every applied txn is in the tree
+
+
+def test_a_trunc_that_must_rebuild_replays_the_txns_read_back_not_the_trimmed_log() -> None:
+    """The tree applied txns the leader does not have; the database is rebuilt from the
+    snapshot and every txn logged after it, read back (the log in memory lost the old ones)."""
+    logged = [create(make_zxid(1, n)) for n in range(1, 301)]
+    db = ZabDatabase(0, None, logged, keep=10)
+    assert len(db.log) <= 10 + 64
+    db.truncate(make_zxid(1, 200), lambda zxid: DataTree(), lambda: list(logged))
+    assert db.last_processed_zxid == make_zxid(1, 200)
+    assert db.tree.get(f"/n{make_zxid(1, 200):x}") is not None
+    assert db.tree.get(f"/n{make_zxid(1, 201):x}") is None
+    assert db.tree.get(f"/n{make_zxid(1, 1):x}") is not None
