@@ -43,8 +43,9 @@ class Storage(Protocol):
         """The size in bytes of the snapshot taken at `zxid` (0 when there is none)."""
         ...
 
-    def logged_after(self, zxid: int) -> list[tuple[int, bytes]]:
-        """Every logged txn after `zxid` (the newest durable snapshot's), in log order."""
+    def logged_after(self, zxid: int, before_zxid: int | None = None) -> list[tuple[int, bytes]]:
+        """Every logged txn after `zxid` (the newest durable snapshot's), in log order, up to
+        `before_zxid` (the first still being written: not read while it is)."""
         ...
 
     def read_committed(self, from_zxid: int, before_zxid: int, limit_bytes: int) -> list[tuple[int, bytes]] | None:

@@ -243,7 +243,9 @@ class Peer:
         if self._image is not None:
             return list(self._image.entries)
         assert self.store is not None
-        image = DiskImage(self._durable_snapshot, self.store.logged_after(self._durable_snapshot or 0))
+        being_written = next((p.entries[0][0] for p in self._in_flight.values() if p.entries), None)
+        image = DiskImage(self._durable_snapshot,
+                          self.store.logged_after(self._durable_snapshot or 0, being_written))
         for persist in self._in_flight.values():
             if persist.entries:  # written already, perhaps, but not reported durable: once only
                 first = persist.entries[0][0]

@@ -150,13 +150,16 @@ class QuorumDisk:
         return parse_snapshot(self.disk.read_snapshot(name), digest_enabled=True,
                               extended_types_enabled=self.config.extended_types_enabled).tree
 
-    def logged_after(self, zxid: int) -> list[tuple[int, bytes]]:
+    def logged_after(self, zxid: int, before_zxid: int | None = None) -> list[tuple[int, bytes]]:
         """Every good log record after `zxid`, in log order, read from the files that can hold
-        one (FileTxnLog.getLogFiles: older files are not opened)."""
+        one (FileTxnLog.getLogFiles: older files are not opened). Reading stops at
+        `before_zxid`: the storage thread may be writing that record and the ones after it."""
         found = []
         for name in logs_covering(self.disk.log_names(), zxid + 1):
             for _offset, entry in LogFileReader(self.disk.read_log(name), self.disk.describe(name)):
                 entry_at = entry_zxid(entry)
+                if before_zxid is not None and entry_at >= before_zxid:
+                    return found
                 if entry_at > zxid:
                     found.append((entry_at, entry))
         return found

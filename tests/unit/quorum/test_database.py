@@ -63,8 +63,8 @@ class DictStore:
     def read_committed(self, from_zxid: int, before_zxid: int, limit_bytes: int) -> list[tuple[int, bytes]] | None:
         return None
 
-    def logged_after(self, zxid: int) -> list[tuple[int, bytes]]:
-        return [(z, e) for z, e in self.image.entries if z > zxid]
+    def logged_after(self, zxid: int, before_zxid: int | None = None) -> list[tuple[int, bytes]]:
+        return [(z, e) for z, e in self.image.entries if z > zxid and (before_zxid is None or z < before_zxid)]
 
 
 def durable(peer: Peer, store: DictStore) -> None:
