@@ -22,6 +22,7 @@ from pyzk.quorum.database import DiskImage
 from pyzk.quorum.effects import Persist
 from pyzk.quorum.zxid import follows
 from pyzk.server.quorum_disk import QuorumDisk
+from pyzk.storage.errors import StorageError
 from pyzk.storage.files import LocalDisk, purge
 from pyzk.storage.format import LogFileReader, entry_zxid
 from pyzk.storage.fs import MemoryFileSystem, PowerCut
@@ -92,7 +93,11 @@ class SimDisk:
         if len(names) < 2:
             return False
         previous, newest = (zxid_from_name(n, SNAPSHOT_PREFIX) for n in names[-2:])
-        chain = [previous, *(z for z in self.logged_zxids() if previous < z <= newest)]
+        try:
+            logged = self.logged_zxids()
+        except StorageError:
+            return False  # a log file torn at its header: recovery repairs it at the restart
+        chain = [previous, *(z for z in logged if previous < z <= newest)]
         if chain[-1] != newest or not all(follows(a, b) for a, b in zip(chain, chain[1:], strict=False)):
             return False
         path = disk.snap_dir / names[-1]
