@@ -89,7 +89,7 @@ class SimDisk:
         before it loses nothing: its log runs without a gap from there to the newest one (a
         snapshot from a leader's SNAP has no such log, and a real member would lose data)."""
         disk = LocalDisk(self.config.data_dir, fs=self.fs)
-        names = sorted_by_zxid(disk.snapshot_names(), SNAPSHOT_PREFIX)
+        names = [n for n in sorted_by_zxid(disk.snapshot_names(), SNAPSHOT_PREFIX) if disk.snapshot_looks_valid(n)]
         if len(names) < 2:
             return False
         previous, newest = (zxid_from_name(n, SNAPSHOT_PREFIX) for n in names[-2:])
