@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import traceback
 
 from pyzk.sim.world import SimulationFailure, World
 
@@ -45,6 +46,11 @@ def main(argv: list[str] | None = None) -> int:
         except SimulationFailure as exc:
             failures.append(str(exc))
             print(f"FAIL {exc}", flush=True)
+            continue
+        except Exception as exc:  # a crash is a failed seed too; the batch goes on
+            failures.append(f"seed {seed}: crashed: {type(exc).__name__}: {exc}")
+            print(f"FAIL {failures[-1]}", flush=True)
+            traceback.print_exc()
             continue
         for site, hits in world.probe.hits.items():
             probes[site] = probes.get(site, 0) + hits
