@@ -6,6 +6,8 @@ Shared by the standalone server (server/main.py) and an ensemble member (server/
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import logging
 import ssl
 from collections.abc import Coroutine
@@ -17,8 +19,26 @@ from pyzk.storage.errors import StorageError
 logger = logging.getLogger("pyzk.server.main")
 
 
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+MMAP_THRESHOLD_BYTES = 128 * 1024  # glibc's initial value
+
+
+def keep_large_buffers_out_of_the_heap() -> bool:
+    """Fix glibc's mmap threshold. glibc raises it (up to 32 MiB) whenever a large buffer is
+    freed, so the next ones (a log file or snapshot read at start-up, a SNAP) come from the heap
+    and stay in the process's RSS after they are freed: ~16 MB after replaying 100,000 txns.
+    With a fixed threshold they are mmap'd and returned when freed. Elsewhere: nothing."""
+    name = ctypes.util.find_library("c")
+    try:
+        mallopt = ctypes.CDLL(name).mallopt if name else None
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt and mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+
+
 def run_reporting_startup_errors(serve: Coroutine[Any, Any, int]) -> int:
     """asyncio.run(serve); a refusal to start is one log line and exit code 1, no traceback."""
+    keep_large_buffers_out_of_the_heap()
     try:
         return asyncio.run(serve)
     except StorageError as exc:

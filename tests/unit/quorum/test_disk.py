@@ -67,3 +67,28 @@ def test_a_snap_from_the_leader_becomes_the_base_snapshot(tmp_path: Path) -> Non
     assert sorted(db.tree.nodes) == sorted([*leader.tree.nodes, "/n100000004"])
     # Read back from the file (start-up's parsed tree was handed over above).
     assert sorted(disk.load(0x100000003).nodes) == sorted(leader.tree.nodes)
+
+
+def test_start_up_reads_only_the_window_of_a_long_log_when_recovery_built_the_tree(tmp_path: Path) -> None:
+    """The core starts from the tree recovery replayed, so the image carries only the last
+    commitLogCount txns (500): not snapCount txns held in memory at once."""
+    disk = quorum_disk(tmp_path)
+    disk.load_image()
+    disk.write([Persist(1, entries=tuple(entry(0x100000000 + i) for i in range(1, 701)))])
+    disk, image = reload(tmp_path, disk)
+    assert [z for z, _ in image.entries] == [0x100000000 + i for i in range(201, 701)]
+    tree = disk.take_replayed_tree()
+    assert tree is not None and tree.last_processed_zxid == 0x1000002BC
+    assert tree.get(f"/n{0x100000001:x}") is not None
+
+
+def test_without_digests_start_up_reads_the_whole_log_to_replay_it(tmp_path: Path) -> None:
+    cfg = (f"tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir={tmp_path}\nclientPort=2181\n"
+           "digest.enabled=false\n"
+           "server.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889\nserver.3=127.0.0.1:2890:3890\n")
+    disk = QuorumDisk(parse_config(cfg, myid_text="1"))
+    disk.load_image()
+    disk.write([Persist(1, entries=tuple(entry(0x100000000 + i) for i in range(1, 701)))])
+    disk.close()
+    disk = QuorumDisk(parse_config(cfg, myid_text="1"))
+    assert len(disk.load_image().entries) == 700 and disk.take_replayed_tree() is None
