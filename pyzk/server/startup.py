@@ -20,7 +20,9 @@ logger = logging.getLogger("pyzk.server.main")
 
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
-MMAP_THRESHOLD_BYTES = 128 * 1024  # glibc's initial value
+# Above asyncio's 256 KiB socket reads (each recv allocates that much, then shrinks it): those
+# stay on the heap; log files and snapshots, megabytes each, do not.
+MMAP_THRESHOLD_BYTES = 1024 * 1024
 
 
 def keep_large_buffers_out_of_the_heap() -> bool:
