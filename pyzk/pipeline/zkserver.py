@@ -712,7 +712,7 @@ class ZooKeeperServer:
         node = self._node_for_read(conn, path, Perms.READ)
         if watch:
             self.watches.add_child_watch(path, conn)
-        return list(node.children), self.tree.stat_of(node)
+        return node.list_children(), self.tree.stat_of(node)
 
     def _multi_read(self, conn: ClientSession, ops: list[tuple[int, Any]]) -> bytes:
         results: list[tuple[int, int, Any]] = []

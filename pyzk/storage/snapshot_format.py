@@ -46,7 +46,6 @@ PATH_END_MARKER = b"\x00\x00\x00\x01/"  # ustring "/": end of nodes, and the tai
 SNAP_STREAM_END = b"\x00\x00\x00\x0aBenWasHere"  # after a Zab SNAP body (Learner.syncWithLeader)
 SNAPSHOT_BYTES_MIN = 10  # SnapStream.isValidCheckedStream
 OPEN_ACL_INDEX = -1  # ReferenceCountedACLCache.OPEN_UNSAFE_ACL_ID
-CHILDREN_SORTED_MAX = 1_000  # sorting more names in one step would stall the event loop
 BUILTIN_OPEN_PATHS = frozenset({"/", ZOOKEEPER_NODE, QUOTA_NODE})
 
 _INT = struct.Struct(">i")
@@ -171,9 +170,7 @@ class SnapshotSerializer:
                              node.pzxid)
             written += 1
             if node.children:
-                names = list(node.children)
-                if len(names) <= CHILDREN_SORTED_MAX:
-                    names.sort()
+                names = node.list_children()  # Apache writes children in its HashSet order
                 prefix = "/" if path == "/" else path + "/"
                 pending.extend([prefix + name for name in reversed(names)])
         self._node_chunks.append(bytes(out))

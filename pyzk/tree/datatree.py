@@ -205,7 +205,8 @@ class DataTree:
         return total
 
     def walk(self) -> Iterator[tuple[str, DataNode]]:
-        """Depth-first pre-order, parents before children (snapshot order)."""
+        """Depth-first pre-order, parents before children, siblings as getChildren lists
+        them: the order Apache's SnapshotFormatter prints a tree in."""
         stack = ["/"]
         while stack:
             p = stack.pop()
@@ -213,7 +214,7 @@ class DataTree:
             if node is None:
                 continue
             yield p, node
-            names = list(node.children)
+            names = node.list_children()
             for name in reversed(names):
                 stack.append("/" + name if p == "/" else p + "/" + name)
 
@@ -225,10 +226,12 @@ class DataTree:
     def bulk_load(self, nodes: Iterable[tuple[str, DataNode]], *, with_digest: bool = True) -> None:
         """Replace every node with `nodes`, each parent before its children (DataTree.deserialize).
 
-        Links each node into its parent's children, indexes ephemerals, containers and TTL
-        nodes, recomputes the digest (node_digest, inlined: this runs once per node of a
-        snapshot; with_digest=False leaves it to the caller, who sets `digest`) and the quota
-        stats. The nodes' `children` must be empty.
+        Links each node into its parent's children in the order given (addChild in
+        DataTree.deserialize: each set's table is sized for its count, and the order it lists
+        follows the snapshot's), indexes ephemerals, containers and TTL nodes, recomputes the
+        digest (node_digest, inlined: this runs once per node of a snapshot; with_digest=False
+        leaves it to the caller, who sets `digest`) and the quota stats. The nodes' `children`
+        must be empty.
         Raises ValueError naming the first path whose parent was not loaded before it.
         """
         loaded: dict[str, DataNode] = {}
@@ -272,6 +275,9 @@ class DataTree:
                                           node.ephemeral_owner), crc)
         if "/" not in loaded:
             raise ValueError("no root node")
+        for node in loaded.values():
+            if len(node.children) * 4 > node.children_capacity * 3:  # the set grew while loading
+                node.child_added()
         self.digest = digest & DIGEST_MASK64
         self.quotas.rebuild()
 
@@ -296,7 +302,10 @@ class DataTree:
         if parent_cversion > parent.cversion:
             parent.cversion = parent_cversion
             parent.pzxid = zxid
-        parent.children[child_name] = None
+        children = parent.children  # parent.add_child(child_name), inlined: once per create
+        children[child_name] = None
+        if len(children) * 4 > parent.children_capacity * 3:
+            parent.child_added()
         self._post_change(parent_path, parent)
         node = DataNode(data, self.intern_acl(acl), zxid, zxid, time, time, 0, 0, 0, owner, zxid)
         self._put(path, node)
@@ -322,7 +331,10 @@ class DataTree:
         # may meet a delete whose child the snapshot already lacks, and the parent's pzxid
         # must still advance (DataTree.deleteNode does the same; digests depend on it).
         self._pre_change(parent_path, parent)
-        parent.children.pop(path[i + 1 :], None)
+        child_name = path[i + 1 :]  # parent.remove_child(child_name), inlined: once per delete
+        bucket = parent.children.pop(child_name, None)
+        if bucket is not None and parent.children_listing is not None:
+            parent.children_listing.removed[child_name] = bucket
         parent.pzxid = max(parent.pzxid, zxid)
         self._post_change(parent_path, parent)
         node = self.nodes.get(path)

@@ -134,13 +134,13 @@ def _no_watch(event: Any) -> None:
     """Placeholder watcher: kazoo needs a callable to send watch=true; events are taken raw."""
 
 
-def _sorted_children(session: Session, path: str, watch: Any, with_stat: bool) -> Any:
-    """getChildren(2) with the children sorted: their order is unspecified (hash-set order)."""
+def _children(session: Session, path: str, watch: Any, with_stat: bool) -> Any:
+    """getChildren(2) as listed: pyzk lists children in Apache's (hash-set) order."""
     result = _wait(session.client.get_children_async(path, watch, include_data=with_stat))
     if with_stat:
         children, stat = result
-        return (sorted(children), stat)
-    return sorted(result)
+        return (list(children), stat)
+    return list(result)
 
 
 class Execution:
@@ -188,7 +188,7 @@ class Execution:
             model.GetAllChildrenNumber: lambda s, c: c.call(
                 requests.GetAllChildrenNumber(self.path(s.path))
             ),
-            # The order of getEphemerals, like that of getChildren, is unspecified (hash order).
+            # getEphemerals lists a clone of the session's HashSet: hash order, not modelled.
             model.GetEphemerals: lambda s, c: sorted(
                 c.call(requests.GetEphemerals(self.path(s.path)))
             ),
@@ -290,7 +290,7 @@ class Execution:
             path,
             self._outcome(lambda: _wait(client.get_async(path))),
             self._outcome(lambda: _wait(client.get_acls_async(path))),
-            self._outcome(lambda: _sorted_children(observer, path, None, True)),
+            self._outcome(lambda: _children(observer, path, None, True)),
         )
 
     @staticmethod
@@ -326,7 +326,7 @@ class Execution:
 
     def _get_children(self, step: model.GetChildren, session: Session) -> Any:
         watch = _no_watch if step.watch else None
-        return _sorted_children(session, self.path(step.path), watch, step.with_stat)
+        return _children(session, self.path(step.path), watch, step.with_stat)
 
     def _multi(self, step: model.Multi, session: Session) -> Any:
         transaction = session.client.transaction()
