@@ -11,6 +11,9 @@ A follower's view is read after `sync`, as ZooKeeper only promises it then.
 from __future__ import annotations
 
 import itertools
+import os
+import re
+import signal
 import statistics
 import threading
 import time
@@ -21,6 +24,7 @@ import pytest
 from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import ConnectionLoss, OperationTimeoutError
 
+from pyzk.storage.format import LogFileReader, entry_zxid
 from tests.compat.conftest import target_kinds_from_env
 from tests.compat.rawclient import (
     OP_CLOSE_SESSION,
@@ -60,6 +64,7 @@ CONNECT_TIMEOUT_S = 15.0
 POLL_S = 0.05
 OP_SET_DATA = 5
 ERR_OK = 0
+ERR_NONODE = -101
 EPHEMERAL = 1
 
 
@@ -196,21 +201,25 @@ def expected_config(ens: Ensemble) -> bytes:
                     for s in ens.servers) + "version=0").encode()
 
 
-def start_with_leader_kind(kinds: list[str], leader_kind: str, workdir: Path) -> Ensemble:
-    """Start a mixed ensemble; if FLE did not pick a `leader_kind` leader, restart the
-    leader until it does (with equal zxids the highest sid wins, so put that kind last)."""
+def start_with_leader(kinds: list[str], wanted: Callable[[Server], bool], what: str, workdir: Path) -> Ensemble:
+    """Start a mixed ensemble; restart the leader until `wanted(leader)` (with equal zxids
+    the highest sid of those electing wins, so put the wanted one last)."""
     ens = start_mixed(kinds, CFG, workdir=workdir, start_timeout_s=START_TIMEOUT_S)
     try:
         for _ in range(4):
             leader = wait_leader(ens)
-            if leader.kind == leader_kind:
+            if wanted(leader):
                 return ens
             leader.stop()
             leader.start(timeout_s=START_TIMEOUT_S)
-        raise AssertionError(f"no {leader_kind} leader after 4 tries: {roles(ens)}")
+        raise AssertionError(f"{what} does not lead after 4 tries: {roles(ens)}")
     except BaseException:
         ens.stop()
         raise
+
+
+def start_with_leader_kind(kinds: list[str], leader_kind: str, workdir: Path) -> Ensemble:
+    return start_with_leader(kinds, lambda s: s.kind == leader_kind, f"no {leader_kind} server", workdir)
 
 
 def wait_leader(ens: Ensemble, timeout_s: float = STEP_TIMEOUT_S) -> Server:
@@ -585,3 +594,194 @@ def test_failover_to_a_mixed_pair_is_as_quick_as_apache(tmp_path: Path) -> None:
     for key, values in times.items():
         assert max(values) < max(5.0, 2 * reference), f"{key}: {values} (apache pair {reference})"
 
+
+# ---- d. forced TRUNC: an old leader's uncommitted txns are cut when it rejoins ------------
+
+UNCOMMITTED = 5
+UNCOMMITTED_PREFIX = "/trunc/uncommitted-"
+LOGGED_TIMEOUT_S = 5.0
+
+
+def logged_zxids(server: Server, needle: bytes) -> list[int]:
+    """The zxids of the txns in `server`'s txn log files whose bytes hold `needle` (read from
+    its dataDir; a record being written is not a good record yet and is skipped)."""
+    found = []
+    for path in sorted((server.data_dir / "version-2").glob("log.*")):
+        for _offset, entry in LogFileReader(path.read_bytes(), str(path)):
+            if needle in entry:
+                found.append(entry_zxid(entry))
+    return sorted(found)
+
+
+def files_holding(server: Server, needle: bytes) -> list[str]:
+    """The files of `server`'s dataDir (logs, snapshots) whose raw bytes hold `needle`."""
+    return sorted(path.name for path in (server.data_dir / "version-2").iterdir()
+                  if path.is_file() and needle in path.read_bytes())
+
+
+def process_state(pid: int) -> str:
+    """The state letter of /proc/<pid>/stat ('T' once stopped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return "?"
+
+
+def sigstop(server: Server) -> None:
+    assert server.pid is not None and server.running
+    os.kill(server.pid, signal.SIGSTOP)
+    wait_for(lambda: process_state(server.pid or 0) == "T", 5, f"server {server.server_id} to stop")
+
+
+def log_since(server: Server, offset: int) -> str:
+    with server.log_path.open("rb") as log:
+        log.seek(offset)
+        return log.read().decode(errors="replace")
+
+
+def start_with_leader_sid(kinds: list[str], sid: int, workdir: Path) -> Ensemble:
+    return start_with_leader(kinds, lambda s: s.server_id == sid, f"server {sid}", workdir)
+
+
+TRUNCS = [
+    pytest.param([P, J, P], id="apache-leader-truncates-pyzk"),
+    pytest.param([J, P, J], id="pyzk-leader-truncates-apache"),
+]
+
+
+@pytest.mark.parametrize("how", ["restarted", "resumed"])
+@pytest.mark.parametrize("kinds", TRUNCS)
+def test_forced_trunc_cuts_an_old_leaders_uncommitted_txns(kinds: list[str], how: str,
+                                                          tmp_path: Path) -> None:
+    """Server 3 leads and logs proposals that never commit: servers 1 and 2 are paused
+    (SIGSTOP) while it takes writes. Then server 3 is killed (kill -9, "restarted") or paused
+    ("resumed"), and servers 1 and 2 are killed: the proposals sitting unread in their
+    sockets die with them. Servers 1 and 2 restart and elect server 2 in a new epoch without
+    a write, so its maxCommittedLog is the last committed txn of the old epoch and server 3's
+    last logged zxid is above it in that same epoch: LearnerHandler.syncFollower's TRUNC (a
+    write in the new epoch first would make it a SNAP, as a TRUNC cannot cross an epoch).
+    Server 3 comes back (started again, or resumed: it finds its quorum gone, elects and
+    follows with its uncommitted txns still logged), is truncated by server 2 (the other
+    kind), and every member agrees without the uncommitted creates, in memory and on disk."""
+    started = time.monotonic()
+    ens = start_with_leader_sid(kinds, 3, tmp_path)
+    other, new, old = ens.servers
+    paused: list[Server] = []
+    writer: RawSession | None = None
+    reader: RawSession | None = None
+    try:
+        # Committed history, then the writer's session (committed too); every member logs it all.
+        zk = client(old.address)
+        try:
+            zk.create("/trunc", b"")
+            for i in range(3):
+                zk.create(f"/trunc/committed-{i}", b"%d" % i)
+        finally:
+            zk.stop()
+            zk.close()
+        # Sessions on the leader that outlive the test (no expiry txn meanwhile): one writes
+        # what will never commit, the other reads it back meanwhile.
+        writer = RawSession(old, timeout_ms=60000)
+        reader = RawSession(old, timeout_ms=60000)
+        wait_for(lambda: len({srvr_field(s, "Zxid") for s in ens.servers}) == 1, 10, "equal zxids")
+        base = int(srvr_field(old, "Zxid"), 16)
+
+        # The leader alone logs proposals that cannot commit.
+        for server in (other, new):
+            sigstop(server)
+            paused.append(server)
+        for i in range(UNCOMMITTED):
+            writer.conn.send_request(next(writer.xids), OP_CREATE,
+                                     create_request(f"{UNCOMMITTED_PREFIX}{i}", b"never"))
+        wait_for(lambda: len(logged_zxids(old, UNCOMMITTED_PREFIX.encode())) == UNCOMMITTED,
+                 LOGGED_TIMEOUT_S, f"{old.kind} leader to log the {UNCOMMITTED} proposals")
+        with pytest.raises(TimeoutError):  # no reply: none of them committed
+            writer.conn.recv_frame(0.2)
+        for i in range(UNCOMMITTED):  # and no client of the leader sees them
+            assert reader.exists(f"{UNCOMMITTED_PREFIX}{i}") == ERR_NONODE
+        assert reader.exists("/trunc/committed-2") == ERR_OK
+        if how == "restarted":
+            old.kill9()
+        else:
+            sigstop(old)  # out of the election to come; it still believes it leads
+            paused.append(old)
+        writer.close()
+        reader.close()
+        for server in (other, new):
+            server.kill9()
+            paused.remove(server)
+        uncommitted = logged_zxids(old, UNCOMMITTED_PREFIX.encode())
+        assert uncommitted == list(range(base + 1, base + 1 + UNCOMMITTED)), (hex(base), uncommitted)
+        for server in (other, new):
+            assert logged_zxids(server, UNCOMMITTED_PREFIX.encode()) == [], server.server_id
+
+        # Servers 1 and 2 elect server 2 (equal zxids: the higher sid) in a new epoch.
+        for server in (other, new):
+            server.launch()
+        for server in (other, new):
+            server.wait_serving(time.monotonic() + START_TIMEOUT_S)
+        wait_for(lambda: one_leader_all_serving([other, new]) is new, STEP_TIMEOUT_S,
+                 f"server 2 to lead server 1: {roles(ens)}")
+        # Nothing logged in the new epoch (a TRUNC cannot cross it). srvr's Zxid is no help
+        # here: a Java leader reports its epoch start, a pyzk leader its last txn.
+        last_logged = max(logged_zxids(new, b""))
+        assert last_logged == base, f"the new leader logged {last_logged:#x} after {base:#x}"
+
+        # Server 3 comes back with its uncommitted txns logged: TRUNC to the last committed.
+        old_offset, new_offset = old.log_path.stat().st_size, new.log_path.stat().st_size
+        if how == "restarted":
+            old.start(timeout_s=START_TIMEOUT_S)
+        else:
+            assert old.pid is not None
+            os.kill(old.pid, signal.SIGCONT)
+            paused.remove(old)
+        assert wait_leader(ens) is new, roles(ens)
+        old_log, new_log = log_since(old, old_offset), log_since(new, new_offset)
+        if old.kind == P:
+            # pyzk's learner logs each log file it cuts or deletes (quorum_disk).
+            assert re.search(f"TRUNC to {base:#x}: (cutting|deleting) log", old_log), old_log[-3000:]
+        else:
+            assert f"Truncating log to get in sync with the leader {base:#x}" in old_log, old_log[-3000:]
+            assert "Getting a snapshot from leader" not in old_log
+        if new.kind == J:
+            sync_line = (f"Synchronizing with Learner sid: 3 maxCommittedLog={base:#x} minCommittedLog=")
+            lines = [line for line in new_log.splitlines() if sync_line in line]
+            assert lines and f"peerLastZxid={base + UNCOMMITTED:#x}" in lines[-1], new_log[-3000:]
+            assert "Sending snapshot" not in new_log
+        trunc_lines = [line for line in (old_log + new_log).splitlines()
+                       if "TRUNC" in line or "Truncating" in line or "Synchronizing with" in line]
+        print(f"\n{kinds}: base {base:#x}, uncommitted {[hex(z) for z in uncommitted]}, "
+              f"new leader {new.kind} {new.server_id}\n" + "\n".join(trunc_lines))
+
+        # Writes through every member; all agree, and no uncommitted create is anywhere.
+        for server in ens.servers:
+            zk = client(server.address)
+            try:
+                zk.create(f"/trunc/after-{server.server_id}", server.kind.encode())
+            finally:
+                zk.stop()
+                zk.close()
+        tree = walks_agree(ens, "/trunc")
+        assert sorted(tree) == ["/trunc", "/trunc/after-1", "/trunc/after-2", "/trunc/after-3",
+                                "/trunc/committed-0", "/trunc/committed-1", "/trunc/committed-2"]
+        assert all(tree[f"/trunc/after-{sid}"][1] >> 32 > base >> 32 for sid in (1, 2, 3)), tree
+
+        # On disk too: no member's log or snapshot holds an uncommitted create, and all three
+        # restarted from their files agree on the same tree.
+        ens.stop()
+        for server in ens.servers:
+            holding = files_holding(server, UNCOMMITTED_PREFIX.encode())
+            assert not holding, f"server {server.server_id} ({server.kind}) still has them in {holding}"
+        ens.start(START_TIMEOUT_S)
+        wait_leader(ens)
+        assert walks_agree(ens, "/trunc") == tree
+    finally:
+        for server in paused:
+            if server.pid is not None and server.running:
+                os.kill(server.pid, signal.SIGCONT)
+        for session in (writer, reader):
+            if session is not None:
+                session.close()
+        ens.stop()
+    check_logs(ens, f"forced TRUNC {kinds}")
+    print(f"forced TRUNC {kinds} took {time.monotonic() - started:.1f} s")
