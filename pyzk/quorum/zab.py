@@ -425,6 +425,14 @@ class Leader:
         if self.epoch is None:
             self.connecting[link.sid] = link.accepted_epoch
             self._maybe_fix_epoch()
+        elif link.accepted_epoch > self.epoch:
+            # The learner accepted a later epoch (from a leader that did not get to establish
+            # it): it refuses ours, and would come back after every election this leader wins.
+            # Apache's leader keeps it out for as long as it leads; stepping down lets the next
+            # election propose an epoch it can accept (epochs only grow: it converges).
+            self.ctx.probe("leader stepped down for a learner that accepted a later epoch")
+            self.failed = (f"learner {link.sid} accepted epoch {link.accepted_epoch}, later than "
+                           f"this leader's {self.epoch}")
         elif self.epoch_durable:
             self._send_leaderinfo(link.sid)
 

@@ -234,6 +234,18 @@ def test_leader_counts_a_proposal_ack_that_a_joining_learner_sends_before_its_ne
         leader.step(2, pkt(P.ACK, make_zxid(0, 0)), 0)  # an epoch start that is not NEWLEADER's
 
 
+def test_a_leader_steps_down_for_a_learner_that_accepted_a_later_epoch() -> None:
+    """The learner accepted epoch 2 from a leader that never established it: it refuses epoch
+    1's LEADERINFO and would come back after every election this leader wins (simulator seed
+    5732: two of five members locked out for good). The leader goes back to election."""
+    leader, ctx = established_leader([])
+    leader.disconnected(3)
+    assert not leader.failed
+    leader.step(3, pkt(P.FOLLOWERINFO, make_zxid(2, 0), b"\0" * 7 + b"\3" + b"\0\1\0\0" + b"\0" * 8), 0)
+    assert leader.failed and "accepted epoch 2" in leader.failed
+    assert (3, P.LEADERINFO, make_zxid(1, 0)) not in sent(ctx)[-1:]
+
+
 # ---- periodic snapshots (snapCount) in every role --------------------------------------------
 
 
