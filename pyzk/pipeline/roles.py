@@ -26,14 +26,17 @@ if TYPE_CHECKING:
 
 
 def build_role(config: ServerConfig, peer: Peer, driver: Any, *, now_ms: Callable[[], int],
-               wall_ms: Callable[[], int]) -> tuple[ZooKeeperServer, LeaderCommit | FollowerCommit]:
+               wall_ms: Callable[[], int], sasl_factory: Callable[[], Any] | None = None,
+               ) -> tuple[ZooKeeperServer, LeaderCommit | FollowerCommit]:
     """The one place a role's server is assembled, once the Peer is established: a fresh
     ZooKeeperServer over the core's tree with the role's commit stage and session tracker.
-    `driver` is what the stages talk to (QuorumDriver, or the simulator's stand-in)."""
+    `driver` is what the stages talk to (QuorumDriver, or the simulator's stand-in);
+    `sasl_factory` makes each connection's SASL server (None: SASL is not configured)."""
     role = peer.role
     tree = peer.db.tree
     ctx = peer.ctx
     server = ZooKeeperServer(config, tree, now_ms=now_ms, wall_ms=wall_ms)
+    server.sasl_factory = sasl_factory
     server.quorum_config_text = lambda: ctx.verifier.config_text().encode()
     if config.local_sessions_enabled:
         server.local_sessions = SessionTracker(config.tick_time_ms, config.server_id, now_ms())

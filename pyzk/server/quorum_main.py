@@ -177,8 +177,8 @@ class EnsembleMember:
 
     def _establish(self, effect: Established) -> None:
         self._retire()
-        server, self.commit = build_role(self.config, self.peer, self.driver, now_ms=_monotonic_ms, wall_ms=wall_ms)
-        server.sasl_factory = self.sasl_factory
+        server, self.commit = build_role(self.config, self.peer, self.driver, now_ms=_monotonic_ms, wall_ms=wall_ms,
+                                         sasl_factory=self.sasl_factory)
         self.server = server
         logger.info("Serving as %s in epoch %d, last zxid 0x%x", server.mode, effect.epoch, effect.last_zxid)
 
