@@ -302,6 +302,7 @@ class LearnerLink:
     sid: int
     stage: LearnerStage
     accepted_epoch: int = -1
+    current_epoch: int = -1  # as its ACKEPOCH said (-1: it had accepted this epoch already)
     last_heard_ms: int = 0
 
 
@@ -467,6 +468,7 @@ class Leader:
             raise PeerProtocolError(f"follower {link.sid} is ahead of the leader")
         link.stage = LearnerStage.NEWLEADER_ACK
         link.accepted_epoch = self.epoch
+        link.current_epoch = learner_current_epoch
         self.peer_last_zxids[link.sid] = peer_last_zxid
         if learner_current_epoch != -1 and peer_last_zxid != -1:
             self.epoch_acks[link.sid] = None
@@ -513,7 +515,6 @@ class Leader:
             op = (P.DIFF, peer_last_zxid)
         elif peer_last_zxid > max_committed and not peer_new_epoch:
             op = (P.TRUNC, max_committed)
-            self.ctx.probe("leader sent TRUNC")
         elif min_committed <= peer_last_zxid <= max_committed:
             op, queued = _walk_committed_log(window, peer_last_zxid, max_committed)
         elif peer_last_zxid < min_committed and (history := self._txn_log_from(peer_last_zxid)):
@@ -523,6 +524,11 @@ class Leader:
             op, queued = _walk_committed_log(history, peer_last_zxid, max_committed)
         else:
             op = None
+        if op is not None and op[0] == P.TRUNC:
+            if self._learner_took_an_unestablished_snap(sid, peer_last_zxid):
+                op = None
+            else:
+                self.ctx.probe("leader sent TRUNC")
         if op is None:
             logger.info("Sending snapshot last zxid of peer is 0x%x, zxid of leader is 0x%x, send zxid of db "
                         "as 0x%x to learner sid: %d", peer_last_zxid, max_committed, last_processed, sid)
@@ -545,6 +551,19 @@ class Leader:
         self.forwarding[sid] = None
         self.ctx.send(sid, P.NEWLEADER, make_zxid(self.epoch, 0),
                       self.ctx.last_seen_verifier.config_text().encode())
+
+    def _learner_took_an_unestablished_snap(self, sid: int, peer_last_zxid: int) -> bool:
+        """The learner's current epoch is later than its last txn's: it acknowledged the
+        NEWLEADER of a leader that proposed nothing in that epoch, and that sync may have been
+        a SNAP of the prospective leader's whole log, committed or not, written as its
+        snapshot. Its log cannot be truncated below that snapshot (simulator seed 7683), so it
+        gets a SNAP (Apache would send the TRUNC and its learner would reload the newer
+        snapshot, keeping txns that were never committed)."""
+        link = self.learners.get(sid)
+        if link is None or link.current_epoch <= epoch_of(peer_last_zxid):
+            return False
+        self.ctx.probe("leader sent SNAP, not TRUNC, to a learner synced by an unestablished leader")
+        return True
 
     def _txn_log_from(self, peer_last_zxid: int) -> list[tuple[int, bytes]] | None:
         """The committed txns from the learner's last one on, when the log holds that one and
