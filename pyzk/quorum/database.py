@@ -143,8 +143,6 @@ class ZabDatabase:
         # applied so a commit does not decode them again; dropped when the log is rewritten.
         self._decoded: dict[int, tuple[TxnHeader, Any]] = {}
         self._next_apply = 0  # a hint: index in `log` of the next txn to apply
-        self._base_end: int | None = None  # cached index of the first txn after the base
-        self._base_end_of: list[tuple[int, bytes]] | None = None  # ... in this log list
         self.fast_forward()
 
     @property
@@ -232,7 +230,6 @@ class ZabDatabase:
         if drop > 0:
             del self.log[:drop]
             self._next_apply = max(0, self._next_apply - drop)
-            self._base_end = None
 
     def next_logged_after(self, zxid: int) -> int | None:
         i = bisect_right(self.log, zxid, key=_zxid_of)
@@ -296,20 +293,7 @@ class ZabDatabase:
         end = bisect_right(self.log, zxid, key=_zxid_of)
         self.log = self.log[max(0, end - keep):]
         self._next_apply = max(0, self._next_apply - max(0, end - keep))
-        self._base_end = None
         self.unpersisted_snapshot = False
-
-    def logged_after_base(self) -> int:
-        """Txns logged after the base snapshot (the window kept before it not counted)."""
-        return len(self.log) - self._base_index()
-
-    def _base_index(self) -> int:
-        # The base's index in the log changes only when the log list is replaced (rebase,
-        # truncate, load_snapshot); appends keep the list.
-        if self._base_end is None or self._base_end_of is not self.log:
-            self._base_end = bisect_right(self.log, self.base_zxid, key=_zxid_of)
-            self._base_end_of = self.log
-        return self._base_end
 
     def _apply_entry(self, entry: bytes) -> ApplyResult:
         hdr, txn, _digest = decode_txn_entry(entry)
