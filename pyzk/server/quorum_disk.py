@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from pyzk.config import ServerConfig
 from pyzk.quorum.database import DiskImage
@@ -94,12 +94,9 @@ class QuorumDisk:
             return found, len(found)
         tail: deque[tuple[int, bytes]] = deque(maxlen=keep)
         count = 0
-        for name in logs_covering(self.disk.log_names(), zxid + 1):
-            for _offset, entry in LogFileReader(self.disk.read_log(name), self.disk.describe(name)):
-                entry_at = entry_zxid(entry)
-                if entry_at > zxid:
-                    tail.append((entry_at, entry))
-                    count += 1
+        for record in self._records_from(zxid + 1):
+            tail.append(record)
+            count += 1
         return list(tail), count
 
     def take_replayed_tree(self) -> DataTree | None:
@@ -141,22 +138,15 @@ class QuorumDisk:
     def _read_history(self, from_zxid: int, before_zxid: int, limit_bytes: int) -> list[tuple[int, bytes]] | None:
         found: list[tuple[int, bytes]] = []
         size = 0
-        for name in logs_covering(self.disk.log_names(), from_zxid):
-            for _offset, entry in LogFileReader(self.disk.read_log(name), self.disk.describe(name)):
-                zxid = entry_zxid(entry)
-                if zxid < from_zxid:
-                    continue
-                if zxid >= before_zxid:
-                    break
-                if not follows(found[-1][0], zxid) if found else zxid != from_zxid:
-                    return None  # a gap: the log does not hold one history from from_zxid on
-                size += len(entry)
-                if limit_bytes > 0 and size > limit_bytes:
-                    return None
-                found.append((zxid, entry))
-            else:
-                continue
-            break
+        for zxid, entry in self._records_from(from_zxid):
+            if zxid >= before_zxid:
+                break
+            if not follows(found[-1][0], zxid) if found else zxid != from_zxid:
+                return None  # a gap: the log does not hold one history from from_zxid on
+            size += len(entry)
+            if limit_bytes > 0 and size > limit_bytes:
+                return None
+            found.append((zxid, entry))
         # All there: the last one read is the one right before before_zxid.
         return found if found and follows(found[-1][0], before_zxid) else None
 
@@ -172,18 +162,23 @@ class QuorumDisk:
                               extended_types_enabled=self.config.extended_types_enabled).tree
 
     def logged_after(self, zxid: int, before_zxid: int | None = None) -> list[tuple[int, bytes]]:
-        """Every good log record after `zxid`, in log order, read from the files that can hold
-        one (FileTxnLog.getLogFiles: older files are not opened). Reading stops at
-        `before_zxid`: the storage thread may be writing that record and the ones after it."""
+        """Every good log record after `zxid`, in log order. Reading stops at `before_zxid`:
+        the storage thread may be writing that record and the ones after it."""
         found = []
-        for name in logs_covering(self.disk.log_names(), zxid + 1):
-            for _offset, entry in LogFileReader(self.disk.read_log(name), self.disk.describe(name)):
-                entry_at = entry_zxid(entry)
-                if before_zxid is not None and entry_at >= before_zxid:
-                    return found
-                if entry_at > zxid:
-                    found.append((entry_at, entry))
+        for record in self._records_from(zxid + 1):
+            if before_zxid is not None and record[0] >= before_zxid:
+                break
+            found.append(record)
         return found
+
+    def _records_from(self, zxid: int) -> Iterator[tuple[int, bytes]]:
+        """(zxid, entry) of every good log record from `zxid` on, in log order, read from the
+        files that can hold one (FileTxnLog.getLogFiles: older files are not opened)."""
+        for name in logs_covering(self.disk.log_names(), zxid):
+            for _offset, entry in LogFileReader(self.disk.read_log(name), self.disk.describe(name)):
+                at = entry_zxid(entry)
+                if at >= zxid:
+                    yield at, entry
 
     # ---- Persist effects (storage thread) ------------------------------------------------
 
