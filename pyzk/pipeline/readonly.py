@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from jute.codes import Err, OpCode
 from pyzk.pipeline.clientsession import ClientSession
@@ -54,8 +54,8 @@ class ReadOnlyZooKeeperServer(ZooKeeperServer):
     read_only = True
 
     def __init__(self, config: ServerConfig, tree: DataTree, *, now_ms: Callable[[], int],
-                 wall_ms: Callable[[], int]) -> None:
-        super().__init__(config, tree, now_ms=now_ms, wall_ms=wall_ms)
+                 wall_ms: Callable[[], int], sasl_factory: Callable[[], Any] | None = None) -> None:
+        super().__init__(config, tree, now_ms=now_ms, wall_ms=wall_ms, sasl_factory=sasl_factory)
         self.mode = "read-only"
         # Only local sessions live here; the tree's global sessions belong to the quorum.
         self.sessions = SessionTracker(config.tick_time_ms, config.server_id, now_ms())

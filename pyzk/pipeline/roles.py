@@ -35,9 +35,8 @@ def build_role(config: ServerConfig, peer: Peer, driver: Any, *, now_ms: Callabl
     role = peer.role
     tree = peer.db.tree
     ctx = peer.ctx
-    server = ZooKeeperServer(config, tree, now_ms=now_ms, wall_ms=wall_ms)
-    server.sasl_factory = sasl_factory
-    server.quorum_config_text = lambda: ctx.verifier.config_text().encode()
+    server = ZooKeeperServer(config, tree, now_ms=now_ms, wall_ms=wall_ms, sasl_factory=sasl_factory)
+    server.quorum_config_text = lambda: ctx.configs.active.config_text().encode()
     if config.local_sessions_enabled:
         server.local_sessions = SessionTracker(config.tick_time_ms, config.server_id, now_ms())
         server.upgrade_local_sessions = config.local_sessions_upgrading_enabled
@@ -45,7 +44,7 @@ def build_role(config: ServerConfig, peer: Peer, driver: Any, *, now_ms: Callabl
     if isinstance(role, Leader):
         server.mode = "leader"
         commit = LeaderCommit(server, driver, role.last_proposed)
-        server.prep.reconfig = ReconfigPlanner(lambda: ctx.verifier, lambda: ctx.last_seen_verifier,
+        server.prep.reconfig = ReconfigPlanner(ctx.configs,
                                                role.synced_sids, config.standalone_enabled)
     else:
         if not isinstance(role, Follower):
@@ -59,7 +58,7 @@ def build_role(config: ServerConfig, peer: Peer, driver: Any, *, now_ms: Callabl
     peer_state = "leading - broadcast" if isinstance(role, Leader) else "following - broadcast"
 
     def quorum_monitor() -> dict[str, Any]:
-        values: dict[str, Any] = {"peer_state": peer_state, "quorum_size": len(ctx.verifier.voters)}
+        values: dict[str, Any] = {"peer_state": peer_state, "quorum_size": len(ctx.configs.active.voters)}
         if isinstance(role, Leader):
             values.update(role.monitor_values())
             values["leader_uptime"] = now_ms() - started_ms

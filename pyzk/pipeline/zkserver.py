@@ -119,7 +119,7 @@ class ZooKeeperServer:
     read_only = False  # ReadOnlyZooKeeperServer (pyzk/pipeline/readonly.py) sets it
 
     def __init__(self, config: ServerConfig, tree: DataTree, *, now_ms: Callable[[], int],
-                 wall_ms: Callable[[], int]) -> None:
+                 wall_ms: Callable[[], int], sasl_factory: Callable[[], Any] | None = None) -> None:
         self.config = config
         self.tree = tree
         self.now_ms = now_ms
@@ -162,7 +162,7 @@ class ZooKeeperServer:
         self._forward_hook: Callable[..., None] | None = None
         self._revalidate_hook: Callable[[ClientSession, int, int], None] = self._revalidate_locally
         self.stats = ServerStats()
-        self.sasl_factory: Callable[[], Any] | None = None  # per-connection SASL server
+        self.sasl_factory = sasl_factory  # makes each connection's SASL server; None: no SASL
         self.serving = True
         self.mode = "standalone"
         self.trace_mask = 306

@@ -24,7 +24,7 @@ from pyzk.quorum.effects import Persist
 from pyzk.quorum.errors import InvariantViolation
 from pyzk.storage.format import decode_txn_entry
 from pyzk.storage.snapshot_format import SnapshotSerializer
-from pyzk.tree.datatree import ApplyResult, DataTree
+from pyzk.tree.datatree import CONFIG_NODE, ApplyResult, DataTree
 
 SNAPSHOT_NODES_PER_STEP = 1 << 30
 TRIM_SLACK = 64  # applied txns beyond twice the window before the log is trimmed
@@ -294,6 +294,20 @@ class ZabDatabase:
         self.log = self.log[max(0, end - keep):]
         self._next_apply = max(0, self._next_apply - max(0, end - keep))
         self.unpersisted_snapshot = False
+
+    def write_config_node(self, config_text: bytes, version: int, now_ms: int) -> None:
+        """ZKDatabase.initConfigInZKDatabase: /zookeeper/config holds the active config's text,
+        Stat version -1, mzxid = the config's version, outside any txn (every member does it
+        when it establishes or activates a config). A config made by a reconfig txn was just
+        written by that txn (mzxid = its zxid = the version): Java initialises before applying
+        the txn, so the txn's data and stat are what stay. A static config has version 0, as
+        has the tree's empty node, hence the data check."""
+        node = self.tree.nodes.get(CONFIG_NODE)
+        if node is not None and node.mzxid == version and node.data:
+            return
+        if node is None:  # a snapshot of a server before 3.5 (Java: "should only happen during upgrade")
+            self.tree.add_config_node()
+        self.tree.set_data(CONFIG_NODE, config_text, -1, version, now_ms, [])
 
     def _apply_entry(self, entry: bytes) -> ApplyResult:
         hdr, txn, _digest = decode_txn_entry(entry)

@@ -122,17 +122,17 @@ class SyncReleased:
 
 
 @dataclass(frozen=True, slots=True)
-class ConfigActivated:
-    """`verifier` is the active config: write it to /zookeeper/config; with `write_files`
-    (reconfigEnabled and a newer version), also the dynamic config file and zoo.cfg."""
+class WriteConfigFiles:
+    """A newer config `verifier` became active with reconfigEnabled: write the dynamic config
+    file and zoo.cfg (QuorumPeer.processReconfig's writeToDisk; the core has already put it
+    in /zookeeper/config)."""
 
     verifier: QuorumMaj
-    write_files: bool
 
 
 Effect = (SendNotification | SendPacket | Connect | Disconnect | Persist | Apply | RoleChanged
           | Established | LearnerRequest | SessionRevalidated | SessionsTouched | SyncReleased
-          | ConfigActivated)
+          | WriteConfigFiles)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 from jute.codes import ServerState
 from pyzk.quorum.messages import Notification
-from pyzk.quorum.verifier import QuorumMaj
+from pyzk.quorum.verifier import QuorumConfigs
 
 FINALIZE_WAIT_MS = 200
 NOTIFICATION_TIMEOUT_MS_MIN = 200
@@ -54,9 +54,9 @@ def total_order_predicate(new_id: int, new_zxid: int, new_epoch: int,
 class FastLeaderElection:
     """One server's election instance; it lives on after the decision to answer LOOKING peers."""
 
-    def __init__(self, my_id: int, verifier: QuorumMaj) -> None:
+    def __init__(self, my_id: int, configs: QuorumConfigs) -> None:
         self.my_id = my_id
-        self.verifier = verifier
+        self.configs = configs  # shared with Zab: a reconfig it activates counts here too
         self.state = ServerState.LOOKING
         self.logicalclock = 0
         self.vote = Vote(my_id, 0, 0, 0)  # my proposal while LOOKING; my current vote after
@@ -81,7 +81,7 @@ class FastLeaderElection:
         self._outofelection.clear()
         self._finalize_at_ms = None
         self._timeout_ms = NOTIFICATION_TIMEOUT_MS_MIN
-        if self.verifier.is_voter(self.my_id):
+        if self.configs.active.is_voter(self.my_id):
             self._init_zxid, self._init_epoch = last_logged_zxid, current_epoch
             self._propose(self.my_id, last_logged_zxid, current_epoch)
         else:
@@ -92,7 +92,7 @@ class FastLeaderElection:
 
     def step(self, n: Notification, now_ms: int) -> None:
         """A notification from n.sid (possibly myself) arrived."""
-        if not self.verifier.is_voter(n.sid):
+        if not self.configs.active.is_voter(n.sid):
             self._reply(n.sid, self.vote, self.state, self.logicalclock)
             return
         if self.state != ServerState.LOOKING:
@@ -101,7 +101,7 @@ class FastLeaderElection:
             return
         if n.state == ServerState.LOOKING and n.election_epoch < self.logicalclock and n.sid != self.my_id:
             self._reply(n.sid, self.vote, ServerState.LOOKING, self.logicalclock)
-        if not self.verifier.is_voter(n.leader):
+        if not self.configs.active.is_voter(n.leader):
             return
         self._timeout_at_ms = now_ms + self._timeout_ms
         if self._finalize_at_ms is not None:
@@ -192,7 +192,7 @@ class FastLeaderElection:
         return self.logicalclock == election_epoch
 
     def _agreeing_is_quorum(self, votes: dict[int, Vote], vote: Vote) -> bool:
-        return self.verifier.is_quorum(sid for sid, v in votes.items() if votes_equal(v, vote))
+        return self.configs.active.is_quorum(sid for sid, v in votes.items() if votes_equal(v, vote))
 
     def _beats_proposal(self, n: Notification) -> bool:
         return total_order_predicate(n.leader, n.zxid, n.peer_epoch,
@@ -201,7 +201,7 @@ class FastLeaderElection:
     def _decide(self, vote: Vote) -> None:
         if vote.leader == self.my_id:
             self.state = ServerState.LEADING
-        elif self.verifier.is_voter(self.my_id):
+        elif self.configs.active.is_voter(self.my_id):
             self.state = ServerState.FOLLOWING
         else:
             self.state = ServerState.OBSERVING
@@ -216,7 +216,7 @@ class FastLeaderElection:
 
     def _send_notifications(self) -> None:
         notification = self._notification(self.vote, ServerState.LOOKING, self.logicalclock)
-        for sid in self.verifier.voters:
+        for sid in self.configs.active.voters:
             self._sends.append((sid, notification))
 
     def _reply(self, to: int, vote: Vote, state: ServerState, election_epoch: int) -> None:
@@ -224,4 +224,4 @@ class FastLeaderElection:
 
     def _notification(self, vote: Vote, state: ServerState, election_epoch: int) -> Notification:
         return Notification(self.my_id, state, vote.leader, vote.zxid, election_epoch,
-                            vote.peer_epoch, config=self.verifier.config_text())
+                            vote.peer_epoch, config=self.configs.active.config_text())

@@ -51,7 +51,6 @@ class Peer:
         (start-up recovery did it), else the snapshot is read through `store`. Without a
         `store` the Peer keeps a whole DiskImage of what it persisted (tests)."""
         self.my_id = my_id
-        self.verifier = verifier
         self.disk = DiskSummary.of(disk)
         self.store = store
         self._image = disk.copy() if store is None else None
@@ -71,13 +70,13 @@ class Peer:
         self.ctx = ZabContext(my_id, verifier, db, accepted, current, self.config,
                               self.outbox, probe or Probe(), self.load_tree, self.read_logged,
                               self.logged_since_snapshot)
+        self.ctx.now_ms = now_ms
         if store is not None and self.disk.snapshot is not None:
             self.ctx.snapshot_bytes = store.snapshot_size(self.disk.snapshot)
-        self.fle = FastLeaderElection(my_id, verifier)
+        self.fle = FastLeaderElection(my_id, self.ctx.configs)
         self.role: Leader | Follower | None = None
         self._settled = False
         self._timer_reported: int | None = None
-        self._now_ms = now_ms
         self._look(now_ms)
 
     # ---- observation ---------------------------------------------------------------------
@@ -97,7 +96,7 @@ class Peer:
     # ---- inputs --------------------------------------------------------------------------
 
     def tick(self, now_ms: int) -> None:
-        self._before()
+        self._before(now_ms)
         if self._broadcasting():
             self.ctx.step_snapshot()
         if self.role is None:
@@ -108,13 +107,13 @@ class Peer:
         self._after(now_ms)
 
     def step_notification(self, n: Notification, now_ms: int) -> None:
-        self._before()
+        self._before(now_ms)
         self.fle.step(n, now_ms)
         self._pump_election(now_ms)
         self._after(now_ms)
 
     def step_packet(self, sid: int, packet: QuorumPacket, snapshot: bytes, now_ms: int) -> None:
-        self._before()
+        self._before(now_ms)
         try:
             if isinstance(self.role, Leader):
                 self.role.step(sid, packet, now_ms)
@@ -134,12 +133,14 @@ class Peer:
         self._after(now_ms)
 
     def connected(self, sid: int, now_ms: int) -> None:
+        self.ctx.now_ms = now_ms
         self.ctx.apply_all()
         if isinstance(self.role, Follower):
             self.role.connected_to(sid, now_ms)
         self._after(now_ms)
 
     def disconnected(self, sid: int, now_ms: int) -> None:
+        self.ctx.now_ms = now_ms
         self.ctx.apply_all()
         if isinstance(self.role, Leader):
             self.role.disconnected(sid)
@@ -149,7 +150,7 @@ class Peer:
 
     def persisted(self, persist_id: int, now_ms: int) -> None:
         """Every Persist with id <= persist_id is durable: release what waited for it."""
-        self._before()
+        self._before(now_ms)
         for zxid, (pid, _) in list(self._unwritten.items()):
             if pid <= persist_id:
                 del self._unwritten[zxid]  # the store has it now
@@ -172,7 +173,7 @@ class Peer:
         established leader."""
         if not isinstance(self.role, Leader):
             return None
-        self._before()
+        self._before(now_ms)
         zxid = self.role.submit(session_id, cxid, txn_type, txn, now_ms, zxid)
         self._after(now_ms)
         return zxid
@@ -187,7 +188,7 @@ class Peer:
         timer = self.fle.next_timer_ms() if self.role is None else self.role.next_timer_ms()
         if self.ctx.snapshot_running is not None:
             # A snapshot in steps: the next step is a tick 1 ms after the last input.
-            soon = self._now_ms + 1
+            soon = self.ctx.now_ms + 1
             return soon if timer is None else min(timer, soon)
         return timer
 
@@ -313,16 +314,14 @@ class Peer:
     def _broadcasting(self) -> bool:
         return self.role is not None and self.role.phase == Phase.BROADCAST and not self.role.failed
 
-    def _before(self) -> None:
+    def _before(self, now_ms: int) -> None:
         """Work the previous input left due, once its effects were executed (a snapshot)."""
+        self.ctx.now_ms = now_ms
         self.ctx.apply_all()
         if self._broadcasting():
             self.ctx.snapshot_if_due()
 
     def _after(self, now_ms: int) -> None:
-        self._now_ms = now_ms
-        # A reconfig the roles activated applies to election too (FLE's QuorumVerifier).
-        self.verifier = self.fle.verifier = self.ctx.verifier
         role = self.role
         if role is None:
             return

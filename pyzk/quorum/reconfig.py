@@ -28,7 +28,7 @@ from pyzk.config import (
     parse_properties,
     parse_server,
 )
-from pyzk.quorum.verifier import QuorumMaj
+from pyzk.quorum.verifier import QuorumConfigs, QuorumMaj
 from pyzk.tree.javaorder import HASH_SET_CAPACITY_DEFAULT, LOAD_FACTOR, copy_capacity
 
 logger = logging.getLogger(__name__)
@@ -239,15 +239,14 @@ def non_incremental_members(new_members: str) -> JavaLongMap:
 class ReconfigPlanner:
     """The leader's view a reconfig is checked against (LeaderZooKeeperServer.self)."""
 
-    current: Callable[[], QuorumMaj]  # the activated config
-    last_seen: Callable[[], QuorumMaj]  # the newest proposed one
+    configs: QuorumConfigs  # the member's active and newest proposed config
     synced_sids: Callable[[], Iterable[int]]  # the leader + learners synced with it
     standalone_enabled: bool = True
 
     def plan(self, req: Any, zxid: int) -> QuorumMaj:
         """The new config for ReconfigRequest `req`, proposed at `zxid`; or ReconfigRefused."""
-        last_seen = self.last_seen()
-        if last_seen.version != self.current().version:
+        last_seen = self.configs.last_seen
+        if last_seen.version != self.configs.active.version:
             raise ReconfigRefused(Err.RECONFIGINPROGRESS, "a reconfig is in progress")
         if req.curConfigId != -1 and req.curConfigId != last_seen.version:
             raise ReconfigRefused(Err.BADVERSION, f"Reconfiguration from version {req.curConfigId}"
@@ -268,9 +267,9 @@ class ReconfigPlanner:
 
     def admit(self, planned: QuorumMaj) -> None:
         """pyzk's own limit, checked last: the voting set (ids and addresses) must not change."""
-        if dict(planned.voters) != dict(self.last_seen().voters):
+        if dict(planned.voters) != dict(self.configs.last_seen.voters):
             logger.warning("Refusing reconfig to version %x: pyzk does not change the voting set yet"
                            " (voters %s -> %s); only observers may join or leave",
-                           planned.version, sorted(self.last_seen().voters), sorted(planned.voters))
+                           planned.version, sorted(self.configs.last_seen.voters), sorted(planned.voters))
             raise ReconfigRefused(Err.UNIMPLEMENTED, "voting set changes are not implemented")
 

@@ -55,3 +55,29 @@ class QuorumMaj:
         order = self.member_order or sorted(members)
         lines = "".join(f"server.{sid}={members[sid]}\n" for sid in order)
         return f"{lines}version={self.version:x}"
+
+
+class QuorumConfigs:
+    """A member's quorum configs, one object that election, Zab and the server layer share
+    (QuorumPeer's quorumVerifier and lastSeenQuorumVerifier): `active` counts quorums and
+    votes; `last_seen` is the newest config proposed or heard of, activated at the next
+    establishment. Only `see` and `activate` change them."""
+
+    def __init__(self, active: QuorumMaj, *, reconfig_enabled: bool = False) -> None:
+        self.active = active
+        self.last_seen = active
+        self.reconfig_enabled = reconfig_enabled
+
+    def see(self, verifier: QuorumMaj) -> None:
+        """setLastSeenQuorumVerifier: remember a newer proposed config (reconfigEnabled only)."""
+        if self.reconfig_enabled and verifier.version > self.last_seen.version:
+            self.last_seen = verifier
+
+    def activate(self, verifier: QuorumMaj) -> bool:
+        """processReconfig: `verifier` becomes the active config if it is newer; True if so."""
+        if verifier.version <= self.active.version:
+            return False
+        self.active = verifier
+        if verifier.version > self.last_seen.version:
+            self.last_seen = verifier
+        return True

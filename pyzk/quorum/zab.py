@@ -12,7 +12,7 @@ then goes back to LOOKING.
 Rule 5 (reconfig): a committed reconfig txn activates the config its data holds (the leader
 sends COMMITANDACTIVATE for it); with reconfigEnabled, an established config of version 0
 takes the NEWLEADER zxid as its version (ZOOKEEPER-1783). Every establishment and activation
-emits ConfigActivated, so the server layer rewrites /zookeeper/config and the config files.
+rewrites /zookeeper/config in the database (and, with reconfigEnabled, has the config files written).
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from jute.txn import TxnHeader
 from pyzk.quorum.database import ZabDatabase
 from pyzk.quorum.effects import (
     Apply,
-    ConfigActivated,
     Connect,
     Disconnect,
     Established,
@@ -43,11 +42,12 @@ from pyzk.quorum.effects import (
     SessionRevalidated,
     SessionsTouched,
     SyncReleased,
+    WriteConfigFiles,
 )
 from pyzk.quorum.errors import InvariantViolation, PeerProtocolError
 from pyzk.quorum.reconfig import parse_config_text, text_order_verifier, with_version
 from pyzk.quorum.streams import decode_revalidate_reply
-from pyzk.quorum.verifier import QuorumMaj
+from pyzk.quorum.verifier import QuorumConfigs, QuorumMaj
 from pyzk.quorum.zxid import (
     COUNTER_MAX,
     counter_of,
@@ -122,8 +122,8 @@ class ZabContext:
                  read_log: Callable[[int, int, int], list[tuple[int, bytes]] | None] | None = None,
                  load_logged: Callable[[], list[tuple[int, bytes]]] | None = None) -> None:
         self.my_id = my_id
-        self.verifier = verifier  # the activated config
-        self.last_seen_verifier = verifier  # the newest config proposed or heard of
+        self.configs = QuorumConfigs(verifier, reconfig_enabled=config.reconfig_enabled)
+        self.now_ms = 0  # wall-clock ms of the input being handled (Peer sets it)
         self.db = db
         self.accepted_epoch = accepted_epoch
         self.current_epoch = current_epoch
@@ -203,20 +203,15 @@ class ZabContext:
             self.on_persisted[persist_id] = then
         return persist_id
 
-    def see(self, verifier: QuorumMaj) -> None:
-        """setLastSeenQuorumVerifier: remember a newer proposed config (reconfigEnabled only)."""
-        if self.config.reconfig_enabled and verifier.version > self.last_seen_verifier.version:
-            self.last_seen_verifier = verifier
-
     def activate(self, verifier: QuorumMaj) -> None:
-        """processReconfig: a newer config becomes the active one; either way the server
-        layer rewrites /zookeeper/config (initConfigInZKDatabase)."""
-        changed = verifier.version > self.verifier.version
-        if changed:
-            self.verifier = verifier
-            if verifier.version > self.last_seen_verifier.version:
-                self.last_seen_verifier = verifier
-        self.outbox.add(ConfigActivated(self.verifier, changed and self.config.reconfig_enabled))
+        """processReconfig: a newer config becomes the active one. Either way the database
+        rewrites /zookeeper/config (initConfigInZKDatabase); if the config changed and
+        reconfigEnabled, the host writes the config files too."""
+        changed = self.configs.activate(verifier)
+        active = self.configs.active
+        self.db.write_config_node(active.config_text().encode(), active.version, self.now_ms)
+        if changed and self.config.reconfig_enabled:
+            self.outbox.add(WriteConfigFiles(active))
 
     def commit(self, zxid: int, *, leader: bool) -> bool:
         """Txn `zxid` is committed: a reconfig activates its config now (later quorums count
@@ -375,7 +370,7 @@ class Leader:
                 self.ctx.send(link.sid, P.PING, self.last_proposed)
         if self.phase == Phase.BROADCAST:
             synced = [self.ctx.my_id] + [s for s, link in self.learners.items() if link.stage == LearnerStage.SYNCED]
-            if not self.ctx.verifier.is_quorum(synced):
+            if not self.ctx.configs.active.is_quorum(synced):
                 self.failed = "not sufficient followers synced"
 
     def next_timer_ms(self) -> int:
@@ -405,7 +400,7 @@ class Leader:
         size = len(entry)
         self.proposal_sizes = (size, size, size) if sizes is None else (size, min(sizes[1], size), max(sizes[2], size))
         if txn_type == OpCode.RECONFIG:
-            self.ctx.see(with_version(text_order_verifier(txn.data.decode()), zxid))  # type: ignore[attr-defined]
+            self.ctx.configs.see(with_version(text_order_verifier(txn.data.decode()), zxid))  # type: ignore[attr-defined]
         self.outstanding[zxid] = {}
         self.ctx.persist(lambda: self._on_ack_from(self.ctx.my_id, zxid), entries=((zxid, entry),))
         self.ctx.send_all(self.forwarding, P.PROPOSAL, zxid, entry)
@@ -419,7 +414,7 @@ class Leader:
         info = LearnerInfo.from_bytes(p.data + b"\x00" * max(0, 20 - len(p.data)))
         if info.serverid != link.sid:
             raise PeerProtocolError(f"FOLLOWERINFO sid {info.serverid} on link of {link.sid}")
-        if info.configVersion > self.ctx.verifier.version:
+        if info.configVersion > self.ctx.configs.active.version:
             raise PeerProtocolError("follower is ahead of the leader (config version)")
         link.accepted_epoch = epoch_of(p.zxid)
         link.stage = LearnerStage.ACKEPOCH
@@ -438,7 +433,7 @@ class Leader:
             self._send_leaderinfo(link.sid)
 
     def _maybe_fix_epoch(self) -> None:
-        if self.epoch is not None or not self.ctx.verifier.is_quorum(self.connecting):
+        if self.epoch is not None or not self.ctx.configs.active.is_quorum(self.connecting):
             return
         epoch = max(self.connecting.values()) + 1
         self.epoch = epoch
@@ -480,15 +475,15 @@ class Leader:
     def _maybe_epoch_quorum(self) -> None:
         if self.phase != Phase.DISCOVERY or not self.epoch_durable:
             return
-        if not self.ctx.verifier.is_quorum(self.epoch_acks):
+        if not self.ctx.configs.active.is_quorum(self.epoch_acks):
             return
         assert self.epoch is not None
         self.phase = Phase.SYNCHRONIZATION
         self.ctx.current_epoch = self.epoch
         self.last_proposed = make_zxid(self.epoch, 0)
         ctx = self.ctx
-        if ctx.verifier.version == 0 == ctx.last_seen_verifier.version:
-            ctx.see(with_version(parse_config_text(ctx.verifier.config_text()), self.last_proposed))
+        if ctx.configs.active.version == 0 == ctx.configs.last_seen.version:
+            ctx.configs.see(with_version(parse_config_text(ctx.configs.active.config_text()), self.last_proposed))
         self.ctx.persist(lambda: self._on_newleader_ack(self.ctx.my_id), current_epoch=self.epoch)
         for sid, link in self.learners.items():
             if link.stage == LearnerStage.NEWLEADER_ACK:
@@ -550,7 +545,7 @@ class Leader:
                 self.ctx.send(sid, P.PROPOSAL, zxid, db.entry(zxid))
         self.forwarding[sid] = None
         self.ctx.send(sid, P.NEWLEADER, make_zxid(self.epoch, 0),
-                      self.ctx.last_seen_verifier.config_text().encode())
+                      self.ctx.configs.last_seen.config_text().encode())
 
     def _learner_took_an_unestablished_snap(self, sid: int, peer_last_zxid: int) -> bool:
         """The learner's current epoch is later than its last txn's: it acknowledged the
@@ -606,13 +601,13 @@ class Leader:
             self.learners[sid].stage = LearnerStage.SYNCED
         if self.phase == Phase.BROADCAST:
             self.ctx.send(sid, P.UPTODATE, -1)
-        elif self.ctx.verifier.is_quorum(self.newleader_acks) and self.ctx.my_id in self.newleader_acks:
+        elif self.ctx.configs.active.is_quorum(self.newleader_acks) and self.ctx.my_id in self.newleader_acks:
             self._establish()
 
     def _establish(self) -> None:
         assert self.epoch is not None
         self.phase = Phase.BROADCAST
-        self.ctx.activate(self.ctx.last_seen_verifier)
+        self.ctx.activate(self.ctx.configs.last_seen)
         for sid, link in self.learners.items():
             if link.stage == LearnerStage.SYNCED:
                 self.ctx.send(sid, P.UPTODATE, -1)
@@ -649,7 +644,7 @@ class Leader:
     def _try_to_commit(self) -> None:
         while self.outstanding:
             zxid = next(iter(self.outstanding))
-            if not self.ctx.verifier.is_quorum(self.outstanding[zxid]):
+            if not self.ctx.configs.active.is_quorum(self.outstanding[zxid]):
                 return
             del self.outstanding[zxid]
             if self.ctx.commit(zxid, leader=True):
@@ -661,7 +656,7 @@ class Leader:
 
     def monitor_values(self) -> dict[str, int]:
         """The leader's mntr gauges (LeaderZooKeeperServer.registerMetrics)."""
-        verifier = self.ctx.verifier
+        verifier = self.ctx.configs.active
         synced = [sid for sid in self.forwarding
                   if sid in self.learners and self.learners[sid].stage == LearnerStage.SYNCED]
         last, smallest, largest = self.proposal_sizes or (-1, -1, -1)
@@ -782,7 +777,7 @@ class Follower:
             return
         self.connected = True
         self.last_heard_ms = now_ms
-        info = LearnerInfo(self.ctx.my_id, PROTOCOL_VERSION, self.ctx.verifier.version)
+        info = LearnerInfo(self.ctx.my_id, PROTOCOL_VERSION, self.ctx.configs.active.version)
         self.ctx.send(sid, P.FOLLOWERINFO, make_zxid(self.ctx.accepted_epoch, 0), info.encode())
 
     def disconnected(self, sid: int, now_ms: int) -> None:
@@ -904,7 +899,7 @@ class Follower:
             raise PeerProtocolError(f"unexpected NEWLEADER {p.zxid:#x}")
         self.newleader_seen = True
         if self.ctx.config.reconfig_enabled and p.data:
-            self.ctx.see(parse_config_text(p.data.decode()))
+            self.ctx.configs.see(parse_config_text(p.data.decode()))
         db = self.ctx.db
         snapshot = None
         if self.snapshot_needed:
@@ -924,7 +919,7 @@ class Follower:
         if not self.newleader_seen or self.epoch is None:
             raise PeerProtocolError("UPTODATE before NEWLEADER")
         self.phase = Phase.BROADCAST
-        self.ctx.activate(self.ctx.last_seen_verifier)
+        self.ctx.activate(self.ctx.configs.last_seen)
         self.ctx.send(self.leader_sid, P.ACK, make_zxid(self.epoch, 0))
         self.ctx.outbox.add(Established(ServerState.FOLLOWING, self.epoch, self.ctx.db.last_processed_zxid))
         committed = set(self.committed_in_sync)

@@ -9,9 +9,9 @@ Rule 3: the client port stays open throughout; while no role is established it a
 four-letter words with "not currently serving" and closes session requests.
 Rule 4: with readonlymode.enabled, a peer still LOOKING after the grace period serves
 read-only clients (pyzk/pipeline/readonly.py) until it leaves LOOKING.
-Rule 5: a config the core activates is written to /zookeeper/config (initConfigInZKDatabase)
-and, with reconfigEnabled, to the config files (server/dynamic_config.py); an established
-leader plans reconfigs (pyzk/quorum/reconfig.py) against the core's configs.
+Rule 5: the core writes a config it activates to /zookeeper/config (initConfigInZKDatabase);
+with reconfigEnabled, this layer writes it to the config files (server/dynamic_config.py). An
+established leader plans reconfigs (pyzk/quorum/reconfig.py) against the core's configs.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from pyzk.pipeline.roles import build_role
 from pyzk.pipeline.zkserver import ZooKeeperServer
 from pyzk.quorum.effects import (
     Apply,
-    ConfigActivated,
     Effect,
     Established,
     LearnerRequest,
@@ -41,6 +40,7 @@ from pyzk.quorum.effects import (
     SessionRevalidated,
     SessionsTouched,
     SyncReleased,
+    WriteConfigFiles,
 )
 from pyzk.quorum.peer import Peer
 from pyzk.quorum.verifier import QuorumMaj
@@ -56,7 +56,7 @@ from pyzk.server.startup import run_reporting_startup_errors
 from pyzk.server.tls import server_ssl_context
 from pyzk.storage.errors import StorageError
 from pyzk.storage.files import purge
-from pyzk.tree.datatree import CONFIG_NODE, DataTree
+from pyzk.tree.datatree import DataTree
 
 logger = logging.getLogger(__name__)
 
@@ -143,22 +143,8 @@ class EnsembleMember:
             self.commit.on_sync_released()
         elif isinstance(effect, SessionRevalidated) and isinstance(self.commit, FollowerCommit):
             self.commit.on_revalidated(effect.session_id, effect.valid)
-        elif isinstance(effect, ConfigActivated):
-            self._on_config_activated(effect)
-
-    def _on_config_activated(self, effect: ConfigActivated) -> None:
-        verifier = effect.verifier
-        # initConfigInZKDatabase: the node holds the active config's text, Stat version -1,
-        # mzxid = the config's version (a static config: 0, and the tree's empty node has
-        # mzxid 0 too, hence the data check). A config made by a reconfig txn was just
-        # written by that txn (mzxid = its zxid = the version): Java runs initConfig before
-        # applying the txn, so the txn's data and stat are what stay.
-        node = self.peer.db.tree.nodes.get(CONFIG_NODE)
-        if node is None or node.mzxid != verifier.version or not node.data:
-            self.peer.db.tree.set_data(CONFIG_NODE, verifier.config_text().encode(), -1,
-                                       verifier.version, wall_ms(), [])
-        if effect.write_files:
-            write_activated_config(self.config, verifier)
+        elif isinstance(effect, WriteConfigFiles):
+            write_activated_config(self.config, effect.verifier)
 
     def _retire(self) -> None:
         if self.read_only_timer is not None:
@@ -187,8 +173,8 @@ class EnsembleMember:
         self.read_only_timer = None
         if self.peer.state != ServerState.LOOKING or self.commit is not None:
             return
-        server = ReadOnlyZooKeeperServer(self.config, self.peer.db.tree, now_ms=_monotonic_ms, wall_ms=wall_ms)
-        server.sasl_factory = self.sasl_factory
+        server = ReadOnlyZooKeeperServer(self.config, self.peer.db.tree, now_ms=_monotonic_ms, wall_ms=wall_ms,
+                                         sasl_factory=self.sasl_factory)
         self.server = server
         logger.info("Read-only server started, last zxid 0x%x", server.tree.last_processed_zxid)
 

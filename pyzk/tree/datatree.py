@@ -123,8 +123,14 @@ class DataTree:
         quota = DataNode(b"", OPEN_ACL_UNSAFE)
         self._put(QUOTA_NODE, quota)
         zk.children["quota"] = None
-        config = DataNode(b"", READ_ACL_UNSAFE, aversion=-1)
-        self._put(CONFIG_NODE, config)
+        self.add_config_node()
+
+    def add_config_node(self) -> None:
+        """DataTree.addConfigNode: the empty, world-readable /zookeeper/config."""
+        zk = self.nodes[ZOOKEEPER_NODE]
+        if self.preimages is not None:
+            self.keep_preimage(ZOOKEEPER_NODE, zk)
+        self._put(CONFIG_NODE, DataNode(b"", READ_ACL_UNSAFE, aversion=-1))
         zk.children["config"] = None
 
     # ---- digest --------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from pyzk.quorum.election import (
     FastLeaderElection,
 )
 from pyzk.quorum.messages import Notification
-from pyzk.quorum.verifier import QuorumMaj
+from pyzk.quorum.verifier import QuorumConfigs, QuorumMaj
 
 
 def deliver_all(elections: dict[int, FastLeaderElection], now_ms: int, down: set[int] = frozenset()) -> None:
@@ -31,7 +31,7 @@ def deliver_all(elections: dict[int, FastLeaderElection], now_ms: int, down: set
 
 def run_election(zxids: dict[int, int], epochs: dict[int, int] | None = None) -> dict[int, FastLeaderElection]:
     verifier = QuorumMaj.of_sids(zxids)
-    elections = {sid: FastLeaderElection(sid, verifier) for sid in zxids}
+    elections = {sid: FastLeaderElection(sid, QuorumConfigs(verifier)) for sid in zxids}
     for sid, fle in elections.items():
         fle.start(0, zxids[sid], (epochs or {}).get(sid, 0))
     deliver_all(elections, 0)
@@ -57,7 +57,7 @@ def test_epoch_beats_zxid() -> None:
 
 def test_no_decision_before_finalize_wait() -> None:
     verifier = QuorumMaj.of_sids([1, 2, 3])
-    elections = {sid: FastLeaderElection(sid, verifier) for sid in (1, 2, 3)}
+    elections = {sid: FastLeaderElection(sid, QuorumConfigs(verifier)) for sid in (1, 2, 3)}
     for fle in elections.values():
         fle.start(0, 0, 0)
     deliver_all(elections, 0)
@@ -69,7 +69,7 @@ def test_no_decision_before_finalize_wait() -> None:
 
 def test_no_quorum_means_no_decision_and_doubling_timeouts() -> None:
     verifier = QuorumMaj.of_sids([1, 2, 3])
-    fle = FastLeaderElection(1, verifier)
+    fle = FastLeaderElection(1, QuorumConfigs(verifier))
     fle.start(0, 0, 0)
     for fle_send in fle.take_sends():
         if fle_send[0] == 1:
@@ -107,7 +107,7 @@ def test_a_lone_settled_reply_without_the_leader_is_not_enough() -> None:
 
 def test_looking_server_answers_a_behind_looking_server() -> None:
     verifier = QuorumMaj.of_sids([1, 2, 3])
-    fle = FastLeaderElection(1, verifier)
+    fle = FastLeaderElection(1, QuorumConfigs(verifier))
     fle.start(0, 0, 0)
     fle.start(10, 0, 0)  # logicalclock 2
     fle.take_sends()
@@ -118,7 +118,7 @@ def test_looking_server_answers_a_behind_looking_server() -> None:
 
 def test_non_voter_gets_an_answer_and_is_not_counted() -> None:
     verifier = QuorumMaj.of_sids([1, 2, 3])
-    fle = FastLeaderElection(1, verifier)
+    fle = FastLeaderElection(1, QuorumConfigs(verifier))
     fle.start(0, 0, 0)
     fle.take_sends()
     fle.step(Notification(9, ServerState.LOOKING, 9, 99, 5, 5), 0)
@@ -133,7 +133,7 @@ def test_a_peer_that_missed_my_better_vote_hears_it_at_once_not_at_my_timeout() 
     own vote, 3 answers with its better vote at once, so both agree within one finalize wait
     (before: 1 learned 3's vote only at 3's 200 ms notification timeout, 0.6 s failovers)."""
     verifier = QuorumMaj.of_sids([1, 2, 3])
-    one, three = FastLeaderElection(1, verifier), FastLeaderElection(3, verifier)
+    one, three = FastLeaderElection(1, QuorumConfigs(verifier)), FastLeaderElection(3, QuorumConfigs(verifier))
     three.start(0, 7, 1)
     for to, n in three.take_sends():  # the one to 1 is lost: 1 is not LOOKING yet
         if to == 3:

@@ -17,7 +17,7 @@ from jute.txn import ErrorTxn, SetDataTxn, TxnHeader
 from pyzk.acl import AuthRegistry
 from pyzk.pipeline.prep import Prep
 from pyzk.quorum.database import ZabDatabase
-from pyzk.quorum.effects import ConfigActivated, Outbox, SendPacket
+from pyzk.quorum.effects import Outbox, SendPacket, WriteConfigFiles
 from pyzk.quorum.reconfig import (
     JavaLongMap,
     ReconfigPlanner,
@@ -27,6 +27,7 @@ from pyzk.quorum.reconfig import (
     static_file_text,
     text_order_verifier,
 )
+from pyzk.quorum.verifier import QuorumConfigs, QuorumMaj
 from pyzk.quorum.zab import Follower, Leader, Probe, ZabConfig, ZabContext
 from pyzk.quorum.zxid import make_zxid
 from pyzk.storage.format import encode_txn_entry
@@ -44,15 +45,15 @@ SUPER_DIGEST = "super:D/InIHSb7yEEbrWz8b9l71RjZJU="  # super:test, as kazoo's ha
 class Ensemble:
     """The leader's configs as the core keeps them: activate on commit, as Zab does."""
 
-    def __init__(self, synced: tuple[int, ...] = (1, 2, 3)) -> None:
-        self.current = self.last_seen = BASE
+    def __init__(self, synced: tuple[int, ...] = (1, 2, 3), base: QuorumMaj = BASE) -> None:
+        self.configs = QuorumConfigs(base, reconfig_enabled=True)
         self.synced = synced
-        self.planner = ReconfigPlanner(lambda: self.current, lambda: self.last_seen, lambda: self.synced)
+        self.planner = ReconfigPlanner(self.configs, lambda: self.synced)
 
     def reconfig(self, zxid: int, joining: str | None = None, leaving: str | None = None,
                  members: str | None = None, version: int = -1) -> str:
         planned = self.planner.plan(ReconfigRequest(joining, leaving, members, version), zxid)
-        self.current = self.last_seen = planned
+        self.configs.activate(planned)
         return planned.config_text()
 
 
@@ -70,7 +71,7 @@ def test_refusals_in_apaches_order() -> None:
     assert refusal(ens, joining="server.9=127.0.0.1:1234:1235:observer") == Err.BADARGUMENTS
     # The version is checked before the (bad) server string.
     assert refusal(ens, joining="some thing", version=5) == Err.BADVERSION
-    ens.last_seen = parse_config_text(f"{S1}\n{S2}\n{S3}\nversion=100000005")
+    ens.configs.see(parse_config_text(f"{S1}\n{S2}\n{S3}\nversion=100000005"))
     assert refusal(ens, joining="some thing", version=5) == Err.RECONFIGINPROGRESS
 
 
@@ -80,9 +81,8 @@ def test_new_config_without_a_synced_quorum() -> None:
 
 
 def test_address_clash_only_for_routable_addresses() -> None:
-    ens = Ensemble()
     clash = "server.7=10.0.0.1:1000:1001:observer;1002"
-    ens.current = ens.last_seen = parse_config_text(f"{S1}\n{S2}\n{S3}\n{clash}\nversion=100000000")
+    ens = Ensemble(base=parse_config_text(f"{S1}\n{S2}\n{S3}\n{clash}\nversion=100000000"))
     assert refusal(ens, joining="server.8=10.0.0.1:1000:1003:observer;1004") == Err.BADARGUMENTS
     # Loopback and wildcard addresses never clash (excludedSpecialAddresses).
     assert ens.reconfig(0x10000000a, joining="server.8=127.0.0.1:58409:1235:observer;1236")
@@ -206,19 +206,22 @@ def test_leader_versions_the_config_at_newleader_and_activates_a_committed_recon
         leader.step(sid, packet(P.ACK, make_zxid(1, 0)), 0)
     newleader = [e.packet for e in ctx.outbox.effects if isinstance(e, SendPacket) and e.packet.type == P.NEWLEADER]
     assert newleader[0].data == f"{S1}\n{S2}\n{S3}\nversion=100000000".encode()
-    activated = [e for e in ctx.outbox.effects if isinstance(e, ConfigActivated)]
-    assert [(e.verifier.version, e.write_files) for e in activated] == [(0x100000000, True)]
+    files = [e for e in ctx.outbox.effects if isinstance(e, WriteConfigFiles)]
+    assert [e.verifier.version for e in files] == [0x100000000]
+    # initConfigInZKDatabase: the core wrote the established config into the tree.
+    node = ctx.db.tree.nodes[CONFIG_NODE]
+    assert (node.data, node.version, node.mzxid) == (newleader[0].data, -1, 0x100000000)
 
     text = f"{S1}\n{S2}\n{S3}\n{S100}\nversion=100000001"
     zxid = leader.submit(5, 1, OpCode.RECONFIG, SetDataTxn(CONFIG_NODE, text.encode(), -1), 0)
-    assert zxid == 0x100000001 and ctx.last_seen_verifier.version == zxid != ctx.verifier.version
+    assert zxid == 0x100000001 and ctx.configs.last_seen.version == zxid != ctx.configs.active.version
     run_persists(ctx)
     leader.step(2, packet(P.ACK, zxid), 0)
     commits = [e for e in ctx.outbox.effects if isinstance(e, SendPacket) and e.packet.zxid == zxid
                and e.packet.type in (P.COMMIT, P.COMMITANDACTIVATE)]
     assert {(e.to, P(e.packet.type), e.packet.data) for e in commits} == {
         (2, P.COMMITANDACTIVATE, (1).to_bytes(8, "big")), (3, P.COMMITANDACTIVATE, (1).to_bytes(8, "big"))}
-    assert ctx.verifier.config_text() == text and 100 in ctx.verifier.observers
+    assert ctx.configs.active.config_text() == text and 100 in ctx.configs.active.observers
     assert leader.synced_sids() == [1, 2, 3]
 
 
@@ -232,13 +235,13 @@ def test_follower_activates_on_commitandactivate() -> None:
     follower.step(1, packet(P.NEWLEADER, make_zxid(1, 0), f"{S1}\n{S2}\n{S3}\nversion=100000000".encode()), b"", 0)
     run_persists(ctx)
     follower.step(1, packet(P.UPTODATE, -1), b"", 0)
-    assert ctx.verifier.version == 0x100000000
+    assert ctx.configs.active.version == 0x100000000
     text = f"{S1}\n{S2}\n{S3}\n{S100}\nversion=100000001"
     txn_entry = encode_txn_entry(TxnHeader(5, 1, 0x100000001, 0, OpCode.RECONFIG),
                                  SetDataTxn(CONFIG_NODE, text.encode(), -1), None)
     follower.step(1, packet(P.PROPOSAL, 0x100000001, txn_entry), b"", 0)
     run_persists(ctx)
     follower.step(1, packet(P.COMMITANDACTIVATE, 0x100000001, (1).to_bytes(8, "big")), b"", 0)
-    assert ctx.verifier.version == 0x100000001 and 100 in ctx.verifier.observers
+    assert ctx.configs.active.version == 0x100000001 and 100 in ctx.configs.active.observers
     ctx.apply_next()
     assert ctx.db.tree.nodes[CONFIG_NODE].data == text.encode()
