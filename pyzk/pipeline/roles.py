@@ -12,17 +12,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from jute.codes import ServerState
 from pyzk.pipeline.commit.follower import FollowerCommit, LearnerSessionTracker
 from pyzk.pipeline.commit.leader import LeaderCommit
 from pyzk.pipeline.zkserver import ZooKeeperServer
 from pyzk.quorum.errors import InvariantViolation
 from pyzk.quorum.peer import Peer
 from pyzk.quorum.reconfig import ReconfigPlanner
-from pyzk.quorum.zab import Follower, Leader
+from pyzk.quorum.zab import Follower, Leader, Observer
 from pyzk.sessions import SessionTracker
 
 if TYPE_CHECKING:
     from pyzk.config import ServerConfig
+
+# QuorumPeer.getDetailedPeerState's first word, per role (mntr's zk_peer_state).
+_PEER_STATES = {ServerState.LEADING: "leading", ServerState.FOLLOWING: "following", ServerState.OBSERVING: "observing"}
 
 
 def build_role(config: ServerConfig, peer: Peer, driver: Any, *, now_ms: Callable[[], int],
@@ -49,13 +53,13 @@ def build_role(config: ServerConfig, peer: Peer, driver: Any, *, now_ms: Callabl
     else:
         if not isinstance(role, Follower):
             raise InvariantViolation(f"no role to serve: {role!r}")
-        server.mode = "follower"
+        server.mode = "observer" if isinstance(role, Observer) else "follower"
         server.sessions = LearnerSessionTracker(config.tick_time_ms, config.server_id, now_ms(), tree,
                                                 driver.touch_session)
         commit = FollowerCommit(server, driver, role.leader_sid)
     server.commit = commit
     started_ms = now_ms()
-    peer_state = "leading - broadcast" if isinstance(role, Leader) else "following - broadcast"
+    peer_state = f"{_PEER_STATES[role.role_state]} - broadcast"
 
     def quorum_monitor() -> dict[str, Any]:
         values: dict[str, Any] = {"peer_state": peer_state, "quorum_size": len(ctx.configs.active.voters)}

@@ -33,7 +33,7 @@ from pyzk.quorum.election import FastLeaderElection
 from pyzk.quorum.errors import InvariantViolation, PeerProtocolError
 from pyzk.quorum.messages import Notification
 from pyzk.quorum.verifier import QuorumMaj
-from pyzk.quorum.zab import Follower, Leader, Phase, Probe, ZabConfig, ZabContext
+from pyzk.quorum.zab import Follower, Leader, Observer, Phase, Probe, ZabConfig, ZabContext
 from pyzk.quorum.zxid import epoch_of
 from pyzk.storage.snapshot_format import SnapshotSerializer, parse_snap_stream
 from pyzk.tree.datatree import DataTree
@@ -310,6 +310,9 @@ class Peer:
         elif self.fle.state == ServerState.FOLLOWING:
             self.outbox.add(RoleChanged(ServerState.FOLLOWING, vote.leader, epoch))
             self.role = Follower(self.ctx, vote.leader, now_ms)
+        elif self.fle.state == ServerState.OBSERVING:
+            self.outbox.add(RoleChanged(ServerState.OBSERVING, vote.leader, epoch))
+            self.role = Observer(self.ctx, vote.leader, now_ms)
 
     def _broadcasting(self) -> bool:
         return self.role is not None and self.role.phase == Phase.BROADCAST and not self.role.failed

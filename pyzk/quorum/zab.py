@@ -278,14 +278,14 @@ def _int_data(p: QuorumPacket) -> int:
 class LearnerStage(enum.Enum):
     """Where one learner is in LearnerHandler.run."""
 
-    INFO = "awaiting FOLLOWERINFO"
+    INFO = "awaiting FOLLOWERINFO or OBSERVERINFO"
     ACKEPOCH = "awaiting ACKEPOCH"
     NEWLEADER_ACK = "awaiting ACK of NEWLEADER"
     SYNCED = "acked NEWLEADER"
 
 
 LEADER_ACCEPTS: dict[LearnerStage, frozenset[P]] = {
-    LearnerStage.INFO: frozenset({P.FOLLOWERINFO}),
+    LearnerStage.INFO: frozenset({P.FOLLOWERINFO, P.OBSERVERINFO}),
     LearnerStage.ACKEPOCH: frozenset({P.ACKEPOCH}),
     LearnerStage.NEWLEADER_ACK: frozenset({P.ACK}),
     LearnerStage.SYNCED: frozenset({P.ACK, P.PING, P.REQUEST, P.REVALIDATE}),
@@ -299,6 +299,7 @@ class LearnerLink:
     accepted_epoch: int = -1
     current_epoch: int = -1  # as its ACKEPOCH said (-1: it had accepted this epoch already)
     last_heard_ms: int = 0
+    observer: bool = False  # it sent OBSERVERINFO: it gets INFORM, not PROPOSAL and COMMIT
 
 
 class Leader:
@@ -314,7 +315,8 @@ class Leader:
         self.connecting: dict[int, int] = {ctx.my_id: ctx.accepted_epoch}
         self.epoch_acks: dict[int, None] = {ctx.my_id: None}
         self.newleader_acks: dict[int, None] = {}
-        self.forwarding: dict[int, None] = {}  # learners that get live proposals and commits
+        self.forwarding: dict[int, None] = {}  # followers that get live proposals and commits
+        self.observing: dict[int, None] = {}  # observers that get committed txns (INFORM)
         # zxid -> voters that acked it. An OrderedDict: the oldest is looked up on every ACK,
         # and a plain dict's first-key lookup slows down as committed heads are deleted.
         self.outstanding: OrderedDict[int, dict[int, None]] = OrderedDict()
@@ -334,9 +336,15 @@ class Leader:
             link = self.learners[sid] = LearnerLink(sid, LearnerStage.INFO)
         link.last_heard_ms = now_ms
         type_ = _PACKET_TYPES.get(p.type)
+        if type_ is None and link.stage == LearnerStage.SYNCED:
+            # LearnerHandler logs a type it does not know from a synced learner and reads on
+            # (a newer member's packet does not cost it the link); in the handshake it drops it.
+            logger.warning("leader: unexpected quorum packet type %d from %d, ignored", p.type, sid)
+            return
         if type_ is None or type_ not in LEADER_ACCEPTS[link.stage]:
             raise PeerProtocolError(f"leader: {p.type} from {sid} while {link.stage.value}")
-        if type_ == P.FOLLOWERINFO:
+        if type_ == P.FOLLOWERINFO or type_ == P.OBSERVERINFO:
+            link.observer = type_ == P.OBSERVERINFO
             self._on_followerinfo(link, p)
         elif type_ == P.ACKEPOCH:
             self._on_ackepoch(link, p)
@@ -409,6 +417,8 @@ class Leader:
     # ---- discovery -----------------------------------------------------------------------
 
     def _on_followerinfo(self, link: LearnerLink, p: QuorumPacket) -> None:
+        """FOLLOWERINFO or OBSERVERINFO (the same LearnerInfo). An observer's accepted epoch
+        counts for the new epoch (getEpochToPropose), its votes for no quorum (is_quorum)."""
         if p.data is None or len(p.data) < 12:
             raise PeerProtocolError("FOLLOWERINFO without LearnerInfo")
         info = LearnerInfo.from_bytes(p.data + b"\x00" * max(0, 20 - len(p.data)))
@@ -540,10 +550,15 @@ class Leader:
                 self.ctx.send(sid, P.PROPOSAL, zxid, entry)
                 self.ctx.send(sid, P.COMMIT, zxid)
             queued_up_to = queued[-1][0] if queued else (op[1] if op[0] == P.TRUNC else max(peer_last_zxid, max_committed))
-        for zxid in self.outstanding:
-            if zxid > queued_up_to:
-                self.ctx.send(sid, P.PROPOSAL, zxid, db.entry(zxid))
-        self.forwarding[sid] = None
+        if self.learners[sid].observer:
+            # startForwarding: an observer gets no outstanding proposals; each one reaches it
+            # as an INFORM once committed.
+            self.observing[sid] = None
+        else:
+            for zxid in self.outstanding:
+                if zxid > queued_up_to:
+                    self.ctx.send(sid, P.PROPOSAL, zxid, db.entry(zxid))
+            self.forwarding[sid] = None
         self.ctx.send(sid, P.NEWLEADER, make_zxid(self.epoch, 0),
                       self.ctx.configs.last_seen.config_text().encode())
 
@@ -649,15 +664,27 @@ class Leader:
             del self.outstanding[zxid]
             if self.ctx.commit(zxid, leader=True):
                 # The designated leader is this one: pyzk only changes observers (reconfig.py).
-                self.ctx.send_all(self.forwarding, P.COMMITANDACTIVATE, zxid, _LONG.pack(self.ctx.my_id))
+                designated = _LONG.pack(self.ctx.my_id)
+                self.ctx.send_all(self.forwarding, P.COMMITANDACTIVATE, zxid, designated)
+                if self.observing:
+                    self.ctx.send_all(self.observing, P.INFORMANDACTIVATE, zxid, designated + self._entry(zxid))
             else:
                 self.ctx.send_all(self.forwarding, P.COMMIT, zxid)
+                if self.observing:
+                    self.ctx.send_all(self.observing, P.INFORM, zxid, self._entry(zxid))
             self._release_syncs(zxid)
+
+    def _entry(self, zxid: int) -> bytes:
+        """A committed txn's log entry (still in the database: it is not applied yet)."""
+        entry = self.ctx.db.entry(zxid)
+        if entry is None:
+            raise InvariantViolation(f"committed txn {zxid:#x} is not in the database's log")
+        return entry
 
     def monitor_values(self) -> dict[str, int]:
         """The leader's mntr gauges (LeaderZooKeeperServer.registerMetrics)."""
         verifier = self.ctx.configs.active
-        synced = [sid for sid in self.forwarding
+        synced = [sid for sid in (*self.forwarding, *self.observing)
                   if sid in self.learners and self.learners[sid].stage == LearnerStage.SYNCED]
         last, smallest, largest = self.proposal_sizes or (-1, -1, -1)
         return {
@@ -689,7 +716,7 @@ class Leader:
     def _release_syncs(self, committed_zxid: int) -> None:
         while self.pending_syncs and self.pending_syncs[0][1] <= committed_zxid:
             sid, _ = self.pending_syncs.pop(0)
-            if sid in self.forwarding:
+            if sid in self.forwarding or sid in self.observing:
                 self.ctx.send(sid, P.SYNC, 0)
 
     def _on_ping_reply(self, link: LearnerLink, p: QuorumPacket) -> None:
@@ -701,6 +728,7 @@ class Leader:
     def _drop_learner(self, sid: int, *, notify: bool) -> None:
         self.learners.pop(sid, None)
         self.forwarding.pop(sid, None)
+        self.observing.pop(sid, None)
         if notify:
             self.ctx.outbox.add(Disconnect(sid))
 
@@ -750,6 +778,9 @@ FOLLOWER_ACCEPTS: dict[tuple[Phase, bool], frozenset[P]] = {
 
 class Follower:
     role_state = ServerState.FOLLOWING
+    info_type = P.FOLLOWERINFO
+    accepts = FOLLOWER_ACCEPTS
+    acks_proposals = True
 
     def __init__(self, ctx: ZabContext, leader_sid: int, now_ms: int) -> None:
         self.ctx = ctx
@@ -778,7 +809,7 @@ class Follower:
         self.connected = True
         self.last_heard_ms = now_ms
         info = LearnerInfo(self.ctx.my_id, PROTOCOL_VERSION, self.ctx.configs.active.version)
-        self.ctx.send(sid, P.FOLLOWERINFO, make_zxid(self.ctx.accepted_epoch, 0), info.encode())
+        self.ctx.send(sid, self.info_type, make_zxid(self.ctx.accepted_epoch, 0), info.encode())
 
     def disconnected(self, sid: int, now_ms: int) -> None:
         if sid != self.leader_sid:
@@ -817,9 +848,15 @@ class Follower:
             raise PeerProtocolError(f"follower: packet from {sid}, not from leader {self.leader_sid}")
         self.last_heard_ms = now_ms
         type_ = _PACKET_TYPES.get(p.type)
-        allowed = FOLLOWER_ACCEPTS.get((self.phase, self.sync_mode is not None or self.phase == Phase.BROADCAST))
+        if type_ is None and (self.sync_mode is not None or self.phase == Phase.BROADCAST):
+            # Learner.syncWithLeader skips a type it does not know, Follower.processPacket logs
+            # it and reads on; only the handshake before the first sync packet fails on it.
+            logger.warning("%s: unknown quorum packet type %d from the leader, ignored",
+                           self.role_state.name.lower(), p.type)
+            return
+        allowed = self.accepts.get((self.phase, self.sync_mode is not None or self.phase == Phase.BROADCAST))
         if type_ is None or allowed is None or type_ not in allowed:
-            raise PeerProtocolError(f"follower: {p.type} while {self.phase.value}")
+            raise PeerProtocolError(f"{self.role_state.name.lower()}: {p.type} while {self.phase.value}")
         handler = getattr(self, _FOLLOWER_HANDLERS[type_])
         if type_ == P.SNAP:
             handler(p, snapshot)
@@ -868,31 +905,36 @@ class Follower:
         self.ctx.db.load_snapshot(p.zxid, tree)
 
     def _on_proposal(self, p: QuorumPacket) -> None:
-        entry = p.data or b""
-        hdr, txn, _digest = decode_txn_entry(entry)
-        if hdr.zxid != p.zxid:
-            raise PeerProtocolError(f"PROPOSAL {p.zxid:#x} carries txn {hdr.zxid:#x}")
-        last = self.not_committed[-1][0] if self.not_committed else self.ctx.db.last_logged_zxid
-        if p.zxid <= last:
-            raise PeerProtocolError(f"PROPOSAL {p.zxid:#x} not after {last:#x}")
-        if self.phase == Phase.BROADCAST:
-            self.ctx.log(p.zxid, entry, (hdr, txn))
-            self._ack_when_logged(((p.zxid, entry),))
-        else:
-            self.not_committed.append((p.zxid, entry))
+        self._receive_proposal(p.zxid, p.data or b"")
 
     def _on_commit(self, p: QuorumPacket) -> None:
+        self._receive_commit(p.zxid)
+
+    def _receive_proposal(self, zxid: int, entry: bytes) -> None:
+        hdr, txn, _digest = decode_txn_entry(entry)
+        if hdr.zxid != zxid:
+            raise PeerProtocolError(f"PROPOSAL {zxid:#x} carries txn {hdr.zxid:#x}")
+        last = self.not_committed[-1][0] if self.not_committed else self.ctx.db.last_logged_zxid
+        if zxid <= last:
+            raise PeerProtocolError(f"PROPOSAL {zxid:#x} not after {last:#x}")
         if self.phase == Phase.BROADCAST:
-            self._apply(p.zxid)
+            self.ctx.log(zxid, entry, (hdr, txn))
+            self._ack_when_logged(((zxid, entry),))
+        else:
+            self.not_committed.append((zxid, entry))
+
+    def _receive_commit(self, zxid: int) -> None:
+        if self.phase == Phase.BROADCAST:
+            self._apply(zxid)
         elif self.snapshot_needed and not self.newleader_seen:
             # SNAP/TRUNC: commits before NEWLEADER go straight into the tree (and its snapshot).
-            if not self.not_committed or self.not_committed[0][0] != p.zxid:
-                raise PeerProtocolError(f"COMMIT {p.zxid:#x} does not match the first pending proposal")
+            if not self.not_committed or self.not_committed[0][0] != zxid:
+                raise PeerProtocolError(f"COMMIT {zxid:#x} does not match the first pending proposal")
             zxid, entry = self.not_committed.pop(0)
             self.ctx.log(zxid, entry)
             self._apply(zxid)
         else:
-            self.committed_in_sync.append(p.zxid)
+            self.committed_in_sync.append(zxid)
 
     def _on_newleader(self, p: QuorumPacket) -> None:
         if self.newleader_seen or self.epoch is None or p.zxid != make_zxid(self.epoch, 0):
@@ -921,9 +963,9 @@ class Follower:
         self.phase = Phase.BROADCAST
         self.ctx.activate(self.ctx.configs.last_seen)
         self.ctx.send(self.leader_sid, P.ACK, make_zxid(self.epoch, 0))
-        self.ctx.outbox.add(Established(ServerState.FOLLOWING, self.epoch, self.ctx.db.last_processed_zxid))
+        self.ctx.outbox.add(Established(self.role_state, self.epoch, self.ctx.db.last_processed_zxid))
         committed = set(self.committed_in_sync)
-        for zxid in self.logged_in_sync:
+        for zxid in self.logged_in_sync if self.acks_proposals else ():
             if zxid not in committed:
                 self.ctx.send(self.leader_sid, P.ACK, zxid)
         late = tuple(self.not_committed)
@@ -943,7 +985,11 @@ class Follower:
         self._ack_when_logged(entries)
 
     def _ack_when_logged(self, entries: tuple[tuple[int, bytes], ...]) -> None:
-        """Persist entries the database has appended; ACK each once it is on disk."""
+        """Persist entries the database has appended; ACK each once it is on disk (an
+        observer ACKs none: it votes for nothing)."""
+        if not self.acks_proposals:
+            self.ctx.persist(entries=entries)
+            return
 
         def ack() -> None:
             for zxid, _ in entries:
@@ -972,3 +1018,52 @@ class Follower:
         """The leader's answer to our REVALIDATE (Learner.revalidate)."""
         session_id, valid = decode_revalidate_reply(p.data)
         self.ctx.outbox.add(SessionRevalidated(session_id, valid))
+
+
+# ---- observer ----------------------------------------------------------------------------
+
+OBSERVER_ACCEPTS: dict[tuple[Phase, bool], frozenset[P]] = {
+    (Phase.DISCOVERY, False): frozenset({P.LEADERINFO}),
+    (Phase.SYNCHRONIZATION, False): frozenset({P.DIFF, P.TRUNC, P.SNAP}),
+    (Phase.SYNCHRONIZATION, True): frozenset({P.PROPOSAL, P.COMMIT, P.INFORM, P.INFORMANDACTIVATE, P.NEWLEADER,
+                                              P.UPTODATE, P.PING}),
+    (Phase.BROADCAST, True): frozenset({P.INFORM, P.INFORMANDACTIVATE, P.PROPOSAL, P.COMMIT, P.PING, P.SYNC,
+                                        P.REVALIDATE}),
+}
+
+
+class Observer(Follower):
+    """Q/Observer.java: a learner that votes for nothing. It registers with OBSERVERINFO and
+    syncs as a follower does (ACKing only NEWLEADER and UPTODATE); then the leader sends it each
+    txn once committed (INFORM; INFORMANDACTIVATE for a reconfig, after the designated
+    leader's id), which it logs and applies. PROPOSAL and COMMIT in broadcast are ignored, as
+    Java's observer does."""
+
+    role_state = ServerState.OBSERVING
+    info_type = P.OBSERVERINFO
+    accepts = OBSERVER_ACCEPTS
+    acks_proposals = False
+
+    def _on_proposal(self, p: QuorumPacket) -> None:
+        if self.phase == Phase.BROADCAST:
+            logger.warning("observer: ignoring PROPOSAL 0x%x", p.zxid)
+            return
+        super()._on_proposal(p)
+
+    def _on_commit(self, p: QuorumPacket) -> None:
+        if self.phase == Phase.BROADCAST:
+            logger.warning("observer: ignoring COMMIT 0x%x", p.zxid)
+            return
+        super()._on_commit(p)
+
+    def _on_inform(self, p: QuorumPacket) -> None:
+        self._receive_proposal(p.zxid, p.data or b"")
+        self._receive_commit(p.zxid)
+
+    def _on_informandactivate(self, p: QuorumPacket) -> None:
+        data = p.data or b""
+        if len(data) < 8:
+            raise PeerProtocolError("INFORMANDACTIVATE without the designated leader")
+        # The config activates as the txn commits (ZabContext.commit), as for COMMITANDACTIVATE.
+        self._receive_proposal(p.zxid, data[8:])
+        self._receive_commit(p.zxid)

@@ -60,8 +60,6 @@ from pyzk.tree.datatree import DataTree
 
 logger = logging.getLogger(__name__)
 
-ROLE_MODES = {ServerState.LEADING: "leader", ServerState.FOLLOWING: "follower"}
-
 
 def _monotonic_ms() -> int:
     return int(time.monotonic() * 1000)

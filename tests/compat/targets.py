@@ -324,9 +324,11 @@ class Ensemble:
 
 
 def zoo_cfg_text(
-    server: Server, peers: list[Server], extra_cfg: dict[str, str | None]
+    server: Server, peers: list[Server], extra_cfg: dict[str, str | None],
+    observers: frozenset[int] = frozenset(),
 ) -> str:
-    """zoo.cfg for one server; ``extra_cfg`` overrides defaults, a None value removes a key."""
+    """zoo.cfg for one server; ``extra_cfg`` overrides defaults, a None value removes a key.
+    The server ids in ``observers`` are listed as ``:observer`` (and get peerType=observer)."""
     entries: dict[str, str | None] = {
         "tickTime": "2000",
         "initLimit": "10",
@@ -342,7 +344,10 @@ def zoo_cfg_text(
         for peer in peers:
             entries[f"server.{peer.server_id}"] = (
                 f"{LOOPBACK}:{peer.quorum_port}:{peer.election_port}"
+                + (":observer" if peer.server_id in observers else "")
             )
+        if server.server_id in observers:
+            entries["peerType"] = "observer"
     entries.update(extra_cfg)
     return "".join(
         f"{key}={value}\n" for key, value in entries.items() if value is not None
@@ -410,13 +415,14 @@ def plan_servers(
 
 
 def _write_and_start(
-    ensemble: Ensemble, extra_cfg: dict[str, str | None], start_timeout_s: float
+    ensemble: Ensemble, extra_cfg: dict[str, str | None], start_timeout_s: float,
+    observers: frozenset[int] = frozenset(),
 ) -> Ensemble:
     servers = ensemble.servers
     for server in servers:
         server.data_dir.mkdir(parents=True, exist_ok=True)
         (server.data_dir / "myid").write_text(f"{server.server_id}\n")
-        server.config_path.write_text(zoo_cfg_text(server, servers, extra_cfg))
+        server.config_path.write_text(zoo_cfg_text(server, servers, extra_cfg, observers))
     try:
         ensemble.start(start_timeout_s)
     except BaseException:
@@ -433,8 +439,10 @@ def start_mixed(
     workdir: Path,
     start_timeout_s: float = START_TIMEOUT_S,
     target: str = "mixed",
+    observers: frozenset[int] = frozenset(),
 ) -> Ensemble:
-    """Like ``start_target``, with one kind per server: ``kinds[i]`` runs server id i+1.
+    """Like ``start_target``, with one kind per server: ``kinds[i]`` runs server id i+1;
+    the ids in ``observers`` are observers.
 
     Server directories are ``workdir/server<id>`` whatever the kind, so that
     ``Server.replace`` can later run the other kind on the same dataDir and ports.
@@ -446,7 +454,7 @@ def start_mixed(
         [f"server{index + 1}" for index in range(len(kinds))],
     )
     ensemble = Ensemble(kind=target, servers=servers, workdir=workdir)
-    return _write_and_start(ensemble, extra_cfg or {}, start_timeout_s)
+    return _write_and_start(ensemble, extra_cfg or {}, start_timeout_s, observers)
 
 
 def start_target(

@@ -1,0 +1,143 @@
+"""Observers: a fourth server that votes for nothing, serves clients and follows every commit.
+
+Each case runs 3 voters and an observer (server 4, ``:observer`` in every zoo.cfg and
+peerType=observer in its own) of the kinds its id names: all Apache (the reference), all
+pyzk, Java voters with a pyzk observer, pyzk voters with a Java observer. Kinds that
+PYZK_TARGETS does not name are skipped. Every case checks the same things: the observer
+reports Mode: observer; the leader counts it in zk_synced_observers; a write through the
+observer commits and every member serves the same tree; the observer keeps serving after the
+leader is killed, and catches up after its own restart; no member logs a protocol error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kazoo.client import KazooClient
+
+from tests.compat.conftest import target_kinds_from_env
+from tests.compat.targets import Ensemble, Server, four_letter_word, serving_mode, start_mixed
+from tests.compat.test_mixed import (
+    CFG,
+    START_TIMEOUT_S,
+    STEP_TIMEOUT_S,
+    check_logs,
+    client,
+    wait_for,
+    walk,
+)
+
+J, P = "apache", "pyzk"
+OBSERVER_ID = 4
+# Ids: the matrix puts a test whose id names one kind in that kind's column; the mixed
+# cases name none, so they count as comparisons (pyzk's column).
+CASES = {
+    "apache": [J, J, J, J],
+    "pyzk": [P, P, P, P],
+    "3apache+pyzk-observer": [J, J, J, P],
+    "3pyzk+apache-observer": [P, P, P, J],
+}
+
+
+def _selected() -> list[str]:
+    kinds = set(target_kinds_from_env())
+    return [name for name, case in CASES.items() if set(case) <= kinds]
+
+
+@pytest.fixture(params=_selected())
+def ensemble(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ensemble]:
+    ens = start_mixed(CASES[request.param], CFG, workdir=tmp_path, start_timeout_s=START_TIMEOUT_S,
+                      target=request.param, observers=frozenset({OBSERVER_ID}))
+    try:
+        yield ens
+    finally:
+        ens.stop()
+
+
+def modes(ens: Ensemble) -> dict[int, str | None]:
+    return {s.server_id: serving_mode(s.client_port) if s.running else "down" for s in ens.servers}
+
+
+def voters_with_a_leader(ens: Ensemble) -> Server | None:
+    voters = [s for s in ens.servers if s.server_id != OBSERVER_ID and s.running]
+    found = [serving_mode(s.client_port) for s in voters]
+    if None in found or found.count("leader") != 1:
+        return None
+    return voters[found.index("leader")]
+
+
+def mntr(server: Server) -> dict[str, str]:
+    pairs = (line.split("\t", 1) for line in four_letter_word(server.client_port, "mntr").splitlines())
+    return {pair[0]: pair[1] for pair in pairs if len(pair) == 2}
+
+
+def synced_view(ens: Ensemble, path: str) -> dict[int, dict[str, tuple]]:
+    views = {}
+    for server in ens.servers:
+        if not server.running:
+            continue
+        zk = client(server.address)
+        try:
+            zk.sync(path)
+            views[server.server_id] = walk(zk, path)
+        finally:
+            zk.stop()
+            zk.close()
+    return views
+
+
+def assert_same_tree(ens: Ensemble, path: str, expected_children: int) -> None:
+    views = synced_view(ens, path)
+    first = next(iter(views.values()))
+    assert len(first) == expected_children + 1, sorted(first)
+    for sid, view in views.items():
+        assert view == first, f"member {sid} differs: {sorted(set(view.items()) ^ set(first.items()))[:4]}"
+
+
+def write_through(server: Server, path: str, count: int) -> None:
+    zk: KazooClient = client(server.address)
+    try:
+        zk.ensure_path(path)
+        for i in range(count):
+            zk.create(f"{path}/n{i:03d}", f"v{i}".encode())
+    finally:
+        zk.stop()
+        zk.close()
+
+
+def test_an_observer_serves_forwards_and_survives_a_leader_kill(ensemble: Ensemble) -> None:
+    observer = ensemble.servers[OBSERVER_ID - 1]
+    wait_for(lambda: voters_with_a_leader(ensemble) is not None and serving_mode(observer.client_port) == "observer",
+             STEP_TIMEOUT_S, "a leader among the voters and a serving observer")
+    leader = voters_with_a_leader(ensemble)
+    assert leader is not None
+    wait_for(lambda: mntr(leader).get("zk_synced_observers") == "1", STEP_TIMEOUT_S,
+             "the leader's zk_synced_observers = 1")
+    assert mntr(leader).get("zk_synced_followers") == "2"
+    assert mntr(observer).get("zk_server_state") == "observer"
+
+    write_through(observer, "/obs", 20)  # every write forwarded by the observer
+    write_through(leader, "/obs2", 5)
+    assert_same_tree(ensemble, "/obs", 20)
+    assert_same_tree(ensemble, "/obs2", 5)
+
+    # The leader dies: the voters elect another, the observer follows it and serves on.
+    leader.kill9()
+    wait_for(lambda: voters_with_a_leader(ensemble) is not None and serving_mode(observer.client_port) == "observer",
+             STEP_TIMEOUT_S, f"a new leader and the observer serving again, have {modes(ensemble)}")
+    write_through(observer, "/after-kill", 10)
+    leader.start(timeout_s=START_TIMEOUT_S)
+    wait_for(lambda: all(m is not None for m in modes(ensemble).values()), STEP_TIMEOUT_S,
+             f"every member serving, have {modes(ensemble)}")
+    assert_same_tree(ensemble, "/after-kill", 10)
+
+    # The observer restarts behind: it syncs (DIFF) and serves the writes it missed.
+    observer.stop()
+    write_through(voters_with_a_leader(ensemble) or ensemble.servers[0], "/while-down", 10)
+    observer.start(timeout_s=START_TIMEOUT_S)
+    assert serving_mode(observer.client_port) == "observer"
+    assert_same_tree(ensemble, "/while-down", 10)
+    assert_same_tree(ensemble, "/obs", 20)
+    check_logs(ensemble, f"observer case {ensemble.kind}")
