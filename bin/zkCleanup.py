@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""zkCleanup.sh for pyzk: keep the newest -n snapshots (at least 3) and the logs they need.
+"""zkCleanup.sh for pyzk: Apache ZooKeeper 3.8's PurgeTxnLog (pyzk/tools/cleanup.py).
 
-    bin/zkCleanup.py [-n count] [dataLogDir] [snapDir]     (PurgeTxnLog's arguments)
-    bin/zkCleanup.py -n 3 -c conf/zoo.cfg                  (the folders from zoo.cfg)
+    bin/zkCleanup.py dataLogDir [snapDir] -n count     (PurgeTxnLog's arguments)
+    bin/zkCleanup.py -n count                          (zkCleanup.sh's: the folders of zoo.cfg)
 """
 
 import sys

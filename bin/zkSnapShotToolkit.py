@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""zkSnapShotToolkit.sh for pyzk: print a snapshot's nodes and sessions (SnapshotFormatter).
+"""zkSnapShotToolkit.sh for pyzk: Apache ZooKeeper 3.8's SnapshotFormatter (pyzk/tools/snapshot.py).
 
-    bin/zkSnapShotToolkit.py [-d] version-2/snapshot.100000000
-Exit status 1 with a one-line message for an unreadable or corrupt file.
+    bin/zkSnapShotToolkit.py [-d|-json] snapshot_file
+SnapshotFormatter's output and exit codes.
 """
 
 import sys

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""zkTxnLogToolkit.sh for pyzk: print a txn log file, one line per txn (TxnLogToolkit.dump).
+"""zkTxnLogToolkit.sh for pyzk: Apache ZooKeeper 3.8's TxnLogToolkit (pyzk/tools/txnlog.py).
 
-    bin/zkTxnLogToolkit.py [--no-digest] version-2/log.100000001
-Exit status 1 with a one-line message for an unreadable or corrupt file.
+    bin/zkTxnLogToolkit.py [-dhrvc] <txn_log_file_name> (-z <zxid>)
+Dump (-d), CRC repair (-r, -y, -v), chop (-c -z); TxnLogToolkit's output and exit codes.
 """
 
 import sys

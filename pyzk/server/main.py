@@ -22,8 +22,10 @@ from pyzk.server.connection import ClientConnection
 from pyzk.server.database import Database, StorageError, open_database
 from pyzk.server.metrics import start_metrics_server
 from pyzk.server.sasl_config import sasl_mechanism_factory
-from pyzk.server.startup import run_reporting_startup_errors
+from pyzk.server.startup import report_datadir_error, run_reporting_startup_errors
 from pyzk.server.tls import server_ssl_context
+from pyzk.storage.errors import DatadirError
+from pyzk.storage.files import check_data_dirs
 from pyzk.version import FULL_VERSION
 
 logger = logging.getLogger(__name__)
@@ -39,6 +41,10 @@ def _wall_ms() -> int:
 
 def run(config: ServerConfig) -> int:
     """Serve until a termination signal; returns the process exit code."""
+    try:  # FileTxnSnapLog's checks come first in both modes (exit code 3)
+        check_data_dirs(config.data_log_dir, config.data_dir, autocreate=config.datadir_autocreate)
+    except DatadirError as exc:
+        return report_datadir_error(exc)
     if not config.standalone:
         from pyzk.server.quorum_main import run_ensemble
 

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from pathlib import Path
 
-from pyzk.storage.errors import StorageError
+from pyzk.storage.errors import DatadirError, StorageError
 from pyzk.storage.forked_digest import fork_digest_sum
 from pyzk.storage.format import LOG_FILE_HEADER, encode_log_record
 from pyzk.storage.fs import OS_FILE_SYSTEM, FileSystem
@@ -114,10 +114,37 @@ def version_dir(base_dir: str | os.PathLike[str], fs: FileSystem = OS_FILE_SYSTE
     try:
         fs.make_dirs(path)
     except OSError as exc:
-        raise StorageError(f"cannot create {path}: {exc.strerror}") from None
+        raise DatadirError(f"cannot create {path}: {exc.strerror}") from None
     if not fs.is_writable_dir(path):
-        raise StorageError(f"{path} is not writable (check the owner and permissions of {base})")
+        raise DatadirError(f"{path} is not writable (check the owner and permissions of {base})")
     return path
+
+
+def check_data_dirs(data_log_dir: str | os.PathLike[str], data_dir: str | os.PathLike[str], *,
+                    autocreate: bool = True) -> None:
+    """FileTxnSnapLog's constructor checks, in its order: each version-2 folder exists (or is
+    created when zookeeper.datadir.autocreate allows) and is writable; with two folders, the
+    log folder holds no snapshot and the snapshot folder no log (ZOOKEEPER-2967)."""
+    log_dir, snap_dir = Path(data_log_dir) / VERSION_DIR, Path(data_dir) / VERSION_DIR
+    for folder, what in ((log_dir, "data"), (snap_dir, "snap")):
+        if not folder.exists():
+            if not autocreate:
+                raise DatadirError(
+                    f"Missing {what} directory {folder}, automatic data directory creation is disabled "
+                    "(zookeeper.datadir.autocreate is false). Please create this directory manually.")
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                raise DatadirError(f"Unable to create {what} directory {folder}") from None
+        if not os.access(folder, os.W_OK):
+            raise DatadirError(f"Cannot write to {what} directory {folder}")
+    if log_dir != snap_dir:
+        if any(zxid_from_name(n, SNAPSHOT_PREFIX) >= 0 for n in os.listdir(log_dir)):
+            raise DatadirError("Log directory has snapshot files. Check if dataLogDir and dataDir "
+                               "configuration is correct.")
+        if any(zxid_from_name(n, LOG_PREFIX) >= 0 for n in os.listdir(snap_dir)):
+            raise DatadirError("Snapshot directory has log files. Check if dataLogDir and dataDir "
+                               "configuration is correct.")
 
 
 class LocalDisk:

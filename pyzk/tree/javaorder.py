@@ -88,6 +88,20 @@ def copy_capacity(size: int) -> int:
     return capacity
 
 
+def long_hash(value: int) -> int:
+    """HashMap.hash of a Long key: Long.hashCode (value ^ value >>> 32, as an int) spread."""
+    unsigned = value & 0xFFFF_FFFF_FFFF_FFFF
+    h = (unsigned ^ (unsigned >> 32)) & _INT_MASK
+    return h ^ (h >> 16)
+
+
+def long_hash_map_order(keys_in_insertion_order: Iterable[int]) -> list[int]:
+    """A `new HashMap<Long, V>()` filled by put in this order: its iteration order (Rule 1)."""
+    keys = list(dict.fromkeys(keys_in_insertion_order))
+    mask = _grown(HASH_SET_CAPACITY_DEFAULT, len(keys)) - 1
+    return sorted(keys, key=lambda key: long_hash(key) & mask)
+
+
 class JavaHashSet:
     """A HashSet<String>'s keys and capacity; iterating it gives Java's order."""
 
