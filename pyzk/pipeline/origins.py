@@ -19,7 +19,9 @@ Rule 4 (follower): a forwarded request is answered only by a txn above its floor
         or through another server, e.g. the SESSIONMOVED ErrorTxn of a request that server
         forwarded late), whose (session, cxid) can equal a new request's: xids restart on
         every connection. The floor of a session that moved here is at least the last
-        proposal received when the leader answered its REVALIDATE.
+        proposal received when the leader answered its REVALIDATE, and at least the
+        leader's last proposal then, when the answer says it (a pyzk leader does): an
+        observer receives no proposals, only committed txns.
 Rule 5 (follower): a txn whose type the head request's op cannot produce is not its answer
         either (an earlier connection of the session sent another op with the same cxid).
 Pure: connections and requests are opaque values; nothing here sends or closes.

@@ -110,10 +110,13 @@ class SessionsTouched:
 
 @dataclass(frozen=True, slots=True)
 class SessionRevalidated:
-    """The leader answered a follower's REVALIDATE: the reconnect of `session_id` may go on."""
+    """The leader answered a follower's REVALIDATE: the reconnect of `session_id` may go on.
+    `leader_zxid`: the leader's last proposal when it answered (a pyzk leader says it; a Java
+    leader sends -1)."""
 
     session_id: int
     valid: bool
+    leader_zxid: int = -1
 
 
 @dataclass(frozen=True, slots=True)

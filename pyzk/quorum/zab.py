@@ -1017,7 +1017,7 @@ class Follower:
     def _on_revalidate(self, p: QuorumPacket) -> None:
         """The leader's answer to our REVALIDATE (Learner.revalidate)."""
         session_id, valid = decode_revalidate_reply(p.data)
-        self.ctx.outbox.add(SessionRevalidated(session_id, valid))
+        self.ctx.outbox.add(SessionRevalidated(session_id, valid, p.zxid))
 
 
 # ---- observer ----------------------------------------------------------------------------
@@ -1057,6 +1057,7 @@ class Observer(Follower):
         super()._on_commit(p)
 
     def _on_inform(self, p: QuorumPacket) -> None:
+        self.ctx.probe("observer got an INFORM")
         self._receive_proposal(p.zxid, p.data or b"")
         self._receive_commit(p.zxid)
 

@@ -140,7 +140,7 @@ class EnsembleMember:
         elif isinstance(effect, SyncReleased) and isinstance(self.commit, FollowerCommit):
             self.commit.on_sync_released()
         elif isinstance(effect, SessionRevalidated) and isinstance(self.commit, FollowerCommit):
-            self.commit.on_revalidated(effect.session_id, effect.valid)
+            self.commit.on_revalidated(effect.session_id, effect.valid, effect.leader_zxid)
         elif isinstance(effect, WriteConfigFiles):
             write_activated_config(self.config, effect.verifier)
 

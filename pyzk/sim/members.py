@@ -38,8 +38,11 @@ if TYPE_CHECKING:
 
 
 @lru_cache(maxsize=64)
-def member_config(sid: int, peers: int, tick_time_ms: int, init_limit: int, sync_limit: int) -> ServerConfig:
-    servers = "".join(f"server.{s}=127.0.0.1:{2887 + s}:{3887 + s}\n" for s in range(1, peers + 1))
+def member_config(sid: int, peers: int, tick_time_ms: int, init_limit: int, sync_limit: int,
+                  observers: int = 0) -> ServerConfig:
+    """Voters 1..peers, then `observers` observers."""
+    servers = "".join(f"server.{s}=127.0.0.1:{2887 + s}:{3887 + s}{':observer' if s > peers else ''}\n"
+                      for s in range(1, peers + observers + 1))
     text = (f"tickTime={tick_time_ms}\ninitLimit={init_limit}\nsyncLimit={sync_limit}\n"
             f"dataDir=/tmp/pyzk-sim-unused\nclientPort=2181\n{servers}")
     return parse_config(text, myid_text=str(sid))
@@ -88,8 +91,7 @@ class SimMember:
     def __init__(self, world: World, sid: int) -> None:
         self.world = world
         self.sid = sid
-        o = world.options
-        self.config = member_config(sid, o.peers, o.tick_time_ms, o.init_limit_ticks, o.sync_limit_ticks)
+        self.config = world.members_config(sid)
         self.server: ZooKeeperServer | None = None
         self.commit: LeaderCommit | FollowerCommit | None = None
         self.roles_built = 0
@@ -114,7 +116,7 @@ class SimMember:
         elif isinstance(effect, SyncReleased) and isinstance(commit, FollowerCommit):
             commit.on_sync_released()
         elif isinstance(effect, SessionRevalidated) and isinstance(commit, FollowerCommit):
-            commit.on_revalidated(effect.session_id, effect.valid)
+            commit.on_revalidated(effect.session_id, effect.valid, effect.leader_zxid)
 
     def establish(self, peer: Any) -> None:
         self.retire()

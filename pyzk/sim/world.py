@@ -26,7 +26,7 @@ import random
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from jute.codes import OpCode, ServerState
@@ -70,7 +70,8 @@ DRAIN_ROUNDS_MAX = 100_000  # one committed txn is applied per Ready: a big comm
 
 @dataclass(frozen=True)
 class SimOptions:
-    peers: int = 3
+    peers: int = 3  # voters
+    observers: int = 0  # members after the voters (drawn apart from the swarm: old seeds keep theirs)
     tick_time_ms: int = 200
     init_limit_ticks: int = 10
     sync_limit_ticks: int = 5
@@ -120,6 +121,15 @@ class SimOptions:
         )
 
 
+# Seeds from here on draw an observer for one world in three; older seeds keep the worlds
+# they had (the regression seeds replay exactly the history that once failed).
+OBSERVER_SEEDS_FROM = 12_000
+
+
+def observers_of(seed: int) -> int:
+    return random.Random(f"{seed}-observers").choice((0, 0, 1)) if seed >= OBSERVER_SEEDS_FROM else 0
+
+
 class CountingProbe(Probe):
     def __init__(self) -> None:
         self.hits: Counter[str] = Counter()
@@ -167,7 +177,8 @@ class World:
     def __init__(self, seed: int, options: SimOptions | None = None, *, trace: bool = False,
                  random_faults: bool = True) -> None:
         self.seed = seed
-        self.options = options or SimOptions.swarm(random.Random(f"{seed}-swarm"))
+        self.options = options or replace(SimOptions.swarm(random.Random(f"{seed}-swarm")),
+                                          observers=observers_of(seed))
         self.rng_network = random.Random(f"{seed}-network")
         self.rng_disk = random.Random(f"{seed}-disk")
         self.rng_faults = random.Random(f"{seed}-faults")
@@ -178,8 +189,11 @@ class World:
         self.now_ms = 0
         self._events: list[tuple[int, int, str, tuple[Any, ...]]] = []
         self._sequence = 0
-        self.sids = list(range(1, self.options.peers + 1))
-        self.verifier = QuorumMaj.of_sids(self.sids)
+        self.voters = list(range(1, self.options.peers + 1))
+        self.sids = list(range(1, self.options.peers + self.options.observers + 1))
+        voters = QuorumMaj.of_sids(self.voters)
+        self.verifier = QuorumMaj(voters.voters, {sid: f"127.0.0.1:{2887 + sid}:{3887 + sid}:observer"
+                                                  for sid in self.sids if sid not in voters.voters})
         o = self.options
         self.zab_config = ZabConfig(o.tick_time_ms, o.init_limit_ticks, o.sync_limit_ticks, o.commit_log_count,
                                     snap_count=o.snap_count, snapshot_nodes_per_step=o.snapshot_nodes_per_step,
@@ -261,7 +275,7 @@ class World:
 
     def members_config(self, sid: int) -> ServerConfig:
         o = self.options
-        return member_config(sid, o.peers, o.tick_time_ms, o.init_limit_ticks, o.sync_limit_ticks)
+        return member_config(sid, o.peers, o.tick_time_ms, o.init_limit_ticks, o.sync_limit_ticks, o.observers)
 
     def call_at(self, at_ms: int, fn: Callable[..., Any], *args: Any) -> None:
         self._schedule(at_ms, "call", (fn, args))
@@ -564,7 +578,7 @@ class World:
         if sid in self.crash_while_writing:
             self.crash_while_writing.discard(sid)
             down = sum(1 for s in self.sids if self.peers.get(s) is None)
-            if self.now_ms < self.options.faults_ms and down < (len(self.sids) - 1) // 2 + 1:
+            if self.now_ms < self.options.faults_ms and down < self._crash_budget():
                 self.crash(sid, mid_write=True)
                 return
         last_id = disk.write_due(self.now_ms)
@@ -648,7 +662,7 @@ class World:
         sid = rng.choice(self.sids)
         down = [s for s in self.sids if self.peers.get(s) is None]
         unsynced = [s for s in self.sids if self.disks[s].pending and self.peers.get(s) is not None]
-        may_crash = len(down) < (len(self.sids) - 1) // 2 + 1
+        may_crash = len(down) < self._crash_budget()
         if kind == "crash" and may_crash and o.torn_writes and rng.random() < 0.7:
             self.crash_while_writing.add(sid)  # at its next write (buggify)
         elif kind == "crash" and may_crash:
@@ -681,6 +695,11 @@ class World:
         elif kind == "heal":
             self.heal()
         self._schedule(self.now_ms + rng.randint(1, 2 * o.fault_interval_ms), "fault", ())
+
+    def _crash_budget(self) -> int:
+        """How many members may be down at once: a minority of the voters (an observer down
+        counts too, which only makes the budget stricter)."""
+        return (len(self.voters) - 1) // 2 + 1
 
     def partition_pairs(self, pairs: list[tuple[int, int]], *, symmetric: bool = True) -> None:
         for a, b in pairs:

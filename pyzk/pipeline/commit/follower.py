@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _INT = struct.Struct(">i")
+MOVED_IN_FLOORS_MAX = 4096  # past this, floors our log has passed are dropped
 
 
 class FollowerCommit:
@@ -49,6 +50,8 @@ class FollowerCommit:
         self._syncs: deque[tuple[ClientSession, PendingRequest]] = deque()
         # Reconnects waiting for the leader's REVALIDATE answer (Learner.pendingRevalidations).
         self._revalidating: dict[int, ClientSession] = {}
+        # Sessions that moved here: the leader's last proposal when it answered (on_revalidated).
+        self._moved_in_floor: dict[int, int] = {}
 
     @property
     def queued(self) -> int:
@@ -66,7 +69,14 @@ class FollowerCommit:
             # Rule 4 of origins.py: only a txn the leader proposed after this request was
             # forwarded can answer it (a moved session's requests are all forwarded after the
             # leader answered its REVALIDATE, so this floor is above that answer too).
-            self.origins.add(conn.session_id, req.xid, conn, req, self.driver.peer.db.last_logged_zxid)
+            floor = self.driver.peer.db.last_logged_zxid
+            moved_in = self._moved_in_floor.get(conn.session_id)
+            if moved_in is not None:
+                if moved_in > floor:
+                    floor = moved_in
+                else:
+                    del self._moved_in_floor[conn.session_id]  # our log has passed it
+            self.origins.add(conn.session_id, req.xid, conn, req, floor)
         data = encode_request(conn.session_id, req.xid, req.op, body)
         self.driver.send_packet(self.leader_sid, QuorumPacket(int(P.REQUEST), -1, data, list(conn.auth_ids)))
 
@@ -88,11 +98,20 @@ class FollowerCommit:
             del self._revalidating[session_id]
             conn.close()
 
-    def on_revalidated(self, session_id: int, valid: bool) -> None:
+    def on_revalidated(self, session_id: int, valid: bool, leader_zxid: int = -1) -> None:
+        """The leader's REVALIDATE answer. `leader_zxid`, its last proposal then, is the moved
+        session's floor (origins.py Rule 4) until our log passes it: an observer logs only
+        committed txns (INFORM), so its own log may be behind proposals made for the session's
+        earlier connections. A Java leader sends -1: no floor beyond our log."""
         conn = self._revalidating.pop(session_id, None)
         if conn is None:
             logger.warning("Missing session 0x%x for validation", session_id)
             return
+        if valid and leader_zxid > self.driver.peer.db.last_logged_zxid:
+            if len(self._moved_in_floor) >= MOVED_IN_FLOORS_MAX:
+                logged = self.driver.peer.db.last_logged_zxid
+                self._moved_in_floor = {s: z for s, z in self._moved_in_floor.items() if z > logged}
+            self._moved_in_floor[session_id] = leader_zxid
         self.server.session_revalidated(conn, valid)
 
     def on_apply(self, effect: Apply) -> None:

@@ -101,7 +101,10 @@ class LeaderCommit:
             valid = server.sessions.touch(session_id, now)
             if valid:
                 server.sessions.set_owner(session_id, sid)
-            self.driver.send_packet(sid, QuorumPacket(int(P.REVALIDATE), packet.zxid,
+            # The zxid field (Java's leader sends -1; Java's learner reads only the data) says
+            # the last proposal so far: every txn an earlier connection of the session made
+            # through its old server is at or below it (origins.py Rule 4).
+            self.driver.send_packet(sid, QuorumPacket(int(P.REVALIDATE), server.next_zxid - 1,
                                                       encode_revalidate_reply(session_id, valid), None))
             return
         session_id, cxid, op, body = decode_request(packet.data)
