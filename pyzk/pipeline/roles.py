@@ -56,7 +56,7 @@ def build_role(config: ServerConfig, peer: Peer, driver: Any, *, now_ms: Callabl
         server.mode = "observer" if isinstance(role, Observer) else "follower"
         server.sessions = LearnerSessionTracker(config.tick_time_ms, config.server_id, now_ms(), tree,
                                                 driver.touch_session)
-        commit = FollowerCommit(server, driver, role.leader_sid)
+        commit = FollowerCommit(server, driver, role.leader_sid, observer=isinstance(role, Observer))
     server.commit = commit
     started_ms = now_ms()
     peer_state = f"{_PEER_STATES[role.role_state]} - broadcast"

@@ -120,6 +120,14 @@ class SessionRevalidated:
 
 
 @dataclass(frozen=True, slots=True)
+class LeaderPinged:
+    """An observer heard the leader's PING; `zxid` is the leader's last proposal when it sent
+    it (LearnerHandler.ping), a floor for sessions that moved here (FollowerCommit)."""
+
+    zxid: int
+
+
+@dataclass(frozen=True, slots=True)
 class SyncReleased:
     """A follower's oldest forwarded sync may now be answered (SYNC arrived from the leader)."""
 
@@ -135,7 +143,7 @@ class WriteConfigFiles:
 
 Effect = (SendNotification | SendPacket | Connect | Disconnect | Persist | Apply | RoleChanged
           | Established | LearnerRequest | SessionRevalidated | SessionsTouched | SyncReleased
-          | WriteConfigFiles)
+          | WriteConfigFiles | LeaderPinged)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from pyzk.quorum.effects import (
     Connect,
     Disconnect,
     Established,
+    LeaderPinged,
     LearnerRequest,
     Outbox,
     SendPacket,
@@ -1055,6 +1056,11 @@ class Observer(Follower):
             logger.warning("observer: ignoring COMMIT 0x%x", p.zxid)
             return
         super()._on_commit(p)
+
+    def _on_ping(self, p: QuorumPacket) -> None:
+        super()._on_ping(p)
+        if self.phase == Phase.BROADCAST:
+            self.ctx.outbox.add(LeaderPinged(p.zxid))
 
     def _on_inform(self, p: QuorumPacket) -> None:
         self.ctx.probe("observer got an INFORM")

@@ -35,6 +35,7 @@ from pyzk.quorum.effects import (
     Apply,
     Effect,
     Established,
+    LeaderPinged,
     LearnerRequest,
     RoleChanged,
     SessionRevalidated,
@@ -139,6 +140,8 @@ class EnsembleMember:
             self.commit.on_sessions_touched(effect.touches)
         elif isinstance(effect, SyncReleased) and isinstance(self.commit, FollowerCommit):
             self.commit.on_sync_released()
+        elif isinstance(effect, LeaderPinged) and isinstance(self.commit, FollowerCommit):
+            self.commit.on_leader_pinged(effect.zxid)
         elif isinstance(effect, SessionRevalidated) and isinstance(self.commit, FollowerCommit):
             self.commit.on_revalidated(effect.session_id, effect.valid, effect.leader_zxid)
         elif isinstance(effect, WriteConfigFiles):

@@ -26,6 +26,7 @@ from pyzk.pipeline.zkserver import ZooKeeperServer
 from pyzk.quorum.effects import (
     Apply,
     Established,
+    LeaderPinged,
     LearnerRequest,
     RoleChanged,
     SessionRevalidated,
@@ -115,6 +116,8 @@ class SimMember:
             commit.on_sessions_touched(effect.touches)
         elif isinstance(effect, SyncReleased) and isinstance(commit, FollowerCommit):
             commit.on_sync_released()
+        elif isinstance(effect, LeaderPinged) and isinstance(commit, FollowerCommit):
+            commit.on_leader_pinged(effect.zxid)
         elif isinstance(effect, SessionRevalidated) and isinstance(commit, FollowerCommit):
             commit.on_revalidated(effect.session_id, effect.valid, effect.leader_zxid)
 

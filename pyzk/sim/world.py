@@ -40,6 +40,7 @@ from pyzk.quorum.effects import (
     Connect,
     Disconnect,
     Established,
+    LeaderPinged,
     LearnerRequest,
     Persist,
     Ready,
@@ -436,7 +437,7 @@ class World:
         elif isinstance(effect, RoleChanged):
             self.trace(f"{sid} -> {effect.state.name}" + (f" (leader {effect.leader})" if effect.leader >= 0 else ""))
             self.members[sid].on_effect(peer, effect)
-        elif isinstance(effect, (LearnerRequest, SessionsTouched, SyncReleased, SessionRevalidated)):
+        elif isinstance(effect, (LearnerRequest, SessionsTouched, SyncReleased, SessionRevalidated, LeaderPinged)):
             self.members[sid].on_effect(peer, effect)
 
     def _report_log_committed(self, peer: Peer) -> None:

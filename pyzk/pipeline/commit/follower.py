@@ -42,16 +42,21 @@ MOVED_IN_FLOORS_MAX = 4096  # past this, floors our log has passed are dropped
 
 
 class FollowerCommit:
-    def __init__(self, server: ZooKeeperServer, driver: QuorumDriver, leader_sid: int) -> None:
+    def __init__(self, server: ZooKeeperServer, driver: QuorumDriver, leader_sid: int, *,
+                 observer: bool = False) -> None:
         self.server = server
         self.driver = driver
         self.leader_sid = leader_sid
+        self.observer = observer
         self.origins = OriginsInForwardOrder()
         self._syncs: deque[tuple[ClientSession, PendingRequest]] = deque()
         # Reconnects waiting for the leader's REVALIDATE answer (Learner.pendingRevalidations).
         self._revalidating: dict[int, ClientSession] = {}
         # Sessions that moved here: the leader's last proposal when it answered (on_revalidated).
         self._moved_in_floor: dict[int, int] = {}
+        # An observer under a leader that does not say its last proposal: moved sessions wait
+        # for the next PING, which does (on_leader_pinged).
+        self._awaiting_ping: dict[int, ClientSession] = {}
 
     @property
     def queued(self) -> int:
@@ -102,17 +107,37 @@ class FollowerCommit:
         """The leader's REVALIDATE answer. `leader_zxid`, its last proposal then, is the moved
         session's floor (origins.py Rule 4) until our log passes it: an observer logs only
         committed txns (INFORM), so its own log may be behind proposals made for the session's
-        earlier connections. A Java leader sends -1: no floor beyond our log."""
+        earlier connections. A Java leader sends -1: a follower needs no more (it has logged
+        every proposal sent before the answer), an observer waits for the leader's next PING."""
         conn = self._revalidating.pop(session_id, None)
         if conn is None:
             logger.warning("Missing session 0x%x for validation", session_id)
             return
-        if valid and leader_zxid > self.driver.peer.db.last_logged_zxid:
-            if len(self._moved_in_floor) >= MOVED_IN_FLOORS_MAX:
-                logged = self.driver.peer.db.last_logged_zxid
-                self._moved_in_floor = {s: z for s, z in self._moved_in_floor.items() if z > logged}
-            self._moved_in_floor[session_id] = leader_zxid
+        if valid and leader_zxid < 0 and self.observer:
+            earlier = self._awaiting_ping.get(session_id)
+            if earlier is not None and earlier is not conn:
+                earlier.close()
+            self._awaiting_ping[session_id] = conn
+            return
+        if valid:
+            self._set_moved_in_floor(session_id, leader_zxid)
         self.server.session_revalidated(conn, valid)
+
+    def on_leader_pinged(self, leader_zxid: int) -> None:
+        """The leader's PING (an observer's): its zxid is the leader's last proposal, after
+        every one made before it answered the REVALIDATEs still waiting here."""
+        waiting, self._awaiting_ping = self._awaiting_ping, {}
+        for session_id, conn in waiting.items():
+            self._set_moved_in_floor(session_id, leader_zxid)
+            self.server.session_revalidated(conn, True)
+
+    def _set_moved_in_floor(self, session_id: int, leader_zxid: int) -> None:
+        logged = self.driver.peer.db.last_logged_zxid
+        if leader_zxid <= logged:
+            return
+        if len(self._moved_in_floor) >= MOVED_IN_FLOORS_MAX:
+            self._moved_in_floor = {s: z for s, z in self._moved_in_floor.items() if z > logged}
+        self._moved_in_floor[session_id] = leader_zxid
 
     def on_apply(self, effect: Apply) -> None:
         hdr = effect.txn_header

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from jute.codes import OpCode
 from jute.proto import RequestHeader
+from pyzk.pipeline.commit.follower import FollowerCommit
 from tests.unit.pipeline.commit.test_leader_follower import (
     StandInDriver,
     _create,
@@ -33,13 +34,34 @@ def test_a_txn_proposed_before_the_move_does_not_answer_the_new_connection() -> 
     assert replies(frames) == [(1, 0)]
 
 
-def test_without_the_leaders_zxid_the_floor_is_our_log_as_before() -> None:
-    """A Java leader answers REVALIDATE with zxid -1: the old txn would match (Apache's own
-    observers match the same way); this pins that the -1 adds no floor."""
+def test_without_the_leaders_zxid_a_followers_floor_is_its_log_as_before() -> None:
+    """A Java leader answers REVALIDATE with zxid -1. A follower has logged every proposal
+    the leader sent before its answer, so its log is the floor; here (nothing logged) the
+    old txn matches, which shows that the -1 adds no floor and what the floor prevents."""
     driver = StandInDriver()
     server, commit, session_id = established_follower_session(driver)
     new, frames = reconnect(server, session_id)
     commit.on_revalidated(session_id, True, -1)
     server.handle_packet(new, RequestHeader(1, OpCode.CREATE).encode() + _create("/new"))
     leader_create(driver, session_id, 1, "/old")
+    assert replies(frames) == [(1, 0)]
+
+
+def test_under_a_java_leader_an_observer_takes_the_next_ping_as_the_floor() -> None:
+    """A Java leader answers REVALIDATE with zxid -1; its PINGs carry its last proposal
+    (LearnerHandler.ping). An observer finishes the move at the next PING, with that floor."""
+    driver = StandInDriver()
+    server, _commit, session_id = established_follower_session(driver)
+    commit = FollowerCommit(server, driver, 1, observer=True)
+    server.commit = driver.commit = commit
+    new, frames = reconnect(server, session_id)
+    commit.on_revalidated(session_id, True, -1)
+    assert not new.established  # waits for the PING
+    proposed_before_the_move = driver.last_proposed + 1
+    commit.on_leader_pinged(proposed_before_the_move)
+    assert new.established
+    server.handle_packet(new, RequestHeader(1, OpCode.CREATE).encode() + _create("/new"))
+    leader_create(driver, session_id, 1, "/old")
+    assert replies(frames) == []
+    leader_create(driver, session_id, 1, "/new")
     assert replies(frames) == [(1, 0)]
