@@ -116,10 +116,11 @@ class DigestMD5Server:
         *,
         nonce_source: Callable[[], bytes],
         server_name: str = DEFAULT_REALM,
+        protocol: str = SERVER_PROTOCOL,
     ) -> None:
         self._users = dict(users)
         self.realm = realm
-        self._digest_uri = f"{SERVER_PROTOCOL}/{server_name}"
+        self._digest_uri = f"{protocol}/{server_name}"
         self._nonce_source = nonce_source
         self._nonce: bytes | None = None
         self.complete = False
@@ -214,35 +215,86 @@ class DigestMD5Server:
             )
         authzid = text("authzid")
 
-        user_hash = _md5(b":".join(_rfc2831_bytes(part) for part in (username, realm, password)))
-        a1 = user_hash + b":" + self._nonce + b":" + cnonce
-        if authzid is not None:
-            a1 += b":" + _rfc2831_bytes(authzid)
-        session_key_hex = _md5_hex(a1)
-
-        def response_value(a2: bytes) -> bytes:
-            return _md5_hex(
-                b":".join(
-                    (
-                        session_key_hex,
-                        self._nonce or b"",
-                        b"00000001",
-                        cnonce,
-                        qop.encode("ascii"),
-                        _md5_hex(a2),
-                    )
-                )
-            )
-
+        session_key_hex = _session_key_hex(username, realm, password, self._nonce, cnonce, authzid)
         uri_bytes = _rfc2831_bytes(digest_uri)
-        expected = response_value(b"AUTHENTICATE:" + uri_bytes)
+        expected = _response_value(session_key_hex, self._nonce, cnonce, qop, b"AUTHENTICATE:" + uri_bytes)
         if not hmac.compare_digest(expected, client_response):
             raise SaslError(violation + "Mismatched response.")
         # SaslServerCallbackHandler authorizes any authzid but sets the authorized id from
         # the authenticated name (a JAAS user name, which cannot hold Kerberos '/' or '@').
         self.authorized_id = username
         self.complete = True
-        return b"rspauth=" + response_value(b":" + uri_bytes)
+        return b"rspauth=" + _response_value(session_key_hex, self._nonce, cnonce, qop, b":" + uri_bytes)
+
+
+def _session_key_hex(username: str, realm: str, password: str, nonce: bytes, cnonce: bytes,
+                     authzid: str | None) -> bytes:
+    """RFC 2831 2.1.2.1: hex(H(A1)), A1 = H(user:realm:password):nonce:cnonce[:authzid]."""
+    user_hash = _md5(b":".join(_rfc2831_bytes(part) for part in (username, realm, password)))
+    a1 = user_hash + b":" + nonce + b":" + cnonce
+    if authzid is not None:
+        a1 += b":" + _rfc2831_bytes(authzid)
+    return _md5_hex(a1)
+
+
+def _response_value(session_key_hex: bytes, nonce: bytes, cnonce: bytes, qop: str, a2: bytes) -> bytes:
+    """RFC 2831's response-value (nc 1): the digest-response's `response` and `rspauth`."""
+    return _md5_hex(b":".join((session_key_hex, nonce, b"00000001", cnonce, qop.encode("ascii"), _md5_hex(a2))))
+
+
+class DigestMD5Client:
+    """The client side, as Java's DigestMD5Client answers a quorum member's challenge
+    (SaslQuorumAuthLearner): no initial response; the digest-response to the challenge;
+    then the server's rspauth is checked and the exchange is complete."""
+
+    def __init__(self, username: str, password: str, *, protocol: str, server_name: str,
+                 cnonce_source: Callable[[], bytes]) -> None:
+        self.username = username
+        self._password = password
+        self._digest_uri = f"{protocol}/{server_name}"
+        self._cnonce_source = cnonce_source
+        self._expected_rspauth: bytes | None = None
+        self.complete = False
+
+    def evaluate(self, token: bytes) -> bytes | None:
+        """The response to a server token; None once the exchange is complete."""
+        if self.complete:
+            raise SaslError("DIGEST-MD5 authentication already complete")
+        if self._expected_rspauth is not None:
+            fields = parse_directives(token)
+            if not hmac.compare_digest(fields.get("rspauth", b""), self._expected_rspauth):
+                raise SaslError("DIGEST-MD5: Mismatched response from the server (rspauth)")
+            self.complete = True
+            return None
+        fields = parse_directives(token)
+        nonce = fields.get("nonce")
+        if nonce is None:
+            raise SaslError("DIGEST-MD5: digest-challenge format violation. Missing nonce.")
+        qops = [q.strip() for q in fields.get("qop", b"auth").decode("latin-1").split(",")]
+        if _QOP_AUTH not in qops:
+            raise SaslError("DIGEST-MD5: No common protection layer between client and server")
+        if fields.get("algorithm", b"md5-sess") != b"md5-sess":
+            raise SaslError("DIGEST-MD5: digest-challenge format violation. Invalid algorithm.")
+        utf8 = fields.get("charset", b"").lower() == b"utf-8"
+        realm = fields.get("realm", b"").decode("utf-8" if utf8 else "latin-1")
+        cnonce = base64.b64encode(self._cnonce_source())
+        session_key_hex = _session_key_hex(self.username, realm, self._password, nonce, cnonce, None)
+        uri_bytes = _rfc2831_bytes(self._digest_uri)
+        response = _response_value(session_key_hex, nonce, cnonce, _QOP_AUTH, b"AUTHENTICATE:" + uri_bytes)
+        self._expected_rspauth = _response_value(session_key_hex, nonce, cnonce, _QOP_AUTH, b":" + uri_bytes)
+        parts = [b"charset=utf-8"] if utf8 else []
+        parts += [
+            b'username="' + _quote(_rfc2831_bytes(self.username)) + b'"',
+            b'realm="' + _quote(_rfc2831_bytes(realm)) + b'"',
+            b'nonce="' + nonce + b'"',
+            b"nc=00000001",
+            b'cnonce="' + cnonce + b'"',
+            b'digest-uri="' + _quote(uri_bytes) + b'"',
+            b"maxbuf=65536",
+            b"response=" + response,
+            b"qop=auth",
+        ]
+        return b",".join(parts)
 
 
 def _quote(value: bytes) -> bytes:

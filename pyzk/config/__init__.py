@@ -48,15 +48,22 @@ from pyzk.config.keys import (
     FOUR_LETTER_WORDS,
     METRICS_PROVIDER_DEFAULT,
     METRICS_PROVIDER_PROMETHEUS,
+    QUORUM_SSL_KEYS,
     X509_PROVIDER_CLASS,
     _is_quorum_key,
+)
+from pyzk.config.quorum_tls import (
+    QUORUM_SSL_PREFIX,
+    QuorumTlsError,
+    QuorumTlsSettings,
+    quorum_tls_settings,
 )
 from pyzk.config.servers import QuorumServer, java_split, parse_quorum, parse_server
 
 __all__ = [
     "FOUR_LETTER_WORDS", "METRICS_PROVIDER_DEFAULT", "METRICS_PROVIDER_PROMETHEUS", "ConfigError",
     "Property", "QuorumServer", "ServerConfig", "decode_java_int", "java_trim", "load_config",
-    "parse_config", "parse_java_int", "parse_properties", "parse_server",
+    "parse_config", "parse_java_int", "parse_properties", "parse_server", "QuorumTlsSettings",
 ]
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +149,16 @@ class ServerConfig:
     enforce_auth_schemes: tuple[str, ...] = ()
     sasl_auth_required: bool = False
     allow_sasl_failed_clients: bool = False
+    # sslQuorum / portUnification with the ssl.quorum.* settings (pyzk/config/quorum_tls.py);
+    # None: the election and quorum ports speak plaintext only (or the server is standalone).
+    quorum_tls: QuorumTlsSettings | None = None
+    # quorum.auth.*: SASL between members (QuorumPeer's SaslQuorumAuthServer/Learner), used
+    # only when enabled; the login contexts name JAAS sections.
+    quorum_sasl_enabled: bool = False
+    quorum_learner_require_sasl: bool = False
+    quorum_server_require_sasl: bool = False
+    quorum_learner_login_context: str = "QuorumLearner"
+    quorum_server_login_context: str = "QuorumServer"
 
     @property
     def voters(self) -> dict[int, QuorumServer]:
@@ -301,6 +318,12 @@ def parse_config(
         sysprops.origins[name] = (source, prop.line, key)
         if key == "version":
             continue  # the static file's quorum version, read by QuorumMaj below
+        if key.startswith(QUORUM_SSL_PREFIX) and key not in QUORUM_SSL_KEYS:
+            unknown_keys.append(key)
+            close = difflib.get_close_matches(key, sorted(QUORUM_SSL_KEYS), n=1, cutoff=0.8)
+            hint = f"did you mean {close[0]}? " if close else ""
+            warn(key, f"unknown key, {hint}(QuorumX509Util does not read it)")
+            continue
         if key in _PASSTHROUGH_KEYS_IMPLEMENTED or key.startswith(_PASSTHROUGH_PREFIXES_IMPLEMENTED):
             continue
         unknown_keys.append(key)
@@ -340,8 +363,9 @@ def parse_config(
     purge_interval_hours = reader.integer("autopurge.purgeInterval", 0)
     standalone_enabled = reader.boolean("standaloneEnabled", True)
     reconfig_enabled = reader.boolean("reconfigEnabled", False)
-    for key in ("sslQuorum", "portUnification", "sslQuorumReloadCertFiles", "jvm.pause.monitor",
-                "multiAddress.reachabilityCheckEnabled"):
+    ssl_quorum = reader.boolean("sslQuorum", False)
+    port_unification = reader.boolean("portUnification", False)
+    for key in ("sslQuorumReloadCertFiles", "jvm.pause.monitor", "multiAddress.reachabilityCheckEnabled"):
         reader.boolean(key, False)
     quorum_sasl = reader.boolean("quorum.auth.enableSasl", False)
     server_require_sasl = reader.boolean("quorum.auth.serverRequireSasl", False)
@@ -490,6 +514,7 @@ def parse_config(
         raise ConfigError(source, None, "clientPort", "clientPort is not set")
 
     four_letter_words = _four_letter_words(sysprops, warnings)
+    quorum_tls = _quorum_tls(reader, sysprops, ssl_quorum, port_unification, distributed, warnings)
     return ServerConfig(
         config_path=config_path,
         tick_time_ms=tick_time_ms,
@@ -575,7 +600,36 @@ def parse_config(
         enforce_auth_schemes=enforce_auth_schemes,
         sasl_auth_required=sasl_auth_required,
         allow_sasl_failed_clients=sysprops.boolean("zookeeper.allowSaslFailedClients", False),
+        quorum_tls=quorum_tls,
+        quorum_sasl_enabled=quorum_sasl,
+        quorum_learner_require_sasl=learner_require_sasl,
+        quorum_server_require_sasl=server_require_sasl,
+        quorum_learner_login_context=reader.text("quorum.auth.learner.saslLoginContext") or "QuorumLearner",
+        quorum_server_login_context=reader.text("quorum.auth.server.saslLoginContext") or "QuorumServer",
     )
+
+
+def _quorum_tls(reader: _Reader, sysprops: _SystemProperties, ssl_quorum: bool, port_unification: bool,
+                distributed: bool, warnings: list[str]) -> QuorumTlsSettings | None:
+    """QuorumX509Util's settings when the election and quorum ports use TLS; a setting pyzk
+    cannot honour stops start-up with where it was set."""
+    if not (ssl_quorum or port_unification):
+        return None
+    if not distributed:
+        key = "sslQuorum" if ssl_quorum else "portUnification"
+        prop = reader.properties.get(key)
+        warnings.append(f"{reader.source}{f':{prop.line}' if prop else ''}: {key}: no effect on a"
+                        " standalone server (it has no quorum ports)")
+        return None
+    values = {name[len("zookeeper."):]: value for name, value in sysprops.values.items()
+              if name.startswith("zookeeper." + QUORUM_SSL_PREFIX)}
+    try:
+        return quorum_tls_settings(ssl_quorum, port_unification, values, warnings)
+    except QuorumTlsError as exc:
+        name = "zookeeper." + exc.name
+        if name not in sysprops.origins and name not in sysprops.values:
+            raise reader.error("sslQuorum" if ssl_quorum else "portUnification", str(exc)) from None
+        raise sysprops.error(name, exc.reason) from None
 
 
 def _available_auth_schemes(sysprops: _SystemProperties) -> set[str]:

@@ -41,10 +41,7 @@ _DIRECT_KEYS = frozenset({
 
 # Direct keys whose feature pyzk does not implement: accepted, validated, and reported.
 _DIRECT_KEYS_NOT_IMPLEMENTED = frozenset({
-    "observerMasterPort", "sslQuorum", "portUnification", "sslQuorumReloadCertFiles",
-    "quorum.auth.enableSasl", "quorum.auth.serverRequireSasl", "quorum.auth.learnerRequireSasl",
-    "quorum.auth.learner.saslLoginContext", "quorum.auth.server.saslLoginContext",
-    "quorum.auth.kerberos.servicePrincipal", "quorum.cnxn.threads.size",
+    "observerMasterPort", "sslQuorumReloadCertFiles", "quorum.auth.kerberos.servicePrincipal", "quorum.cnxn.threads.size",
     "jvm.pause.info-threshold.ms", "jvm.pause.warn-threshold.ms", "jvm.pause.sleep.time.ms",
     "jvm.pause.monitor", "multiAddress.enabled", "multiAddress.reachabilityCheckTimeoutMs",
     "multiAddress.reachabilityCheckEnabled", "oraclePath",
@@ -63,6 +60,17 @@ _PASSTHROUGH_KEYS_IMPLEMENTED = frozenset({
     "sessionRequireClientSASLAuth", "allowSaslFailedClients",
 })
 _PASSTHROUGH_PREFIXES_IMPLEMENTED = ("authProvider.", "ssl.")
+
+# The ssl.quorum.* keys QuorumX509Util reads (X509Util's properties under its prefix), read by
+# pyzk/config/quorum_tls.py with sslQuorum or portUnification; crl, ocsp,
+# context.supplier.class and authProvider are known but refused when set.
+QUORUM_SSL_KEYS = frozenset("ssl.quorum." + name for name in (
+    "protocol", "enabledProtocols", "ciphersuites", "keyStore.location", "keyStore.password",
+    "keyStore.passwordPath", "keyStore.type", "trustStore.location", "trustStore.password",
+    "trustStore.passwordPath", "trustStore.type", "context.supplier.class",
+    "hostnameVerification", "crl", "ocsp", "clientAuth", "handshakeDetectionTimeoutMillis",
+    "authProvider",
+))
 
 # Other zoo.cfg keys Apache ZooKeeper 3.8 documents: known (so they are no typo), not implemented.
 _PASSTHROUGH_KEYS_KNOWN = frozenset({
@@ -90,16 +98,13 @@ _PASSTHROUGH_KEYS_KNOWN = frozenset({
 })
 
 # Security settings pyzk does not implement. Set to anything but their off value they would
-# change who may connect or do what (quorum TLS, quorum SASL, x509 client authentication), so
-# instead of running without them pyzk refuses to start, naming the key and its line. Their
-# off value (e.g. quorum.auth.enableSasl=false) is accepted. The other quorum.auth.* keys
-# (login contexts, service principal) only take effect with quorum.auth.enableSasl=true.
+# change who may connect or do what (quorum TLS certificate reloading), so instead of running
+# without them pyzk refuses to start, naming the key and its line. Their off value is accepted.
+# Quorum TLS itself (sslQuorum, portUnification, ssl.quorum.*) is implemented:
+# pyzk/config/quorum_tls.py judges its settings, refusing the ones pyzk cannot honour. So is
+# quorum SASL DIGEST-MD5 (quorum.auth.*; pyzk/server/quorum_sasl.py refuses a Kerberos login).
 _SECURITY_DIRECT_KEYS_REFUSED = {
-    "sslQuorum": "quorum TLS (server-to-server encryption and authentication)",
-    "portUnification": "quorum TLS port unification",
-    "quorum.auth.enableSasl": "quorum SASL (server-to-server authentication)",
-    "quorum.auth.learnerRequireSasl": "quorum SASL (server-to-server authentication)",
-    "quorum.auth.serverRequireSasl": "quorum SASL (server-to-server authentication)",
+    "sslQuorumReloadCertFiles": "reloading the quorum TLS key and trust stores when their files change",
 }
 X509_PROVIDER_CLASS = "org.apache.zookeeper.server.auth.X509AuthenticationProvider"
 _SSL_AUTH_PROVIDER_PROPERTIES = ("zookeeper.ssl.authProvider", "zookeeper.ssl.quorum.authProvider")

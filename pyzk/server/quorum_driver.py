@@ -6,7 +6,11 @@ SessionsTouched, SyncReleased) go to `on_effect` in that same order. A drain nev
 effects produced while one runs (a submit from `on_effect`) are executed after its batch.
 Rule 2: election connections follow QuorumCnxManager (§3.1): the connection initiated by the
 larger sid is kept; messages for a sid wait in a short queue while it (re)connects, and the
-last message is re-sent on a new connection.
+last message is re-sent on a new connection. With quorum TLS (server/quorum_tls.py) both
+ports are dialed and accepted as QuorumCnxManager/Learner/Leader do it; the handlers below see
+streams only after the handshake and the peer name check. With quorum SASL
+(server/quorum_sasl.py) a dialing member authenticates right after connecting (election: after
+its initial message), and the accepting member reads the exchange first.
 Rule 3: Persist effects run in order on one storage thread; `persisted(id)` reaches the Peer
 only after the write and its fsync returned. A storage failure is fatal (`on_fatal`).
 Rule 4: the Peer's clock is wall-clock ms, because it stamps proposals with it (TxnHeader.time).
@@ -53,6 +57,8 @@ from pyzk.quorum.streams import (
 )
 from pyzk.quorum.zab import Leader
 from pyzk.server.quorum_disk import QuorumDisk
+from pyzk.server.quorum_sasl import QuorumAuthFailed, QuorumSasl, authenticate_learner, authenticate_server
+from pyzk.server.quorum_tls import QuorumListener, QuorumTls, open_quorum_connection
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +77,8 @@ def wall_ms() -> int:
 class QuorumDriver:
     def __init__(self, my_id: int, servers: dict[int, QuorumServer], peer: Peer, disk: QuorumDisk,
                  on_effect: Callable[[Effect], None], on_fatal: Callable[[str], None], *,
-                 listen_on_all_ips: bool = False) -> None:
+                 listen_on_all_ips: bool = False, tls: QuorumTls | None = None,
+                 sasl: QuorumSasl | None = None) -> None:
         self.my_id = my_id
         self.servers = servers
         self.peer = peer
@@ -79,7 +86,10 @@ class QuorumDriver:
         self.on_effect = on_effect
         self.on_fatal = on_fatal
         self.listen_on_all_ips = listen_on_all_ips
+        self.tls = tls
+        self.sasl = sasl
         self._listeners: list[asyncio.base_events.Server] = []
+        self._tls_listeners: list[QuorumListener] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._election_links: dict[int, asyncio.StreamWriter] = {}
         self._election_queues: dict[int, deque[bytes]] = {}
@@ -104,13 +114,27 @@ class QuorumDriver:
     async def start(self) -> None:
         me = self.servers[self.my_id]
         host = "0.0.0.0" if self.listen_on_all_ips else me.host
-        self._listeners.append(await asyncio.start_server(
-            self._on_election_accept, host, me.election_port, reuse_address=True))
+        if self.tls is None:
+            self._listeners.append(await asyncio.start_server(
+                self._on_election_accept, host, me.election_port, reuse_address=True))
+        else:
+            self._listen_tls(self._accept_election, host, me.election_port)
         logger.info("%d is accepting connections now, my election bind port: %s:%d",
                     self.my_id, host, me.election_port)
-        self._listeners.append(await asyncio.start_server(
-            self._on_quorum_accept, host, me.quorum_port, reuse_address=True))
+        if self.tls is None:
+            self._listeners.append(await asyncio.start_server(
+                self._on_quorum_accept, host, me.quorum_port, reuse_address=True))
+        else:
+            self._listen_tls(self._accept_quorum, host, me.quorum_port)
         self.drain()
+
+    def _listen_tls(self, handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any],
+                    host: str, port: int) -> None:
+        assert self.tls is not None
+        listener = QuorumListener(self.tls, handler, self._spawn, HANDSHAKE_TIMEOUT_S)
+        listener.bind(host, port)
+        self._tls_listeners.append(listener)
+        self._spawn(listener.serve())
 
     # Connection handlers run as our own tasks, so that close() can cancel them cleanly.
     def _on_election_accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -125,6 +149,8 @@ class QuorumDriver:
             self._timer.cancel()
         for listener in self._listeners:
             listener.close()
+        for tls_listener in self._tls_listeners:
+            tls_listener.close()
         for writer in [*self._election_links.values(), *self._quorum_links.values()]:
             writer.close()
         for task in list(self._tasks):
@@ -316,8 +342,8 @@ class QuorumDriver:
         server = self.servers[sid]
         me = self.servers[self.my_id]
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(server.host, server.election_port), CONNECT_TIMEOUT_S)
+            reader, writer = await open_quorum_connection(
+                server.host, server.election_port, self.tls, CONNECT_TIMEOUT_S)
         except (TimeoutError, OSError) as exc:
             logger.debug("Cannot open channel to %d at election address %s:%d: %s",
                          sid, server.host, server.election_port, exc)
@@ -325,6 +351,16 @@ class QuorumDriver:
         finally:
             self._election_dialing.discard(sid)
         writer.write(encode_initial_message(self.my_id, f"{me.host}:{me.election_port}"))
+        if self.sasl is not None:
+            self._election_dialing.add(sid)  # no second dial while this one authenticates
+            try:
+                await authenticate_learner(reader, writer, self.sasl, f"{server.host}:{server.election_port}")
+            except QuorumAuthFailed as exc:
+                logger.warning("Cannot open channel to %d: %s", sid, exc)
+                await _close_quietly(writer)
+                return
+            finally:
+                self._election_dialing.discard(sid)
         if sid > self.my_id:
             # The larger sid keeps the connection it initiates: it will dial back.
             logger.info("Have smaller server identifier, so dropping the connection: (myId:%d --> sid:%d)",
@@ -340,6 +376,14 @@ class QuorumDriver:
             logger.warning("Bad election connection header: %s", exc)
             await _close_quietly(writer)
             return
+        prefix = b""
+        if self.sasl is not None:
+            try:
+                prefix = await authenticate_server(reader, writer, self.sasl, f"sid {sid}")
+            except QuorumAuthFailed as exc:
+                logger.warning("Closing the election connection of sid %d: %s", sid, exc)
+                await _close_quietly(writer)
+                return
         if sid == self.my_id or sid not in self.servers:
             logger.warning("Ignoring an election connection from sid %d", sid)
             await _close_quietly(writer)
@@ -349,9 +393,10 @@ class QuorumDriver:
             await _close_quietly(writer)
             self._dial_election(sid)
             return
-        self._adopt_election(sid, reader, writer)
+        self._adopt_election(sid, reader, writer, prefix)
 
-    def _adopt_election(self, sid: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _adopt_election(self, sid: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                        prefix: bytes = b"") -> None:
         old = self._election_links.get(sid)
         if old is not None and old is not writer:
             old.close()
@@ -362,12 +407,14 @@ class QuorumDriver:
                 writer.write(frame)
         elif sid in self._election_last:
             writer.write(self._election_last[sid])  # SendWorker re-sends the last message
-        self._spawn(self._read_election(sid, reader, writer))
+        self._spawn(self._read_election(sid, reader, writer, prefix))
 
-    async def _read_election(self, sid: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _read_election(self, sid: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                             prefix: bytes = b"") -> None:
         splitter = ElectionFrameSplitter()
         try:
-            while data := await reader.read(READ_BYTES):
+            while data := prefix or await reader.read(READ_BYTES):
+                prefix = b""
                 for payload in splitter.feed(data):
                     notification = decode_notification(sid, payload)
                     if notification is not None:
@@ -394,13 +441,22 @@ class QuorumDriver:
         try:
             if server is None:
                 raise OSError(f"no server.{to} in the configuration")
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(server.host, server.quorum_port), CONNECT_TIMEOUT_S)
+            reader, writer = await open_quorum_connection(
+                server.host, server.quorum_port, self.tls, CONNECT_TIMEOUT_S)
         except (TimeoutError, OSError) as exc:
             if self._quorum_dials.get(to) == generation:
                 logger.warning("Unexpected exception trying to connect to leader %d: %s", to, exc)
                 self._step(lambda now: self.peer.disconnected(to, now))
             return
+        if self.sasl is not None and self._quorum_dials.get(to) == generation:
+            try:
+                await authenticate_learner(reader, writer, self.sasl, f"{server.host}:{server.quorum_port}")
+            except QuorumAuthFailed as exc:
+                logger.warning("Unexpected exception trying to connect to leader %d: %s", to, exc)
+                await _close_quietly(writer)
+                if self._quorum_dials.get(to) == generation:
+                    self._step(lambda now: self.peer.disconnected(to, now))
+                return
         if self._quorum_dials.get(to) != generation:
             await _close_quietly(writer)
             return
@@ -412,7 +468,11 @@ class QuorumDriver:
         """A learner connects: its first packet (FOLLOWERINFO) names its sid."""
         splitter = QuorumStreamSplitter()
         try:
-            while data := await reader.read(READ_BYTES):
+            prefix = b""
+            if self.sasl is not None:
+                prefix = await authenticate_server(reader, writer, self.sasl, _peer_of(writer))
+            while data := prefix or await reader.read(READ_BYTES):
+                prefix = b""
                 packets = splitter.feed(data)
                 if not packets:
                     continue
@@ -433,7 +493,7 @@ class QuorumDriver:
                     self._deliver(sid, writer, packet, snapshot)
                 await self._read_quorum(sid, reader, writer, splitter)
                 return
-        except (OSError, PeerProtocolError, JuteError) as exc:
+        except (OSError, PeerProtocolError, JuteError, QuorumAuthFailed) as exc:
             logger.warning("Dropping a learner connection: %s", exc)
         await _close_quietly(writer)
 
@@ -485,6 +545,11 @@ async def _read_initial_sid(reader: asyncio.StreamReader) -> int:
         need = 20 if len(buf) < 20 else 20 + int.from_bytes(buf[16:20], "big", signed=True)
         buf += await reader.readexactly(need - len(buf))
     raise PeerProtocolError("election header did not complete")
+
+
+def _peer_of(writer: asyncio.StreamWriter) -> str:
+    peer = writer.get_extra_info("peername")
+    return f"{peer[0]}:{peer[1]}" if peer else "?"
 
 
 async def _close_quietly(writer: asyncio.StreamWriter) -> None:

@@ -52,6 +52,8 @@ from pyzk.server.dynamic_config import backup_static_config, write_activated_con
 from pyzk.server.metrics import start_metrics_server
 from pyzk.server.quorum_disk import QuorumDisk
 from pyzk.server.quorum_driver import QuorumDriver, wall_ms
+from pyzk.server.quorum_sasl import QuorumAuthConfigError, QuorumSasl, quorum_sasl
+from pyzk.server.quorum_tls import quorum_tls
 from pyzk.server.sasl_config import sasl_mechanism_factory
 from pyzk.server.startup import run_reporting_startup_errors
 from pyzk.server.tls import server_ssl_context
@@ -67,18 +69,24 @@ def _monotonic_ms() -> int:
 
 
 def run_ensemble(config: ServerConfig) -> int:
-    return run_reporting_startup_errors(_serve(config))
+    try:
+        sasl = quorum_sasl(config)  # reads the JAAS file: quorum SASL that cannot run stops start-up
+    except QuorumAuthConfigError as exc:
+        logger.error("Unable to start: %s", exc)
+        return 1
+    return run_reporting_startup_errors(_serve(config, sasl))
 
 
 class EnsembleMember:
     """The quorum driver plus the ZooKeeperServer of the role currently established."""
 
-    def __init__(self, config: ServerConfig, stop: asyncio.Event) -> None:
+    def __init__(self, config: ServerConfig, stop: asyncio.Event, sasl: QuorumSasl | None = None) -> None:
         if config.my_id is None:
             raise StorageError("no myid file in dataDir: an ensemble member needs its id")
         self.config = config
         self.my_id = config.my_id
         self.stop = stop
+        self.tls = quorum_tls(config.quorum_tls)  # a bad key or trust store stops start-up here
         self.disk = QuorumDisk(config)
         # As standalone does (pyzk/server/main.py): the loaded tree is frozen out of the cyclic
         # GC's reach, so full collections do not walk every node. The tree is kept across
@@ -101,7 +109,8 @@ class EnsembleMember:
             if gc_was_enabled:
                 gc.enable()
         self.driver = QuorumDriver(self.my_id, config.servers, self.peer, self.disk, self._on_effect,
-                                   self._on_fatal, listen_on_all_ips=config.quorum_listen_on_all_ips)
+                                   self._on_fatal, listen_on_all_ips=config.quorum_listen_on_all_ips,
+                                   tls=self.tls, sasl=sasl)
         self.sasl_factory = sasl_mechanism_factory(config)
         self.server = self._idle_server()
         self.commit: LeaderCommit | FollowerCommit | None = None
@@ -187,12 +196,12 @@ class EnsembleMember:
         return self.server if self.server.read_only else self.leader_server()
 
 
-async def _serve(config: ServerConfig) -> int:
+async def _serve(config: ServerConfig, sasl: QuorumSasl | None = None) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    member = EnsembleMember(config, stop)
+    member = EnsembleMember(config, stop, sasl)
     await member.driver.start()
     per_ip: dict[str, int] = {}
     backlog = config.client_port_listen_backlog if config.client_port_listen_backlog > 0 else 100

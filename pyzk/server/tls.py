@@ -29,7 +29,12 @@ def _pem(kind: str, der: bytes) -> bytes:
 
 
 def _store_type(settings: dict[str, str], prefix: str, location: str) -> str:
-    explicit = settings.get(f"{prefix}.type", "").strip().upper()
+    return store_type_of(settings.get(f"{prefix}.type", ""), location)
+
+
+def store_type_of(explicit: str, location: str) -> str:
+    """KeyStoreFileType.fromPropertyValueOrFileName: the type if set, else by extension."""
+    explicit = explicit.strip().upper()
     if explicit:
         return explicit
     lower = location.lower()
@@ -74,7 +79,7 @@ def _keystore_pem(location: str, password: str, store_type: str) -> tuple[bytes,
     raise TlsConfigError(f"unsupported key store type {store_type}")
 
 
-def _truststore_pem(location: str, password: str, store_type: str) -> bytes:
+def truststore_pem(location: str, password: str, store_type: str) -> bytes:
     data = Path(location).read_bytes()
     if store_type == "PEM":
         return data
@@ -94,14 +99,9 @@ def _truststore_pem(location: str, password: str, store_type: str) -> bytes:
     raise TlsConfigError(f"unsupported trust store type {store_type}")
 
 
-def server_ssl_context(settings: dict[str, str]) -> ssl.SSLContext:
-    """The server-side context for secureClientPort from the ssl.* settings."""
-    key_location = settings.get("ssl.keyStore.location", "")
-    if not key_location:
-        raise TlsConfigError("secureClientPort needs ssl.keyStore.location")
-    key_password = settings.get("ssl.keyStore.password", "")
-    key_pem, chain_pem = _keystore_pem(key_location, key_password, _store_type(settings, "ssl.keyStore", key_location))
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+def load_key_store(context: ssl.SSLContext, location: str, password: str, store_type: str) -> None:
+    """Rule 3: the key and chain reach the context through a private 0600 file, then vanish."""
+    key_pem, chain_pem = _keystore_pem(location, password, store_type)
     with tempfile.TemporaryDirectory(prefix="pyzk-tls-") as private_dir:
         os.chmod(private_dir, 0o700)
         key_path = os.path.join(private_dir, "key.pem")
@@ -111,9 +111,19 @@ def server_ssl_context(settings: dict[str, str]) -> ssl.SSLContext:
             with os.fdopen(fd, "wb") as f:
                 f.write(content)
         context.load_cert_chain(chain_path, key_path)
+
+
+def server_ssl_context(settings: dict[str, str]) -> ssl.SSLContext:
+    """The server-side context for secureClientPort from the ssl.* settings."""
+    key_location = settings.get("ssl.keyStore.location", "")
+    if not key_location:
+        raise TlsConfigError("secureClientPort needs ssl.keyStore.location")
+    key_password = settings.get("ssl.keyStore.password", "")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    load_key_store(context, key_location, key_password, _store_type(settings, "ssl.keyStore", key_location))
     trust_location = settings.get("ssl.trustStore.location", "")
     if trust_location:
-        trust_pem = _truststore_pem(
+        trust_pem = truststore_pem(
             trust_location, settings.get("ssl.trustStore.password", ""),
             _store_type(settings, "ssl.trustStore", trust_location),
         )

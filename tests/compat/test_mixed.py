@@ -201,10 +201,11 @@ def expected_config(ens: Ensemble) -> bytes:
                     for s in ens.servers) + "version=0").encode()
 
 
-def start_with_leader(kinds: list[str], wanted: Callable[[Server], bool], what: str, workdir: Path) -> Ensemble:
+def start_with_leader(kinds: list[str], wanted: Callable[[Server], bool], what: str, workdir: Path,
+                      cfg: dict[str, str | None] = CFG, sysprops: dict[str, str] | None = None) -> Ensemble:
     """Start a mixed ensemble; restart the leader until `wanted(leader)` (with equal zxids
     the highest sid of those electing wins, so put the wanted one last)."""
-    ens = start_mixed(kinds, CFG, workdir=workdir, start_timeout_s=START_TIMEOUT_S)
+    ens = start_mixed(kinds, cfg, sysprops, workdir=workdir, start_timeout_s=START_TIMEOUT_S)
     try:
         for _ in range(4):
             leader = wait_leader(ens)

@@ -325,8 +325,8 @@ def test_wrong_case_key_gets_a_suggestion() -> None:
 
 
 def test_known_but_unimplemented_keys_are_listed_without_typo_warning() -> None:
-    config = parse_config(BASE + "sslQuorum=false\nleaderServes=yes\nsomething.new=1\n")
-    assert config.unknown_keys == ("sslQuorum", "leaderServes", "something.new")
+    config = parse_config(BASE + "sslQuorumReloadCertFiles=false\nleaderServes=yes\nsomething.new=1\n")
+    assert config.unknown_keys == ("sslQuorumReloadCertFiles", "leaderServes", "something.new")
     assert config.warnings == ()
 
 
@@ -631,17 +631,27 @@ def test_load_config_missing_file(tmp_path: Path) -> None:
 SASL_PROVIDER_LINE = "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n"
 
 
-@pytest.mark.parametrize("key", ["sslQuorum", "portUnification", "quorum.auth.enableSasl"])
-def test_unimplemented_security_key_set_on_stops_start_up_with_its_line(key: str) -> None:
-    message = error_of(BASE + f"{key}=true\n")
-    assert message.startswith(f"zoo.cfg:4: {key}: ")
+def test_unimplemented_security_key_set_on_stops_start_up_with_its_line() -> None:
+    message = error_of(BASE + "sslQuorumReloadCertFiles=true\n")
+    assert message.startswith("zoo.cfg:4: sslQuorumReloadCertFiles: ")
     assert "not implemented by pyzk; refusing to start" in message
 
 
-def test_quorum_sasl_required_keys_stop_start_up() -> None:
+def test_quorum_sasl_keys_are_read() -> None:
     text = BASE + "quorum.auth.enableSasl=true\nquorum.auth.learnerRequireSasl=true\n" \
-                  "quorum.auth.serverRequireSasl=true\n"
-    assert "zoo.cfg:4: quorum.auth.enableSasl: " in error_of(text)
+                  "quorum.auth.serverRequireSasl=true\nquorum.auth.learner.saslLoginContext=L\n"
+    config = parse_config(text)
+    assert (config.quorum_sasl_enabled, config.quorum_learner_require_sasl, config.quorum_server_require_sasl,
+            config.quorum_learner_login_context, config.quorum_server_login_context) == (
+        True, True, True, "L", "QuorumServer")
+    assert not {"quorum.auth.enableSasl", "quorum.auth.learner.saslLoginContext"} & set(config.unknown_keys)
+    assert "quorum.auth.kerberos.servicePrincipal" in parse_config(
+        BASE + "quorum.auth.kerberos.servicePrincipal=zkquorum/h\n").unknown_keys
+    # QuorumPeerConfig's order of the three flags
+    assert "quorum.auth.enableSasl is disabled, so cannot enable quorum.auth.serverRequireSasl" in error_of(
+        BASE + "quorum.auth.serverRequireSasl=true\n")
+    assert "quorum.auth.learnerRequireSasl is disabled, so cannot enable quorum.auth.serverRequireSasl" in error_of(
+        BASE + "quorum.auth.enableSasl=true\nquorum.auth.serverRequireSasl=true\n")
 
 
 @pytest.mark.parametrize("line", [
