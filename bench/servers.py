@@ -247,13 +247,15 @@ def plan_peers(size: int, ports: list[int] | None = None) -> list[Peer]:
     return [Peer(i + 1, ports[3 * i], ports[3 * i + 1], ports[3 * i + 2]) for i in range(size)]
 
 
-def ensemble_cfg_text(data_dir: Path, me: Peer, peers: list[Peer], extra: tuple[str, ...] = ()) -> str:
+def ensemble_cfg_text(data_dir: Path, me: Peer, peers: list[Peer], extra: tuple[str, ...] = (),
+                      observers: frozenset[int] = frozenset()) -> str:
     """One member's zoo.cfg: the standalone lines (forceSync=yes, 127.0.0.1, ...) plus
     initLimit, syncLimit, `extra` lines (e.g. autopurge.*) and one
-    server.N=127.0.0.1:quorum:election line per member."""
+    server.N=127.0.0.1:quorum:election line per member (`:observer` for `observers`)."""
     lines = ["initLimit=10", "syncLimit=5", *extra] + [
-        f"server.{peer.server_id}={LOOPBACK}:{peer.quorum_port}:{peer.election_port}" for peer in peers
-    ]
+        f"server.{peer.server_id}={LOOPBACK}:{peer.quorum_port}:{peer.election_port}"
+        + (":observer" if peer.server_id in observers else "") for peer in peers
+    ] + (["peerType=observer"] if me.server_id in observers else [])
     return zoo_cfg_text(data_dir, me.client_port) + "\n".join(lines) + "\n"
 
 
@@ -324,16 +326,19 @@ def leader_index(modes: list[str | None]) -> int | None:
 
 
 def quorum_formed(modes: list[str | None]) -> bool:
-    """Exactly one leader and every other member a follower."""
-    return leader_index(modes) is not None and modes.count("follower") == len(modes) - 1
+    """Exactly one leader and every other member a follower or an observer."""
+    return leader_index(modes) is not None and \
+        modes.count("follower") + modes.count("observer") == len(modes) - 1
 
 
 def start_ensemble(
-    target: str, size: int = 3, timeout_s: float = _ENSEMBLE_READY_TIMEOUT_S, extra_cfg: tuple[str, ...] = ()
+    target: str, size: int = 3, timeout_s: float = _ENSEMBLE_READY_TIMEOUT_S, extra_cfg: tuple[str, ...] = (),
+    observers: frozenset[int] = frozenset(),
 ) -> RunningEnsemble:
     """Start `size` members of `target` on free loopback ports and wait until the ensemble
     is up; raise ServerDidNotStart (every member stopped) if it does not come up in time.
-    `extra_cfg` lines go into every member's zoo.cfg (ensemble_cfg_text)."""
+    `extra_cfg` lines go into every member's zoo.cfg (ensemble_cfg_text); the member ids in
+    `observers` are observers."""
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}")
     if target == "pyzk" and not PYZK_SERVER.exists():
@@ -348,7 +353,7 @@ def start_ensemble(
             data_dir.mkdir(parents=True)
             (data_dir / "myid").write_text(f"{peer.server_id}\n")
             cfg_path = member_dir / "zoo.cfg"
-            cfg_path.write_text(ensemble_cfg_text(data_dir, peer, ensemble.peers, extra_cfg))
+            cfg_path.write_text(ensemble_cfg_text(data_dir, peer, ensemble.peers, extra_cfg, observers))
             with open(member_dir / "server.log", "wb") as log:  # the child keeps its own fd
                 process = subprocess.Popen(
                     command_for(target, cfg_path), stdout=log, stderr=subprocess.STDOUT, cwd=member_dir

@@ -141,6 +141,9 @@ class ServerConfig:
     snapshot_trust_empty: bool
     db_autocreate: bool
     datadir_autocreate: bool
+    # pyzk's own: the client port is bound with SO_REUSEPORT, so processes on one host (a
+    # member and its observers) share it and the kernel spreads the connections.
+    client_port_reuse_port: bool
     unknown_keys: tuple[str, ...]
     warnings: tuple[str, ...] = field(default=())
     # AuthenticationHelper: the schemes one of which a connection must hold before any
@@ -595,6 +598,7 @@ def parse_config(
         snapshot_trust_empty=sysprops.boolean("zookeeper.snapshot.trust.empty", False),
         db_autocreate=sysprops.boolean("zookeeper.db.autocreate", True),
         datadir_autocreate=sysprops.boolean("zookeeper.datadir.autocreate", True),
+        client_port_reuse_port=sysprops.boolean("pyzk.clientPort.reusePort", False),
         unknown_keys=tuple(unknown_keys),
         warnings=tuple(warnings),
         enforce_auth_schemes=enforce_auth_schemes,

@@ -89,7 +89,7 @@ async def _serve(config: ServerConfig) -> int:
         listeners.append(await loop.create_server(
             lambda: ClientConnection(server, per_ip),
             host=config.client_port_address or None, port=config.client_port,
-            reuse_address=True, backlog=backlog,
+            reuse_address=True, reuse_port=config.client_port_reuse_port or None, backlog=backlog,
         ))
         logger.info("binding to port %s:%s", config.client_port_address, config.client_port)
     if config.secure_client_port:

@@ -5,7 +5,8 @@ peerType=observer in its own) of the kinds its id names: all Apache (the referen
 pyzk, Java voters with a pyzk observer, pyzk voters with a Java observer. Kinds that
 PYZK_TARGETS does not name are skipped. Every case checks the same things: the observer
 reports Mode: observer; the leader counts it in zk_synced_observers; a write through the
-observer commits and every member serves the same tree; the observer keeps serving after the
+observer commits and every member serves the same tree; a session moves to the observer and
+back (its old connection's write then closes it); the observer keeps serving after the
 leader is killed, and catches up after its own restart; no member logs a protocol error.
 """
 
@@ -18,12 +19,21 @@ import pytest
 from kazoo.client import KazooClient
 
 from tests.compat.conftest import target_kinds_from_env
-from tests.compat.targets import Ensemble, Server, four_letter_word, serving_mode, start_mixed
+from tests.compat.targets import (
+    Ensemble,
+    Server,
+    four_letter_word,
+    free_loopback_ports,
+    serving_mode,
+    start_mixed,
+    zoo_cfg_text,
+)
 from tests.compat.test_mixed import (
     CFG,
     START_TIMEOUT_S,
     STEP_TIMEOUT_S,
     check_logs,
+    check_session_moves,
     client,
     wait_for,
     walk,
@@ -119,6 +129,11 @@ def test_an_observer_serves_forwards_and_survives_a_leader_kill(ensemble: Ensemb
     assert mntr(observer).get("zk_server_state") == "observer"
 
     write_through(observer, "/obs", 20)  # every write forwarded by the observer
+    # Sessions move to the observer and away from it (REVALIDATE, owners, SESSIONMOVED).
+    write_through(leader, "/mixed/moves", 0)
+    follower = next(s for s in ensemble.servers if s is not leader and s is not observer)
+    check_session_moves(follower, observer, "to-observer")
+    check_session_moves(observer, follower, "from-observer")
     write_through(leader, "/obs2", 5)
     assert_same_tree(ensemble, "/obs", 20)
     assert_same_tree(ensemble, "/obs2", 5)
@@ -141,3 +156,43 @@ def test_an_observer_serves_forwards_and_survives_a_leader_kill(ensemble: Ensemb
     assert_same_tree(ensemble, "/while-down", 10)
     assert_same_tree(ensemble, "/obs", 20)
     check_logs(ensemble, f"observer case {ensemble.kind}")
+
+
+def test_a_member_and_its_observer_share_one_client_port(tmp_path: Path) -> None:
+    """pyzk's -Dpyzk.clientPort.reusePort=true (SO_REUSEPORT): a one-member ensemble and its
+    observer on one host listen on the same client port; the kernel spreads the connections
+    over both processes, each serving them from its own replica (reads past one core).
+    pyzk only: Apache has no such setting."""
+    if "pyzk" not in target_kinds_from_env():
+        pytest.skip("pyzk's own setting")
+    ports = free_loopback_ports(7)
+    shared_client_port, admin_ports = ports[0], ports[5:7]
+    flags = ["-Dpyzk.clientPort.reusePort=true"]
+    servers = [Server(P, sid, shared_client_port, ports[2 * sid - 1], ports[2 * sid], admin_ports[sid - 1],
+                      tmp_path / f"server{sid}", flags) for sid in (1, 2)]
+    ens = Ensemble(kind=P, servers=servers, workdir=tmp_path)
+    try:
+        for server in servers:
+            server.data_dir.mkdir(parents=True)
+            (server.data_dir / "myid").write_text(f"{server.server_id}\n")
+            server.config_path.write_text(zoo_cfg_text(server, servers, {**CFG, "standaloneEnabled": "false"},
+                                                       observers=frozenset({2})))
+        ens.start(START_TIMEOUT_S)
+        write_through(servers[0], "/shared", 5)
+        clients = [client(servers[0].address) for _ in range(24)]
+        try:
+            sessions_by_server: dict[int, int] = {}
+            for zk in clients:
+                zk.sync("/shared")
+                assert len(zk.get_children("/shared")) == 5
+                # A session id's top byte is the id of the server that created it.
+                created_by = zk.client_id[0] >> 56
+                sessions_by_server[created_by] = sessions_by_server.get(created_by, 0) + 1
+        finally:
+            for zk in clients:
+                zk.stop()
+                zk.close()
+        # 24 connections hashed over 2 listeners: both get some (all on one: 2 * 0.5**24).
+        assert set(sessions_by_server) == {1, 2}, sessions_by_server
+    finally:
+        ens.stop()
