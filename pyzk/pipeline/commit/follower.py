@@ -73,7 +73,8 @@ class FollowerCommit:
         else:
             # Rule 4 of origins.py: only a txn the leader proposed after this request was
             # forwarded can answer it (a moved session's requests are all forwarded after the
-            # leader answered its REVALIDATE, so this floor is above that answer too).
+            # leader answered its REVALIDATE: a follower's log is past that answer; an
+            # observer, which gets no proposals, keeps the answer's zxid as the floor).
             floor = self.driver.peer.db.last_logged_zxid
             moved_in = self._moved_in_floor.get(conn.session_id)
             if moved_in is not None:
