@@ -125,6 +125,7 @@ class Prep:
         extended_types_enabled: bool = False,
         close_session_txn_enabled: bool = True,
         check_session: Callable[[int, int], int] = lambda session_id, owner: 0,
+        check_global_session: Callable[[int, int], int] | None = None,
         reconfig_enabled: bool = False,
     ) -> None:
         self.tree = tree
@@ -134,6 +135,9 @@ class Prep:
         self.close_session_txn_enabled = close_session_txn_enabled
         # SessionTracker.check_session of the server's tracker: 0, SESSIONEXPIRED or SESSIONMOVED.
         self.check_session = check_session
+        # checkGlobalSession, for ephemeral creates: only a global session may own an
+        # ephemeral node (another server's local session is SESSIONEXPIRED, not exempt).
+        self.check_global_session = check_global_session or check_session
         self.reconfig_enabled = reconfig_enabled
         # Set on an established leader only; None answers UNIMPLEMENTED (standalone).
         self.reconfig: ReconfigPlanner | None = None
@@ -246,7 +250,9 @@ class Prep:
                 raise KeeperError(Err.BADARGUMENTS, path)
         elif ttl >= 0:
             raise KeeperError(Err.BADARGUMENTS, path)
-        self._check_session(session_id, owner)
+        err = (self.check_global_session if is_ephemeral else self.check_session)(session_id, owner)
+        if err:
+            raise KeeperError(err)
         if path is None:
             raise KeeperError(Err.BADARGUMENTS, path)
         parent_path = self._parent(path)

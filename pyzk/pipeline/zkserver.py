@@ -140,6 +140,7 @@ class ZooKeeperServer:
             close_session_txn_enabled=config.close_session_txn_enabled,
             # _check_session reads self.sessions per call: a role may install its own tracker.
             check_session=self._check_session,
+            check_global_session=self._check_global_session,
             reconfig_enabled=config.reconfig_enabled,
         )
         # Requests prepped here whose txns are not applied yet (standalone, leader).
@@ -197,6 +198,11 @@ class ZooKeeperServer:
         if err == SESSION_EXPIRED and session_id not in self.sessions and session_id >> 56 != self.config.server_id:
             return SESSION_OK  # a local session of another server: the leader does not track it
         return err
+
+    def _check_global_session(self, session_id: int, owner: int) -> int:
+        """Prep's checkGlobalSession (ephemeral creates): the global tracker alone, so an
+        unknown session, another server's local one included, is SESSIONEXPIRED."""
+        return self.sessions.check_session(session_id, owner)
 
     def _take_zxid(self) -> int:
         zxid = self.next_zxid

@@ -4,7 +4,8 @@ Rule 1: a run never outlives ``timeout_s``: at the deadline pytest gets SIGINT (
 writes its junit xml for the tests it finished), then SIGKILL for its whole process group
 (which holds the servers it started) after a grace period.
 Rule 2: test ids are ``<suite>[<size>]::<module>::<Class>::<name>``, the same for every target:
-the target's own parameter id (``[apache]``/``[pyzk]``) is removed from the name.
+the target's own parameter id (``[apache]``/``[pyzk]``) is removed from the name (the compat
+conftest names it in each test's junit properties, TARGET_PROPERTY).
 Rule 3: outcomes are one of OUTCOMES; a test missing from a target's run is "not-run".
 """
 
@@ -99,9 +100,11 @@ def split_classname(classname: str) -> tuple[str, list[str]]:
     return ".".join(parts[:first_class]), parts[first_class:]
 
 
-def case_id(label: str, classname: str, name: str, kind: str) -> str:
+def case_id(label: str, classname: str, name: str, kind: str | None) -> str:
+    """The test's id without its target parameter (``kind``; None: it has none)."""
     module, classes = split_classname(classname)
-    return "::".join([label, module, *classes, strip_target_param(name, kind)])
+    bare = name if kind is None else strip_target_param(name, kind)
+    return "::".join([label, module, *classes, bare])
 
 
 def _outcome_of(testcase: ElementTree.Element) -> CaseOutcome:
@@ -119,6 +122,15 @@ def _outcome_of(testcase: ElementTree.Element) -> CaseOutcome:
 
 _SEVERITY = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
 REFERENCE_SIDE = CaseOutcome("passed", "comparison test: this target is the reference")
+# The junit property the compat conftest writes for a test that runs on one target.
+TARGET_PROPERTY = "pyzk_target"
+
+
+def _target_property(testcase: ElementTree.Element) -> str | None:
+    for prop in testcase.iter("property"):
+        if prop.get("name") == TARGET_PROPERTY:
+            return prop.get("value")
+    return None
 
 
 def _keep_worse(
@@ -131,28 +143,51 @@ def _keep_worse(
 
 
 def read_junit_by_target(
-    xml_text: str, label: str, kinds: tuple[str, ...], reference: str
+    xml_text: str,
+    label: str,
+    kinds: tuple[str, ...],
+    reference: str,
+    comparison_kinds: tuple[str, ...] | None = None,
 ) -> dict[str, dict[str, CaseOutcome]]:
     """Per-target, per-test outcomes of one pytest run over ``kinds``.
 
-    A test parametrized by a target goes to that target's column.  A test without one
-    compares the targets with each other: with one kind it belongs to that kind; with
-    several, its outcome goes to every kind but ``reference``, whose side is REFERENCE_SIDE
-    (the reference agrees with itself; test_differential's apache,apache run proves it).
+    A test parametrized by a target (its TARGET_PROPERTY, else its parameter id) goes to
+    that target's column.  A test without one compares the targets with each other: with
+    one kind it belongs to that kind; with several, its outcome goes to ``comparison_kinds``
+    (default: every kind but ``reference``), and the reference's side is REFERENCE_SIDE (the
+    reference agrees with itself; test_differential's apache,apache run proves it).
     """
+    compared = (
+        tuple(kind for kind in kinds if kind != reference)
+        if comparison_kinds is None
+        else comparison_kinds
+    )
     columns: dict[str, dict[str, CaseOutcome]] = {kind: {} for kind in kinds}
-    for testcase in ElementTree.fromstring(xml_text).iter("testcase"):
+    root = ElementTree.fromstring(xml_text)
+    # A run of the compat conftest names each test's target (TARGET_PROPERTY); without it
+    # the target is the target name among the test's parameter ids.
+    has_properties = any(_target_property(testcase) for testcase in root.iter("testcase"))
+    for testcase in root.iter("testcase"):
         classname, name = testcase.get("classname", ""), testcase.get("name", "")
         result = _outcome_of(testcase)
-        kind = target_of(name, kinds) if len(kinds) > 1 else kinds[0]
+        if len(kinds) == 1:
+            kind: str | None = kinds[0]
+        elif has_properties:
+            kind = _target_property(testcase)  # None: a comparison test
+            kind = kind if kind in kinds else None
+        else:
+            kind = target_of(name, kinds)
         if kind is not None:
             _keep_worse(columns[kind], case_id(label, classname, name, kind), result)
             continue
-        key = case_id(label, classname, name, reference)
+        # A comparison test keeps its whole id ("apache" in it may name a mix's leader), but
+        # for runs without the property, whose ids were always stripped of the reference.
+        key = case_id(label, classname, name, None if has_properties else reference)
         for other in kinds:
-            _keep_worse(
-                columns[other], key, REFERENCE_SIDE if other == reference else result
-            )
+            if other == reference:
+                _keep_worse(columns[other], key, REFERENCE_SIDE)
+            elif other in compared:
+                _keep_worse(columns[other], key, result)
     return columns
 
 

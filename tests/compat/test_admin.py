@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.compat import targets
-from tests.compat.conftest import target_kinds_from_env
+from tests.compat.conftest import server_kinds_from_env, target_kinds_from_env
 from tests.compat.targets import (
     LOOPBACK,
     TARGET_KINDS,
@@ -109,7 +109,7 @@ def collect(kind: str, workdir: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def replies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[str, Any]]]:
-    if set(target_kinds_from_env()) != set(TARGET_KINDS):
+    if not set(TARGET_KINDS) <= set(target_kinds_from_env()):
         pytest.skip("the AdminServer comparison needs both targets")
     saved = targets.APACHE_CLASSPATH
     targets.APACHE_CLASSPATH = saved + ":" + SERVLET_API_JAR
@@ -190,7 +190,7 @@ def test_admin_port_in_use_stops_start_up(tmp_path: Path) -> None:
         busy.bind((LOOPBACK, 0))
         busy.listen(1)
         port = busy.getsockname()[1]
-        for kind in target_kinds_from_env():
+        for kind in server_kinds_from_env():
             if kind == "apache":
                 continue  # Debian's class path lacks servlet-api: Apache skips its AdminServer
             with pytest.raises(targets.TargetStartError, match="AdminServer"):

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.compat import rawclient as rc
-from tests.compat.conftest import target_kinds_from_env
+from tests.compat.conftest import own_target_size, target_kinds_from_env
 from tests.compat.targets import Ensemble, start_target
 
 OP_CREATE, OP_DELETE, OP_EXISTS, OP_CREATE_CONTAINER, OP_CREATE_TTL = 1, 2, 3, 19, 21
@@ -23,7 +23,7 @@ SWEEP_WAIT_S = 15.0
 def sweeping_target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ensemble]:
     ens = start_target(
         request.param,
-        1,
+        own_target_size(request.param),
         workdir=tmp_path_factory.mktemp(f"containers-{request.param}"),
         sysprops={"znode.container.checkIntervalMs": "300", "zookeeper.extendedTypesEnabled": "true"},
     )

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from kazoo.client import KazooClient
 
-from tests.compat.conftest import target_kinds_from_env
+from tests.compat.conftest import server_kinds_from_env, target_kinds_from_env
 from tests.compat.rawclient import RawClient, connect_request, parse_connect_response
 from tests.compat.targets import (
     LOOPBACK,
@@ -80,7 +80,7 @@ def collect(kind: str, workdir: Path, extra_cfg: dict[str, str | None]) -> dict[
 
 @pytest.fixture(scope="module")
 def outputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[str, str]]]:
-    if set(target_kinds_from_env()) != set(TARGET_KINDS):
+    if not set(TARGET_KINDS) <= set(target_kinds_from_env()):
         pytest.skip("the four-letter-word comparison needs both targets")
     yield {kind: collect(kind, tmp_path_factory.mktemp(f"4lw-{kind}"), {}) for kind in TARGET_KINDS}
 
@@ -150,7 +150,7 @@ def test_mntr_keys_order_and_kinds_match_apache(outputs: dict[str, dict[str, str
 
 
 def test_whitelist_refusal_matches_apache(tmp_path: Path) -> None:
-    kinds = target_kinds_from_env()
+    kinds = server_kinds_from_env()
     replies = {}
     for kind in kinds:
         ensemble = start_target(kind, extra_cfg={"4lw.commands.whitelist": "ruok, conf"},
@@ -172,7 +172,7 @@ def test_whitelist_refusal_matches_apache(tmp_path: Path) -> None:
 def test_four_letter_word_after_handshake_is_a_frame_length(tmp_path: Path) -> None:
     # After the ConnectRequest, "ruok" is read as a 1.9 GB frame length: the server closes
     # the connection instead of answering.
-    for kind in target_kinds_from_env():
+    for kind in server_kinds_from_env():
         ensemble = start_target(kind, extra_cfg={}, workdir=tmp_path / kind)
         try:
             client = RawClient.to(ensemble.hosts)

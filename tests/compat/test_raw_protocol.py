@@ -43,6 +43,7 @@ from tests.compat.rawclient import (
     set_watches_request,
     ustring,
 )
+from tests.compat.targets import serving_mode
 
 pytestmark = pytest.mark.compat
 
@@ -81,6 +82,12 @@ def assert_server_healthy(target) -> None:
         assert (reply.xid, reply.err) == (1, ERR_OK)
         client.send_request(XID_PING, OP_PING)
         assert client.recv_reply().xid == XID_PING
+
+
+def leader_kind(target) -> str | None:
+    """The kind of the server that leads the ensemble (None standalone)."""
+    modes = [(serving_mode(server.client_port), server.kind) for server in target.servers]
+    return next((kind for mode, kind in modes if mode == "leader"), None)
 
 
 def unique_path(request: pytest.FixtureRequest) -> str:
@@ -456,10 +463,12 @@ def test_null_path_in_a_multi_sub_op_is_a_marshalling_error(target, base_path, o
     """Any sub-op with a null path fails the whole multi with MARSHALLINGERROR and applies
     nothing. (Apache also sends an empty multi response body after the error header, which
     clients ignore on an error; pyzk sends none.)"""
-    if target.kind == "apache" and target.size > 1:
+    if leader_kind(target) == "apache":
         # Seen in CI: a 3-server Apache 3.8.0 ensemble stopped answering after this multi, and
-        # every later test of the module timed out against it. Asserted standalone only.
-        pytest.skip("Apache 3.8.0 ensembles stop answering after a multi with a null path")
+        # every later test of the module timed out against it; so did a mixed one whose Java
+        # leader got it from a pyzk follower (a Java follower forwards it to a pyzk leader
+        # unharmed). Asserted where no Apache server leads.
+        pytest.skip("an Apache 3.8.0 leader stops answering after a multi with a null path")
     if op == OP_MULTI:
         ops = [(OP_CREATE, create_request(base_path + "/n")), (13, NULL_PATH + int32(-1))]
     else:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.compat.conftest import own_target_size
 from tests.compat.normalize import (
     cli_lines,
     extract_watch_events,
@@ -602,9 +603,11 @@ WatchedEvent state:Closed type:None path:null""",
 
 @pytest.fixture(scope="module")
 def extended_target(target, tmp_path_factory):
-    """A second target of the same kind, started with extended types (TTL nodes) enabled."""
+    """A second target of the same kind, started with extended types (TTL nodes) enabled
+    (standalone for a server kind, as it was written; a mixed one at its ensemble size)."""
     ensemble = start_target(
         target.kind,
+        own_target_size(target.kind),
         sysprops=EXTENDED_TYPES,
         workdir=tmp_path_factory.mktemp(f"extended-{target.kind}"),
     )

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from tests.compat.matrix import (
     KNOWN_GAPS_HEADER,
+    comparison_kinds,
     find_gaps,
     markdown_report,
     outcome_table,
@@ -161,6 +162,74 @@ def test_with_one_target_a_comparison_test_belongs_to_it() -> None:
     columns = read_junit_by_target(SPLIT_JUNIT, "compat[1]", ("apache",), "apache")
     srvr_id = "compat[1]::tests.compat.test_fourletter::test_srvr_matches[conf]"
     assert columns["apache"][srvr_id].outcome == "failed"
+
+
+# SPLIT_JUNIT's run with the mixed target in it too.
+MIXED_JUNIT = SPLIT_JUNIT.replace(
+    '<testcase classname="tests.compat.test_fourletter"',
+    '<testcase classname="tests.compat.test_zkcli" name="test_ls[mixed]"><failure message="differs"/></testcase>\n'
+    '<testcase classname="tests.compat.test_fourletter"',
+)
+
+
+def _runs_of(columns: dict[str, dict[str, CaseOutcome]], label: str = "compat[3]") -> list[SuiteRun]:
+    """One run per column, as run_compat_suites splits a pytest run."""
+    suite, size = label[:-1].split("[")
+    runs = []
+    for kind, outcomes in columns.items():
+        run = SuiteRun(suite, kind, int(size))
+        run.outcomes.update(outcomes)
+        runs.append(run)
+    return runs
+
+
+def test_a_comparison_test_counts_for_pyzk_and_is_never_a_mixed_gap() -> None:
+    """A comparison test (no target parameter) compares Apache with pyzk, each started on its
+    own; the mixed ensemble's column gets only the tests that ran on it."""
+    kinds = ("apache", "pyzk", "mixed")
+    columns = read_junit_by_target(MIXED_JUNIT, "compat[3]", kinds, "apache", comparison_kinds(kinds))
+    ls_id = "compat[3]::tests.compat.test_zkcli::test_ls"
+    srvr_id = "compat[3]::tests.compat.test_fourletter::test_srvr_matches[conf]"
+    assert columns["mixed"] == {ls_id: CaseOutcome("failed", "differs")}
+    assert columns["pyzk"][srvr_id].outcome == "failed"
+    runs = _runs_of(columns)
+    assert outcome_table(runs)[srvr_id]["mixed"].outcome == "not-run"
+    assert find_gaps(runs) == [srvr_id, ls_id, f"mixed:{ls_id}"]
+    # Without pyzk in the run the comparison test counts nowhere but on Apache's side.
+    alone = read_junit_by_target(MIXED_JUNIT, "compat[3]", ("apache", "mixed"), "apache",
+                                 comparison_kinds(("apache", "mixed")))
+    assert srvr_id not in alone["mixed"] and alone["apache"][srvr_id] == REFERENCE_SIDE
+    assert comparison_kinds(("apache", "pyzk")) is None
+
+
+def _case(name: str, target: str | None, failed: bool = False) -> str:
+    props = f'<properties><property name="pyzk_target" value="{target}"/></properties>' if target else ""
+    failure = '<failure message="no"/>' if failed else ""
+    return f'<testcase classname="tests.compat.test_x" name="{name}">{props}{failure}</testcase>'
+
+
+def test_the_target_property_decides_the_column_and_a_mixed_test_not_run_is_no_gap() -> None:
+    """With the conftest's property, "apache" in an id may name a mix's leader (a comparison
+    test keeps its whole id); a per-kind test has no mixed variant, so not running it on the
+    mixed target is no gap, unless the mixed run was cut short."""
+    xml = "<testsuites><testsuite>" + "".join([
+        _case("test_mix[2apache+1pyzk-apache-leads]", None, failed=True),
+        _case("test_mix[2apache+1pyzk-pyzk-leads]", None),
+        _case("test_tool[apache]", "apache"), _case("test_tool[pyzk]", "pyzk"),
+        _case("test_load[apache-workload=mixed]", "apache"), _case("test_load[pyzk-workload=mixed]", "pyzk"),
+        _case("test_load[mixed-workload=mixed]", "mixed", failed=True),
+    ]) + "</testsuite></testsuites>"
+    kinds = ("apache", "pyzk", "mixed")
+    columns = read_junit_by_target(xml, "compat[3]", kinds, "apache", comparison_kinds(kinds))
+    mix = "compat[3]::tests.compat.test_x::test_mix"
+    assert columns["pyzk"][f"{mix}[2apache+1pyzk-apache-leads]"].outcome == "failed"
+    assert columns["apache"][f"{mix}[2apache+1pyzk-apache-leads]"] == REFERENCE_SIDE
+    assert columns["mixed"] == {"compat[3]::tests.compat.test_x::test_load[workload=mixed]": CaseOutcome("failed", "no")}
+    runs = _runs_of(columns)
+    assert find_gaps(runs) == [f"{mix}[2apache+1pyzk-apache-leads]",
+                               "mixed:compat[3]::tests.compat.test_x::test_load[workload=mixed]"]
+    runs[2].timed_out = True
+    assert "mixed:compat[3]::tests.compat.test_x::test_tool" in find_gaps(runs)
 
 
 def test_a_mixed_ensemble_is_compared_with_apache_and_its_gaps_carry_its_name() -> None:

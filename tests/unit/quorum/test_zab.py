@@ -7,7 +7,7 @@ import pytest
 from jute.codes import OpCode
 from jute.codes import QuorumPacketType as P
 from jute.data import ACL, Id
-from jute.quorum import QuorumPacket
+from jute.quorum import LearnerInfo, QuorumPacket
 from jute.txn import CreateTxn, TxnHeader
 from pyzk.quorum.database import DiskImage, ZabDatabase
 from pyzk.quorum.effects import Apply, Outbox, Persist, SendPacket, SessionsTouched
@@ -391,3 +391,95 @@ def test_otherwise_the_learner_gets_a_snap(factor: float, snapshot_bytes: int, p
 def test_with_no_snapshot_size_the_whole_log_is_used() -> None:
     """calculateTxnLogSizeLimit is 0 without a snapshot file: getProposalsFromTxnLog's 0 = no limit."""
     assert leader_syncing_peer_2(0.33, 0, make_zxid(1, 1))[0] == (P.DIFF, make_zxid(1, 10))
+
+
+# ---- what a member does not understand: as a Java 3.8 member -----------------------------
+# Apache 3.8 (LearnerHandler.run, Learner.registerWithLeader/syncWithLeader,
+# Follower.processPacket): a leader drops a learner whose handshake packet is not the one due
+# (FOLLOWERINFO, ACKEPOCH, the ACK of NEWLEADER); once the learner is synced its loop logs a
+# type it does not handle and reads on. A follower fails (LOOKING, a new election) when the
+# leader's first packet is not LEADERINFO; inside the sync (after DIFF/TRUNC/SNAP) it skips a
+# type it does not know, in broadcast it logs it and reads on. The protocol version of
+# FOLLOWERINFO and LEADERINFO is read, never refused, and a longer LearnerInfo is read up to
+# its 20 bytes. (Java exits the process when the first sync packet is none of DIFF, TRUNC,
+# SNAP; pyzk drops the link and elects: never a crash.) compat/test_quorum_bad_input.py holds
+# a raw learner against both kinds of leader.
+
+UNKNOWN_TYPE = 99  # no QuorumPacket type of 3.8 (they end at 19, INFORMANDACTIVATE)
+NEWER_PROTOCOL = 0x20000
+PROTOCOL_3_8 = b"\x00\x01\x00\x00"
+
+
+def followerinfo(sid: int, protocol: int = 0x10000, extra: bytes = b"") -> QuorumPacket:
+    return pkt(P.FOLLOWERINFO, 0, LearnerInfo(sid, protocol, 0).encode() + extra)
+
+
+def test_a_synced_learners_unknown_packet_type_is_logged_and_the_link_kept() -> None:
+    leader, _ = established_leader([])
+    leader.step(2, QuorumPacket(UNKNOWN_TYPE, 0, b"future", None), 0)
+    assert leader.learners[2].stage == LearnerStage.SYNCED and not leader.failed
+    leader.step(2, pkt(P.PING, 0, b""), 0)  # the link goes on as before
+
+
+@pytest.mark.parametrize("stage", [LearnerStage.INFO, LearnerStage.ACKEPOCH, LearnerStage.NEWLEADER_ACK])
+def test_an_unknown_packet_type_in_the_handshake_drops_the_learner(stage: LearnerStage) -> None:
+    ctx = context()
+    leader = Leader(ctx, 0)
+    if stage != LearnerStage.INFO:
+        leader.step(2, followerinfo(2), 0)
+        persist_all(ctx)
+    if stage == LearnerStage.NEWLEADER_ACK:
+        leader.step(2, pkt(P.ACKEPOCH, 0, b"\x00\x00\x00\x00"), 0)
+    assert leader.learners[2].stage == stage if stage != LearnerStage.INFO else 2 not in leader.learners
+    with pytest.raises(PeerProtocolError):
+        leader.step(2, QuorumPacket(UNKNOWN_TYPE, 0, None, None), 0)
+
+
+def test_a_newer_protocol_version_in_followerinfo_is_answered_with_3_8s() -> None:
+    ctx = context()
+    leader = Leader(ctx, 0)
+    leader.step(2, followerinfo(2, NEWER_PROTOCOL, extra=b"\x00" * 8), 0)
+    persist_all(ctx)
+    (leaderinfo,) = [e.packet for e in ctx.outbox.effects if isinstance(e, SendPacket)]
+    assert (leaderinfo.type, leaderinfo.zxid, leaderinfo.data) == (P.LEADERINFO, make_zxid(1, 0), PROTOCOL_3_8)
+    assert leader.learners[2].stage == LearnerStage.ACKEPOCH
+
+
+def following() -> tuple[Follower, ZabContext]:
+    ctx = context(2)
+    follower = Follower(ctx, 1, 0)
+    follower.connected_to(1, 0)
+    return follower, ctx
+
+
+def test_a_newer_protocol_version_in_leaderinfo_is_acked() -> None:
+    follower, ctx = following()
+    follower.step(1, pkt(P.LEADERINFO, make_zxid(1, 0), NEWER_PROTOCOL.to_bytes(4, "big")), b"", 0)
+    persist_all(ctx)
+    assert [t for _, t, _ in sent(ctx)] == [P.FOLLOWERINFO, P.ACKEPOCH] and not follower.failed
+
+
+def test_a_follower_skips_unknown_packet_types_in_sync_and_in_broadcast() -> None:
+    follower, ctx = following()
+    follower.step(1, pkt(P.LEADERINFO, make_zxid(1, 0), PROTOCOL_3_8), b"", 0)
+    persist_all(ctx)
+    follower.step(1, pkt(P.DIFF, 0), b"", 0)
+    follower.step(1, QuorumPacket(UNKNOWN_TYPE, 0, None, None), b"", 0)  # inside the sync
+    follower.step(1, pkt(P.NEWLEADER, make_zxid(1, 0), b""), b"", 0)
+    persist_all(ctx)
+    follower.step(1, pkt(P.UPTODATE, -1), b"", 0)
+    assert follower.phase == Phase.BROADCAST
+    follower.step(1, QuorumPacket(UNKNOWN_TYPE, make_zxid(1, 0), b"future", None), b"", 0)
+    assert not follower.failed
+    follower.step(1, pkt(P.PING, make_zxid(1, 0)), b"", 0)
+    assert sent(ctx)[-1][1] == P.PING  # still answering the leader
+
+
+def test_a_follower_fails_on_an_unknown_packet_before_its_sync_starts() -> None:
+    follower, ctx = following()
+    with pytest.raises(PeerProtocolError):
+        follower.step(1, QuorumPacket(UNKNOWN_TYPE, 0, None, None), b"", 0)  # instead of LEADERINFO
+    follower.step(1, pkt(P.LEADERINFO, make_zxid(1, 0), PROTOCOL_3_8), b"", 0)
+    persist_all(ctx)
+    with pytest.raises(PeerProtocolError):
+        follower.step(1, QuorumPacket(UNKNOWN_TYPE, 0, None, None), b"", 0)  # instead of DIFF/TRUNC/SNAP

@@ -8,6 +8,7 @@ from typing import Any
 from jute.codes import Err, OpCode
 from jute.codes import QuorumPacketType as P
 from jute.data import ACL, Id
+from jute.multi import encode_multi_request
 from jute.proto import (
     ConnectRequest,
     ConnectResponse,
@@ -18,7 +19,7 @@ from jute.proto import (
     SyncRequest,
 )
 from jute.quorum import QuorumPacket
-from jute.txn import CreateSessionTxn, TxnHeader
+from jute.txn import CreateSessionTxn, ErrorTxn, TxnHeader
 from pyzk.config import parse_config
 from pyzk.pipeline.clientsession import ClientSession
 from pyzk.pipeline.commit.follower import FollowerCommit, LearnerSessionTracker
@@ -34,7 +35,7 @@ from pyzk.quorum.streams import (
     encode_revalidate,
 )
 from pyzk.sessions import SessionTracker, generate_password
-from pyzk.storage.format import encode_txn_entry
+from pyzk.storage.format import decode_txn_entry, encode_txn_entry
 
 CONFIG = parse_config("tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=/tmp/unused\nclientPort=2181\n"
                       "server.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889\n"
@@ -425,3 +426,31 @@ def test_a_txn_proposed_before_a_request_was_forwarded_never_answers_it() -> Non
     applied = driver.db.apply_committed(late_zxid)
     commit.on_apply(Apply(late_zxid, applied.hdr, applied.txn, applied.result, 0))
     assert replies(frames) == [] and not new.closed
+
+
+def test_leader_refuses_an_ephemeral_of_another_servers_local_session() -> None:
+    """A Java follower forwards a local session's ephemeral create when upgrading is off (it
+    answers its client EPHEMERALONLOCALSESSION itself). Apache's leader checks an ephemeral
+    create with checkGlobalSession: a session it does not track is SESSIONEXPIRED, so no node
+    is left behind that no closeSession would ever delete. Other writes of that session pass
+    (checkSession exempts another server's local sessions)."""
+    driver = StandInDriver()
+    server = leader(driver)
+    server.local_sessions = SessionTracker(2000, 2, 1000)
+    commit = server.commit
+    local_of_server_3 = 0x0300000000000007
+    ephemeral = CreateRequest("/e", b"", [ACL(31, Id("world", "anyone"))], 1).encode()
+    multi = encode_multi_request([(OpCode.CREATE, CreateRequest.from_bytes(ephemeral))])
+    commit.on_learner_request(3, QuorumPacket(P.REQUEST, -1, encode_request(local_of_server_3, 1, OpCode.CREATE,
+                                                                            ephemeral), None))
+    commit.on_learner_request(3, QuorumPacket(P.REQUEST, -1, encode_request(local_of_server_3, 2, OpCode.MULTI,
+                                                                            multi), None))
+    commit.on_learner_request(3, QuorumPacket(P.REQUEST, -1, encode_request(local_of_server_3, 3, OpCode.CREATE,
+                                                                            _create("/p")), None))
+    assert "/e" not in server.tree.nodes and "/p" in server.tree.nodes
+    (create_hdr, create_txn, _), (multi_hdr, multi_txn, _) = (
+        decode_txn_entry(driver.db.entry(0x100000000 + n) or b"") for n in (1, 2))
+    assert (create_hdr.type, create_txn.err) == (OpCode.ERROR, Err.SESSIONEXPIRED)
+    assert multi_hdr.type == OpCode.MULTI
+    assert [(sub.type, ErrorTxn.from_bytes(sub.data).err) for sub in multi_txn.txns] == [
+        (OpCode.ERROR, Err.SESSIONEXPIRED)]
