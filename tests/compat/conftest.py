@@ -56,13 +56,6 @@ def target_size_from_env() -> int:
     return int(os.environ.get("PYZK_TARGET_SIZE", "1"))
 
 
-# Modules that start ensembles of their own whatever PYZK_TARGET_SIZE says (mixed kinds, quorum
-# TLS/SASL, observers) run once per matrix, in its size-3 compat run, not again at size 1.
-ENSEMBLE_SCENARIOS_ONLY_AT_SIZE_3 = pytest.mark.skipif(
-    int(os.environ.get("PYZK_TARGET_SIZE", "1")) < 3 and os.environ.get("PYZK_MATRIX_RUN") == "1",
-    reason="an ensemble scenario of its own: the matrix runs it in its size-3 compat run")
-
-
 def server_kinds_from_env() -> list[str]:
     """The server kinds (apache, pyzk) of PYZK_TARGETS, for tests that start each on its own."""
     return [kind for kind in target_kinds_from_env() if kind in TARGET_KINDS]

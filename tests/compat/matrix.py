@@ -126,7 +126,6 @@ def run_compat_suites(
             os.environ,
             PYZK_TARGETS=",".join(started_kinds),
             PYZK_TARGET_SIZE=str(size),
-            PYZK_MATRIX_RUN="1",
             PYZK_DIFF_PAIR=differential_pair(started_kinds),
         )
         env["PYTHONPATH"] = os.pathsep.join(

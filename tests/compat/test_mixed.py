@@ -25,7 +25,7 @@ from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import ConnectionLoss, OperationTimeoutError
 
 from pyzk.storage.format import LogFileReader, entry_zxid
-from tests.compat.conftest import ENSEMBLE_SCENARIOS_ONLY_AT_SIZE_3, target_kinds_from_env
+from tests.compat.conftest import target_kinds_from_env
 from tests.compat.rawclient import (
     OP_CLOSE_SESSION,
     OP_CREATE,
@@ -45,13 +45,10 @@ from tests.compat.targets import (
     start_mixed,
 )
 
-pytestmark = [
-    pytest.mark.skipif(
-        not {"apache", "pyzk"} <= set(target_kinds_from_env()),
-        reason="mixed ensembles need both apache and pyzk in PYZK_TARGETS",
-    ),
-    ENSEMBLE_SCENARIOS_ONLY_AT_SIZE_3,
-]
+pytestmark = pytest.mark.skipif(
+    not {"apache", "pyzk"} <= set(target_kinds_from_env()),
+    reason="mixed ensembles need both apache and pyzk in PYZK_TARGETS",
+)
 
 J, P = "apache", "pyzk"
 TICK_MS = 200

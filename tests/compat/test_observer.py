@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from kazoo.client import KazooClient
 
-from tests.compat.conftest import ENSEMBLE_SCENARIOS_ONLY_AT_SIZE_3, target_kinds_from_env
+from tests.compat.conftest import target_kinds_from_env
 from tests.compat.targets import (
     Ensemble,
     Server,
@@ -38,8 +38,6 @@ from tests.compat.test_mixed import (
     wait_for,
     walk,
 )
-
-pytestmark = ENSEMBLE_SCENARIOS_ONLY_AT_SIZE_3
 
 J, P = "apache", "pyzk"
 OBSERVER_ID = 4

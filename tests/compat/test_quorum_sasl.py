@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.compat.conftest import ENSEMBLE_SCENARIOS_ONLY_AT_SIZE_3
 from tests.compat.targets import Ensemble, Server, TargetStartError, start_target, sysprop_args
 from tests.compat.test_mixed import start_with_leader, wait_leader
 from tests.compat.test_quorum_tls import (
@@ -26,7 +25,7 @@ from tests.compat.test_quorum_tls import (
     write_and_agree,
 )
 
-pytestmark = [pytest.mark.compat, ENSEMBLE_SCENARIOS_ONLY_AT_SIZE_3]
+pytestmark = pytest.mark.compat
 
 J, P = "apache", "pyzk"
 NEEDS_PYZK = pytest.mark.skipif(P not in KINDS, reason="needs pyzk in PYZK_TARGETS")

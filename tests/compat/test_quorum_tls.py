@@ -32,7 +32,7 @@ import pytest
 
 from pyzk.quorum.messages import encode_initial_message
 from pyzk.server.quorum_tls import looks_like_tls
-from tests.compat.conftest import ENSEMBLE_SCENARIOS_ONLY_AT_SIZE_3, target_kinds_from_env
+from tests.compat.conftest import target_kinds_from_env
 from tests.compat.targets import (
     Ensemble,
     Server,
@@ -54,7 +54,7 @@ from tests.compat.test_mixed import (
 )
 from tests.compat.tls_certs import Authority, authority, quorum_tls_cfg
 
-pytestmark = [pytest.mark.compat, ENSEMBLE_SCENARIOS_ONLY_AT_SIZE_3]
+pytestmark = pytest.mark.compat
 
 J, P = "apache", "pyzk"
 KINDS = set(target_kinds_from_env())
