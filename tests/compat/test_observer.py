@@ -36,13 +36,13 @@ from tests.compat.test_mixed import (
     check_session_moves,
     client,
     wait_for,
-    walk,
+    walks_agree,
 )
 
 J, P = "apache", "pyzk"
 OBSERVER_ID = 4
-# Ids: the matrix puts a test whose id names one kind in that kind's column; the mixed
-# cases name none, so they count as comparisons (pyzk's column).
+# The matrix puts a case whose parameter is a target name ("apache", "pyzk") in that
+# target's column; the mixed cases' parameters are not, so they count as comparisons.
 CASES = {
     "apache": [J, J, J, J],
     "pyzk": [P, P, P, P],
@@ -83,27 +83,10 @@ def mntr(server: Server) -> dict[str, str]:
     return {pair[0]: pair[1] for pair in pairs if len(pair) == 2}
 
 
-def synced_view(ens: Ensemble, path: str) -> dict[int, dict[str, tuple]]:
-    views = {}
-    for server in ens.servers:
-        if not server.running:
-            continue
-        zk = client(server.address)
-        try:
-            zk.sync(path)
-            views[server.server_id] = walk(zk, path)
-        finally:
-            zk.stop()
-            zk.close()
-    return views
-
-
 def assert_same_tree(ens: Ensemble, path: str, expected_children: int) -> None:
-    views = synced_view(ens, path)
-    first = next(iter(views.values()))
-    assert len(first) == expected_children + 1, sorted(first)
-    for sid, view in views.items():
-        assert view == first, f"member {sid} differs: {sorted(set(view.items()) ^ set(first.items()))[:4]}"
+    """Every member (all running) serves the same tree under `path`, after sync."""
+    tree = walks_agree(ens, path)
+    assert len(tree) == expected_children + 1, sorted(tree)
 
 
 def write_through(server: Server, path: str, count: int) -> None:

@@ -92,10 +92,11 @@ def test_pyzk_ensemble_with_quorum_sasl(tmp_path: Path) -> None:
 
 
 @NEEDS_BOTH
-@pytest.mark.parametrize(("kinds", "leader_kind", "tls"), [([J, P, P], P, True), ([P, J, J], J, False)],
+# One tuple per case: a bare kind name would put the mixed case in that kind's matrix column.
+@pytest.mark.parametrize("case", [([J, P, P], P, True), ([P, J, J], J, False)],
                          ids=["pyzk-leads-java-with-tls", "java-leads-pyzk"])
-def test_mixed_ensemble_with_quorum_sasl(certs: Certs, kinds: list[str], leader_kind: str, tls: bool,
-                                         tmp_path: Path) -> None:
+def test_mixed_ensemble_with_quorum_sasl(certs: Certs, case: tuple[list[str], str, bool], tmp_path: Path) -> None:
+    kinds, leader_kind, tls = case
     good = jaas(tmp_path / "jaas.conf")
     cfg = {**certs.cfg(), **SASL_CFG} if tls else SASL_CFG
     ens = start_with_leader(kinds, lambda s: s.kind == leader_kind, f"no {leader_kind} server", tmp_path,
