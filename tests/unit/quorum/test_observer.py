@@ -8,7 +8,7 @@ import pytest
 from jute.codes import OpCode, ServerState
 from jute.codes import QuorumPacketType as P
 from jute.data import ACL, Id
-from jute.quorum import LearnerInfo, QuorumPacket
+from jute.quorum import LearnerInfo
 from jute.txn import CreateTxn, TxnHeader
 from pyzk.quorum.database import ZabDatabase
 from pyzk.quorum.effects import Apply, Established, Outbox, Persist, SendPacket
@@ -19,6 +19,7 @@ from pyzk.quorum.verifier import QuorumConfigs, QuorumMaj
 from pyzk.quorum.zab import OBSERVER_ACCEPTS, Leader, Observer, Phase, Probe, ZabConfig, ZabContext
 from pyzk.quorum.zxid import make_zxid
 from pyzk.storage.format import encode_txn_entry
+from tests.unit.quorum.test_zab import persist_all, pkt, sent
 
 OPEN_ACL = [ACL(31, Id("world", "anyone"))]
 # Voters 1-3, observer 4.
@@ -32,19 +33,6 @@ def entry(zxid: int, path: str = "/o") -> bytes:
 
 def context(my_id: int) -> ZabContext:
     return ZabContext(my_id, CONFIG, ZabDatabase(), 0, 0, ZabConfig(), Outbox(), Probe())
-
-
-def pkt(type_: P, zxid: int, data: bytes | None = None) -> QuorumPacket:
-    return QuorumPacket(int(type_), zxid, data, None)
-
-
-def sent(ctx: ZabContext) -> list[tuple[int, P, int]]:
-    return [(e.to, P(e.packet.type), e.packet.zxid) for e in ctx.outbox.effects if isinstance(e, SendPacket)]
-
-
-def persist_all(ctx: ZabContext) -> None:
-    for pid in sorted(ctx.on_persisted):
-        ctx.on_persisted.pop(pid)()
 
 
 def info(sid: int) -> bytes:
