@@ -69,4 +69,8 @@ def build_role(config: ServerConfig, peer: Peer, driver: Any, *, now_ms: Callabl
         return values
 
     server.quorum_monitor = quorum_monitor
+    is_leader = isinstance(role, Leader)
+    leader_id = ctx.my_id if is_leader else role.leader_sid
+    server.quorum_view = lambda: {"my_id": ctx.my_id, "leader_id": leader_id, "is_leader": is_leader,
+                                  "active": ctx.configs.active}
     return server, commit

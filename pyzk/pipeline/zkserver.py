@@ -156,6 +156,9 @@ class ZooKeeperServer:
         self.quorum_monitor: Callable[[], dict[str, Any]] | None = None
         # An ensemble member's active config text (the reconfig reply); None in standalone.
         self.quorum_config_text: Callable[[], bytes] | None = None
+        # An ensemble role's view for the ops surface (fourletter conf, AdminServer leader,
+        # voting_view): my_id, leader_id, is_leader, the active QuorumMaj; None in standalone.
+        self.quorum_view: Callable[[], dict[str, Any]] | None = None
         self.next_zxid = tree.last_processed_zxid + 1
         self.connections: dict[int, ClientSession] = {}  # session id -> current connection
         self.all_connections: set[ClientSession] = set()

@@ -62,7 +62,7 @@ def jackson_json(value: Any, depth: int = 0) -> str:
 class AdminContext:
     """What the commands read besides the ZooKeeperServer."""
 
-    initial_configuration: str = ""
+    initial_configuration: str | None = ""
 
 
 CommandRun = Callable[["ZooKeeperServer", dict[str, str], AdminContext], dict[str, Any]]
@@ -151,12 +151,54 @@ def _set_trace_mask(server: ZooKeeperServer, kwargs: dict[str, str], _: AdminCon
 
 
 def _dump(server: ZooKeeperServer) -> dict[str, Any]:
+    # A learner's session tracker expires nothing itself (the leader does): Apache's
+    # LearnerSessionTracker reports an empty expiry map.
+    learner = server.mode in ("follower", "observer")
     return {
-        "expiry_time_to_session_ids": {str(deadline): [s & _U64 for s in sids]
-                                       for deadline, sids in server.sessions.buckets().items()},
+        "expiry_time_to_session_ids": {} if learner else {
+            str(deadline): [s & _U64 for s in sids] for deadline, sids in server.sessions.buckets().items()},
         "session_id_to_ephemeral_paths": {str(sid & _U64): list(paths)
                                           for sid, paths in server.tree.ephemerals.items()},
     }
+
+
+def _leader(server: ZooKeeperServer) -> dict[str, Any]:
+    """LeaderCommand: an ensemble member's view of its leader; standalone has none."""
+    view = server.quorum_view() if server.quorum_view is not None else None
+    if view is None:
+        return {"error": "server is not initialized"}
+    active = view["active"]
+    leader = fl.member(active, view["leader_id"])
+    return {"is_leader": view["is_leader"], "leader_id": view["leader_id"],
+            "leader_ip": leader.host if leader is not None else ""}
+
+
+def _voting_view(server: ZooKeeperServer) -> dict[str, Any]:
+    """VotingViewCommand: the active config's voters; a member's own client address is the
+    one it listens on, another's only when its server line names one."""
+    view = server.quorum_view() if server.quorum_view is not None else None
+    if view is None:
+        return {"current_config": {}}
+    config = server.config
+    out: dict[str, Any] = {}
+    for sid in view["active"].voters:
+        member = fl.member(view["active"], sid)
+        if member is None:
+            continue
+        client = "" if member.client_port is None else f"{member.client_host}:{member.client_port}"
+        if sid == view["my_id"] and config.client_port:
+            client = f"{config.client_port_address or '0.0.0.0'}:{config.client_port}"
+        out[str(sid)] = {"server_addresses": [f"{member.host}:{member.quorum_port}"],
+                         "election_addresses": [f"{member.host}:{member.election_port}"],
+                         "client_address": client, "learner_type": member.role}
+    return {"current_config": out}
+
+
+def _observers(server: ZooKeeperServer) -> dict[str, Any]:
+    """ObserverCommand: the synced observers count (the leader's and an observer master's);
+    the per-observer handler list is not kept by pyzk (an empty list)."""
+    values = server.quorum_monitor() if server.quorum_monitor is not None else {}
+    return {"synced_observers": values.get("synced_observers", 0), "observers": []}
 
 
 def _system_properties(server: ZooKeeperServer) -> dict[str, Any]:
@@ -192,7 +234,7 @@ COMMANDS: tuple[Command, ...] = (
     Command(("initial_configuration", "icfg"),
             lambda z, k, c: {"initial_configuration": c.initial_configuration}),
     Command(("is_read_only", "isro"), lambda z, k, c: {"read_only": z.mode == "read-only"}),
-    Command(("leader", "lead"), lambda z, k, c: {"error": "server is not initialized"}),
+    Command(("leader", "lead"), lambda z, k, c: _leader(z)),
     Command(("monitor", "mntr"), lambda z, k, c: dict(fl.monitor_values(z)), False),
     Command(("observer_connection_stat_reset", "orst"), lambda z, k, c: {}),
     Command(("ruok",), lambda z, k, c: {}),
@@ -200,9 +242,9 @@ COMMANDS: tuple[Command, ...] = (
     Command(("server_stats", "srvr"), lambda z, k, c: _server_stats(z)),
     Command(("stats", "stat"), lambda z, k, c: {**_server_stats(z), **_connections(z, brief=True)}),
     Command(("stat_reset", "srst"), _stat_reset),
-    Command(("observers", "obsr"), lambda z, k, c: {"synced_observers": 0, "observers": []}),
+    Command(("observers", "obsr"), lambda z, k, c: _observers(z)),
     Command(("system_properties", "sysp"), lambda z, k, c: _system_properties(z), False),
-    Command(("voting_view",), lambda z, k, c: {"current_config": {}}),
+    Command(("voting_view",), lambda z, k, c: _voting_view(z)),
     Command(("watches", "wchc"),
             lambda z, k, c: {"session_id_to_watched_paths": {str(s): p for s, p in fl.watches_by_session(z).items()}}),
     Command(("watches_by_path", "wchp"), lambda z, k, c: {"path_to_session_ids": fl.watches_by_path(z)}),
@@ -318,7 +360,10 @@ def admin_handler(server: ZooKeeperServer, context: AdminContext) -> HttpHandler
     return handle
 
 
-def _read_initial_configuration(server: ZooKeeperServer) -> str:
+def _read_initial_configuration(server: ZooKeeperServer) -> str | None:
+    """ZooKeeperServerMain's zoo.cfg text; an ensemble member has none (null), as Apache's."""
+    if not server.config.standalone:
+        return None
     path = server.config.config_path
     if path is None:
         return ""

@@ -22,11 +22,14 @@ from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
 
+from pyzk.config.errors import ConfigError
+from pyzk.config.servers import QuorumServer, parse_server
 from pyzk.version import FULL_VERSION
 
 if TYPE_CHECKING:
     from pyzk.pipeline.clientsession import ClientSession
     from pyzk.pipeline.zkserver import ZooKeeperServer
+    from pyzk.quorum.verifier import QuorumMaj
 
 FOUR_LETTER_WORDS = frozenset(
     w.encode()
@@ -93,7 +96,17 @@ def _srvr_body(server: ZooKeeperServer) -> str:
         + f"Zxid: 0x{server.tree.last_processed_zxid:x}\n"
         + f"Mode: {server.mode}\n"
         + f"Node count: {server.tree.node_count}\n"
+        + _proposal_sizes_line(server)
     )
+
+
+def _proposal_sizes_line(server: ZooKeeperServer) -> str:
+    """The leader's "Proposal sizes last/min/max" line (srvr and stat)."""
+    if server.mode != "leader" or server.quorum_monitor is None:
+        return ""
+    values = server.quorum_monitor()
+    return (f"Proposal sizes last/min/max: {values['last_proposal_size']}/"
+            f"{values['min_proposal_size']}/{values['max_proposal_size']}\n")
 
 
 def _srvr(server: ZooKeeperServer) -> str:
@@ -185,7 +198,35 @@ def _conf(server: ZooKeeperServer) -> str:
         f"clientPortListenBacklog={v['client_port_listen_backlog']}",
         f"serverId={v['server_id']}",
     ]
+    view = server.quorum_view() if server.quorum_view is not None else None
+    if view is not None:
+        # QuorumPeerConfig's part of ZooKeeperServerConf (an ensemble member): its own
+        # ports, its learner type's ordinal and the active membership (QuorumVerifier.toString).
+        active = view["active"]
+        me = member(active, view["my_id"])
+        lines += [
+            f"initLimit={c.init_limit_ticks}",
+            f"syncLimit={c.sync_limit_ticks}",
+            f"electionAlg={c.election_alg}",
+            f"electionPort={me.election_port if me else -1}",
+            f"quorumPort={me.quorum_port if me else -1}",
+            f"peerType={1 if view['my_id'] in active.observers else 0}",
+            "membership: ",
+            active.config_text(),
+        ]
     return "\n".join(lines) + "\n"
+
+
+def member(active: QuorumMaj, sid: int) -> QuorumServer | None:
+    """Member `sid` of an active config, parsed back from its `server.N` text (None when
+    it is not a member)."""
+    text = {**active.voters, **active.observers}.get(sid)
+    if text is None:
+        return None
+    try:
+        return parse_server(sid, text, True, "active config", 0, f"server.{sid}")
+    except ConfigError:
+        return None
 
 
 def _dirs(server: ZooKeeperServer) -> str:

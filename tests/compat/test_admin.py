@@ -14,7 +14,7 @@ import json
 import re
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -111,10 +111,17 @@ def collect(kind: str, workdir: Path) -> dict[str, Any]:
 def replies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[str, Any]]]:
     if not set(TARGET_KINDS) <= set(target_kinds_from_env()):
         pytest.skip("the AdminServer comparison needs both targets")
+    yield collect_with_admin_server(collect, tmp_path_factory, "admin")
+
+
+def collect_with_admin_server(collect: Callable[[str, Path], Any], tmp_path_factory: pytest.TempPathFactory,
+                              prefix: str) -> dict[str, Any]:
+    """`collect(kind, workdir)` for each kind, with Apache's AdminServer able to start (Debian
+    ships the servlet API apart from ZooKeeper's jars)."""
     saved = targets.APACHE_CLASSPATH
     targets.APACHE_CLASSPATH = saved + ":" + SERVLET_API_JAR
     try:
-        yield {kind: collect(kind, tmp_path_factory.mktemp(f"admin-{kind}")) for kind in TARGET_KINDS}
+        return {kind: collect(kind, tmp_path_factory.mktemp(f"{prefix}-{kind}")) for kind in TARGET_KINDS}
     finally:
         targets.APACHE_CLASSPATH = saved
 

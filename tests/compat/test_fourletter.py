@@ -120,10 +120,12 @@ def _mntr(text: str) -> list[tuple[str, str]]:
     return [(key, value) for key, value in pairs]  # type: ignore[misc]
 
 
-def _kind(value: str) -> str:
+def value_kind(value: str) -> str:
+    """mntr compares value kinds, not values: integer, decimal (Java's double, maybe with an
+    exponent) or text."""
     if re.fullmatch(r"-?\d+", value):
         return "int"
-    if re.fullmatch(r"-?\d+\.\d+", value):
+    if re.fullmatch(r"-?\d+\.\d+(E-?\d+)?", value):
         return "decimal"
     return "text"
 
@@ -135,8 +137,8 @@ def test_mntr_keys_order_and_kinds_match_apache(outputs: dict[str, dict[str, str
     pyzk_keys = [k for k, _ in pyzk]
     assert set(pyzk_keys) <= set(apache_keys), set(pyzk_keys) - set(apache_keys)
     assert pyzk_keys == [k for k in apache_keys if k in set(pyzk_keys)]
-    apache_kinds = {k: _kind(v) for k, v in apache}
-    assert {k: _kind(v) for k, v in pyzk} == {k: apache_kinds[k] for k in pyzk_keys}
+    apache_kinds = {k: value_kind(v) for k, v in apache}
+    assert {k: value_kind(v) for k, v in pyzk} == {k: apache_kinds[k] for k in pyzk_keys}
     # The first-generation keys monitoring tools rely on (PROTOCOL.md 7.3), standalone.
     for key in ("zk_version", "zk_avg_latency", "zk_max_latency", "zk_min_latency",
                 "zk_packets_received", "zk_packets_sent", "zk_num_alive_connections",

@@ -250,3 +250,51 @@ def test_prometheus_gauges_parse(server: ZooKeeperServer) -> None:
                  "outstanding_requests", "global_sessions", "ephemerals_count", "approximate_data_size"):
         assert families[name].type == "gauge"
     assert families["znode_count"].samples[0].value == 5.0
+
+
+# ---- an ensemble member's view: conf's membership block, AdminServer leader / voting_view --
+
+def _as_member(server: ZooKeeperServer, my_id: int, leader_id: int) -> None:
+    from pyzk.quorum.verifier import QuorumMaj
+
+    active = QuorumMaj(
+        {1: "127.0.0.1:2888:3888:participant;0.0.0.0:2181", 2: "[::1]:2889:3889:participant"},
+        {3: "127.0.0.1:2890:3890:observer;127.0.0.1:2183"}, version=0x100000000)
+    server.quorum_view = lambda: {"my_id": my_id, "leader_id": leader_id,
+                                  "is_leader": my_id == leader_id, "active": active}
+
+
+def test_member_parses_the_active_configs_server_lines(server: ZooKeeperServer) -> None:
+    _as_member(server, 1, 2)
+    active = server.quorum_view()["active"]
+    two, three = fourletter.member(active, 2), fourletter.member(active, 3)
+    assert (two.host, two.quorum_port, two.election_port, two.role, two.client_port) == (
+        "::1", 2889, 3889, "participant", None)
+    assert (three.role, three.client_host, three.client_port) == ("observer", "127.0.0.1", 2183)
+    assert fourletter.member(active, 9) is None
+
+
+def test_conf_of_a_member_ends_with_the_membership_block(server: ZooKeeperServer) -> None:
+    _as_member(server, 3, 1)
+    lines = run_four_letter_word(server, "conf", b"").splitlines()
+    at = lines.index("membership: ")
+    assert lines[at - 3:at] == ["electionPort=3890", "quorumPort=2890", "peerType=1"]
+    assert lines[at + 1:] == ["server.1=127.0.0.1:2888:3888:participant;0.0.0.0:2181",
+                              "server.2=[::1]:2889:3889:participant",
+                              "server.3=127.0.0.1:2890:3890:observer;127.0.0.1:2183", "version=100000000"]
+
+
+def test_admin_leader_and_voting_view_of_a_member(server: ZooKeeperServer) -> None:
+    def run(name: str) -> dict:
+        out = admin.run_command(server, name, {}, admin.AdminContext())
+        return {k: v for k, v in out.items() if k not in ("command", "error")} | (
+            {"error": out["error"]} if out.get("error") else {})
+
+    assert run("leader")["error"] == "server is not initialized"
+    _as_member(server, 2, 1)
+    assert run("leader") == {"is_leader": False, "leader_id": 1, "leader_ip": "127.0.0.1"}
+    view = run("voting_view")["current_config"]
+    assert sorted(view) == ["1", "2"]  # voters only
+    assert view["1"] == {"server_addresses": ["127.0.0.1:2888"], "election_addresses": ["127.0.0.1:3888"],
+                         "client_address": "0.0.0.0:2181", "learner_type": "participant"}
+    assert view["2"]["client_address"] == "0.0.0.0:2181"  # my own: the port I listen on
