@@ -1,4 +1,4 @@
-"""ACLs and authentication: providers (ip, digest, sasl), the registry built from system
+"""ACLs and authentication: providers (ip, digest, sasl, x509), the registry built from system
 properties, and the ACL rules (fixup, permission check, digest masking)."""
 
 from pyzk.acl.checks import InvalidACL, check_acl, fixup_acl, mask_digest_acl
@@ -8,6 +8,7 @@ from pyzk.acl.providers import (
     IPAuthenticationProvider,
     SASLAuthenticationProvider,
     UnsupportedDigestAlgorithm,
+    X509AuthenticationProvider,
     digest_id,
     java_host_address,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "InvalidACL",
     "SASLAuthenticationProvider",
     "UnsupportedDigestAlgorithm",
+    "X509AuthenticationProvider",
     "check_acl",
     "digest_id",
     "fixup_acl",

@@ -1,4 +1,4 @@
-"""Authentication providers: ip, digest and sasl (ZooKeeper's server/auth/*Provider.java).
+"""Authentication providers: ip, digest, sasl and x509 (ZooKeeper's server/auth/*Provider.java).
 
 Rule 1: each provider answers exactly what its Java class answers for `isValid`,
 `matches`, `isAuthenticated`, `handleAuthentication` and `getUserName`, including Java's
@@ -17,6 +17,7 @@ import re
 from typing import Protocol
 
 from jute.data import Id
+from pyzk.acl.x500 import DerError, certificate_subject_name, is_valid_x500_name
 
 
 class AuthProvider(Protocol):
@@ -223,6 +224,57 @@ class SASLAuthenticationProvider:
     def authenticate(self, auth_bytes: bytes, client_ip: str) -> list[Id] | None:
         # SASLAuthenticationProvider.handleAuthentication always answers AUTHFAILED.
         return None
+
+    def user_name(self, id: str) -> str:
+        return id
+
+
+class X509AuthenticationProvider:
+    """Scheme `x509`: ids are the subject DN of a TLS client's certificate as Java's
+    X500Principal.getName() prints it (pyzk.acl.x500); matching is equality, and a client
+    whose id is zookeeper.X509AuthenticationProvider.superUser matches every x509 ACL.
+
+    The id is added when the TLS handshake of the secure client port completes
+    (pyzk.server.tls.authenticate_tls_client, NettyServerCnxnFactory's CertificateVerifier),
+    and again by an auth packet with this scheme on that connection; without a certificate
+    the answer is AUTHFAILED. Java's provider checks the chain against the trust store of
+    zookeeper.ssl.trustStore.*, the one the handshake already checked it against; without a
+    trust store every certificate fails ("No trust manager available")."""
+
+    scheme = "x509"
+
+    def __init__(self, super_user: str | None = None, trust_store_configured: bool = True) -> None:
+        self.super_user = super_user
+        self.trust_store_configured = trust_store_configured
+
+    def is_valid(self, id: str) -> bool:
+        return is_valid_x500_name(id)
+
+    def matches(self, client_id: str, acl_id: str) -> bool:
+        if self.super_user is not None and client_id == self.super_user:
+            return True
+        return client_id == acl_id
+
+    def is_authenticated(self) -> bool:
+        return True
+
+    def authenticate(self, auth_bytes: bytes | None, client_ip: str) -> list[Id] | None:
+        # No certificate chain known: handleAuthentication answers AUTHFAILED.
+        return None
+
+    def authenticate_certificate(self, certificate_der: bytes | None) -> list[Id] | None:
+        """The ids for a connection whose verified client certificate is `certificate_der`
+        (None: no certificate), or None for AUTHFAILED. `super:<dn>` comes first for the
+        superUser, as handleAuthentication adds it."""
+        if not certificate_der or not self.trust_store_configured:
+            return None
+        try:
+            client_id = certificate_subject_name(certificate_der)
+        except DerError:
+            return None
+        ids = [Id("super", client_id)] if client_id == self.super_user else []
+        ids.append(Id(self.scheme, client_id))
+        return ids
 
     def user_name(self, id: str) -> str:
         return id

@@ -43,12 +43,13 @@ from pyzk.config.keys import (
     _PASSTHROUGH_KEYS_KNOWN,
     _PASSTHROUGH_PREFIXES_IMPLEMENTED,
     _SECURITY_DIRECT_KEYS_REFUSED,
-    _SSL_AUTH_PROVIDER_PROPERTIES,
     _TYPO_CANDIDATES,
     FOUR_LETTER_WORDS,
     METRICS_PROVIDER_DEFAULT,
     METRICS_PROVIDER_PROMETHEUS,
     QUORUM_SSL_KEYS,
+    SSL_AUTH_PROVIDER_PROPERTY,
+    SSL_QUORUM_AUTH_PROVIDER_PROPERTY,
     X509_PROVIDER_CLASS,
     _is_quorum_key,
 )
@@ -400,6 +401,7 @@ def parse_config(
         if reader.boolean(key, False):
             raise reader.error(key, f"{feature} is not implemented by pyzk; refusing to start"
                                     f" rather than run without it (set {key}=false or remove it)")
+    _configure_ssl_auth(sysprops, secure_client_port is not None)
     enforce_auth_schemes, sasl_auth_required = _enforce_auth(sysprops)
 
     if snap_retain_count < 3:
@@ -638,8 +640,9 @@ def _quorum_tls(reader: _Reader, sysprops: _SystemProperties, ssl_quorum: bool, 
 
 def _available_auth_schemes(sysprops: _SystemProperties) -> set[str]:
     """ProviderRegistry's schemes as pyzk builds them (pyzk.acl.registry): ip, digest unless
-    disabled, and each zookeeper.authProvider.N class pyzk implements. Also refuses the x509
-    provider, which pyzk does not implement."""
+    disabled, and each zookeeper.authProvider.N class pyzk implements (x509 included).
+    ssl.quorum.authProvider is refused (Apache 3.8 reads it nowhere; pyzk implements no quorum
+    TLS authentication provider)."""
     from pyzk.acl.registry import (
         AUTH_PROVIDER_PROPERTY_PREFIX,
         DIGEST_ENABLED_PROPERTY,
@@ -653,18 +656,38 @@ def _available_auth_schemes(sysprops: _SystemProperties) -> set[str]:
         if not name.startswith(AUTH_PROVIDER_PROPERTY_PREFIX):
             continue
         class_name = java_trim(value)
-        if class_name == X509_PROVIDER_CLASS:
-            raise sysprops.error(name, "the x509 authentication provider (TLS client"
-                                       " certificates as ids) is not implemented by pyzk;"
-                                       " refusing to start rather than run without it")
         scheme = KNOWN_PROVIDER_SCHEMES.get(class_name)
         if scheme is not None:
             schemes.add(scheme)
-    for name in _SSL_AUTH_PROVIDER_PROPERTIES:
-        if name in sysprops.values:
-            raise sysprops.error(name, "a TLS authentication provider is not implemented by"
-                                       " pyzk; refusing to start rather than run without it")
+    if SSL_QUORUM_AUTH_PROVIDER_PROPERTY in sysprops.values:
+        raise sysprops.error(SSL_QUORUM_AUTH_PROVIDER_PROPERTY,
+                             "a TLS authentication provider is not implemented by pyzk for the"
+                             " quorum ports; refusing to start rather than run without it")
     return schemes
+
+
+def _configure_ssl_auth(sysprops: _SystemProperties, secure_client_port: bool) -> None:
+    """QuorumPeerConfig.configureSSLAuth, run when secureClientPort is set: the scheme that
+    authenticates TLS clients by their certificate is ssl.authProvider, x509 by default, and
+    zookeeper.authProvider.x509 is set to the x509 provider unless it is set already. Another
+    scheme needs its own zookeeper.authProvider.<scheme> (Apache refuses to start without
+    one); such a custom provider class cannot be loaded by pyzk, which refuses to start."""
+    from pyzk.acl.registry import AUTH_PROVIDER_PROPERTY_PREFIX
+
+    if not secure_client_port:
+        return  # Apache reads ssl.authProvider only for the secure client port
+    scheme = sysprops.values.get(SSL_AUTH_PROVIDER_PROPERTY, "x509")
+    provider_property = AUTH_PROVIDER_PROPERTY_PREFIX + scheme
+    if scheme == "x509":
+        sysprops.values.setdefault(provider_property, X509_PROVIDER_CLASS)
+        return
+    if provider_property not in sysprops.values:
+        raise sysprops.error(SSL_AUTH_PROVIDER_PROPERTY, "No auth provider configured for the SSL"
+                                                         f" authentication scheme '{scheme}'.")
+    raise sysprops.error(SSL_AUTH_PROVIDER_PROPERTY,
+                         f"a TLS authentication provider other than x509 ({provider_property}="
+                         f"{sysprops.values[provider_property]}) is not implemented by pyzk;"
+                         " refusing to start rather than run without it")
 
 
 def _enforce_auth(sysprops: _SystemProperties) -> tuple[tuple[str, ...], bool]:

@@ -57,7 +57,7 @@ _PASSTHROUGH_KEYS_IMPLEMENTED = frozenset({
     "emulate353TTLNodes", "enforceQuota", "DigestAuthenticationProvider.superDigest",
     "snapshot.compression.method", "snapshot.trust.empty", "db.autocreate",
     "datadir.autocreate", "serverCnxnFactory", "enforce.auth.enabled", "enforce.auth.schemes",
-    "sessionRequireClientSASLAuth", "allowSaslFailedClients",
+    "sessionRequireClientSASLAuth", "allowSaslFailedClients", "X509AuthenticationProvider.superUser",
 })
 _PASSTHROUGH_PREFIXES_IMPLEMENTED = ("authProvider.", "ssl.")
 
@@ -90,7 +90,7 @@ _PASSTHROUGH_KEYS_KNOWN = frozenset({
     "netty.server.outboundBuffer.maxSize", "netty.server.earlyDropSecure",
     "netty.advancedFlowControl.enabled", "kerberos.removeHostFromPrincipal",
     "kerberos.removeRealmFromPrincipal", "kerberos.canonicalizeHostNames",
-    "X509AuthenticationProvider.superUser", "superUser", "clientPortUnification",
+    "superUser", "clientPortUnification",
     "quorumCnxnTimeoutMs", "electionPortBindRetry", "tcpKeepAlive", "clientTcpKeepAlive",
     "jute.maxbuffer", "maxResponseCacheSize",
     "maxGetChildrenResponseCacheSize", "syncLimit", "ttlNodeMaxTtl", "follower.nodelay",
@@ -107,7 +107,8 @@ _SECURITY_DIRECT_KEYS_REFUSED = {
     "sslQuorumReloadCertFiles": "reloading the quorum TLS key and trust stores when their files change",
 }
 X509_PROVIDER_CLASS = "org.apache.zookeeper.server.auth.X509AuthenticationProvider"
-_SSL_AUTH_PROVIDER_PROPERTIES = ("zookeeper.ssl.authProvider", "zookeeper.ssl.quorum.authProvider")
+SSL_AUTH_PROVIDER_PROPERTY = "zookeeper.ssl.authProvider"
+SSL_QUORUM_AUTH_PROVIDER_PROPERTY = "zookeeper.ssl.quorum.authProvider"
 
 _TYPO_CANDIDATES = sorted(
     _DIRECT_KEYS | _PASSTHROUGH_KEYS_IMPLEMENTED | _PASSTHROUGH_KEYS_KNOWN

@@ -65,6 +65,7 @@ class ClientSession:
         self.timeout_ms = 0
         self.old_client = False
         self.auth_info = AuthInfo(Id("ip", remote_ip))
+        self.client_certificate: bytes | None = None  # a TLS client's verified certificate (DER)
         self.pending: deque[PendingRequest] = deque()
         self.closed = False
         self.established = False

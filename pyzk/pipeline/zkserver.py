@@ -799,7 +799,7 @@ class ZooKeeperServer:
             conn.close()
             return
         # A null auth buffer reaches the provider as None (digest fails on it, ip ignores it).
-        ids = self.registry.authenticate(packet.scheme, packet.auth, conn.remote_ip)
+        ids = self.registry.authenticate(packet.scheme, packet.auth, conn.remote_ip, conn.client_certificate)
         if ids:
             logger.info("Session 0x%x: auth success for scheme %s and address /%s:%d",
                         conn.session_id, packet.scheme, conn.remote_ip, conn.remote_port)

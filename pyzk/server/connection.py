@@ -32,6 +32,7 @@ from jute.framing import FrameSplitter, FrameTooLarge
 from jute.primitives import JuteError
 from pyzk.pipeline.clientsession import ClientSession
 from pyzk.server.fourletter import FOUR_LETTER_WORDS, run_four_letter_word
+from pyzk.server.tls import authenticate_tls_client
 
 if TYPE_CHECKING:
     from pyzk.pipeline.zkserver import ZooKeeperServer
@@ -107,6 +108,10 @@ class ClientConnection(asyncio.Protocol):
             "zookeeper.nio.sessionlessCnxnTimeout", SESSIONLESS_TIMEOUT_MS_DEFAULT))
         self.sessionless_timer = loop.call_later(timeout_ms / 1000.0, self._sessionless_expired)
         self.server.all_connections.add(self.session)
+        # The secure client port: the client certificate's ids, or close (server/tls.py).
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None and not authenticate_tls_client(self.server.registry, self.session, ssl_object):
+            self._close()
 
     def _sessionless_expired(self) -> None:
         if not self.connect_seen:

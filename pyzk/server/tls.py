@@ -7,15 +7,28 @@ Rule 2: ssl.clientAuth is "need" by default: a client without a certificate sign
         trust store is refused during the handshake; "want" asks, "none" does not.
 Rule 3: private key material is only ever written to a 0600 file in a private temporary
         directory, removed as soon as the context has loaded it (ssl needs file paths).
+Rule 4: once a client's handshake completes, authenticate_tls_client does what Netty's
+        CertificateVerifier does: with clientAuth need or want, a client that presented a
+        certificate gets the ids of the ssl.authProvider scheme's provider (x509: its subject
+        DN), or is closed if there is no such provider or it refuses; a client without one
+        (want) is served with its ip id only.
 """
 
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import ssl
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyzk.acl import AuthRegistry
+    from pyzk.pipeline.clientsession import ClientSession
+
+logger = logging.getLogger(__name__)
 
 
 class TlsConfigError(ValueError):
@@ -131,3 +144,28 @@ def server_ssl_context(settings: dict[str, str]) -> ssl.SSLContext:
     client_auth = settings.get("ssl.clientAuth", "need").strip().lower()
     context.verify_mode = {"none": ssl.CERT_NONE, "want": ssl.CERT_OPTIONAL}.get(client_auth, ssl.CERT_REQUIRED)
     return context
+
+
+def authenticate_tls_client(registry: AuthRegistry, session: ClientSession,
+                            ssl_object: ssl.SSLObject) -> bool:
+    """Rule 4: False when the connection must be closed."""
+    verify_mode = ssl_object.context.verify_mode
+    if verify_mode == ssl.CERT_NONE:
+        return True  # clientAuth=none: no certificate asked for, none checked
+    certificate = ssl_object.getpeercert(binary_form=True)
+    if not certificate:
+        # want: the certificate was optional (with need the handshake has failed already)
+        return verify_mode != ssl.CERT_REQUIRED
+    ids = registry.tls_client_ids(certificate)
+    if ids is None:
+        if registry.provider(registry.tls_auth_scheme) is None:
+            logger.error("X509 Auth provider not found: %s", registry.tls_auth_scheme)
+        else:
+            logger.error("Authentication failed for the TLS client /%s:%d",
+                         session.remote_ip, session.remote_port)
+        return False
+    session.client_certificate = certificate
+    for auth_id in ids:
+        session.auth_info.add(auth_id)
+    logger.info("Authenticated Id '%s' for Scheme '%s'", ids[-1].id, ids[-1].scheme)
+    return True

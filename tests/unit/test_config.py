@@ -666,18 +666,42 @@ def test_security_keys_at_their_off_value_still_start(line: str) -> None:
     assert config.enforce_auth_schemes == () and not config.sasl_auth_required
 
 
-def test_x509_provider_stops_start_up() -> None:
-    message = error_of(BASE + "authProvider.x509=org.apache.zookeeper.server.auth."
-                              "X509AuthenticationProvider\n")
-    assert message.startswith("zoo.cfg:4: authProvider.x509: the x509 authentication provider")
-    message = error_of(BASE, system_properties={
+def test_x509_provider_starts() -> None:
+    config = parse_config(BASE + "authProvider.x509=org.apache.zookeeper.server.auth."
+                                 "X509AuthenticationProvider\nX509AuthenticationProvider.superUser=CN=a\n")
+    assert config.system_properties["zookeeper.X509AuthenticationProvider.superUser"] == "CN=a"
+    assert "X509AuthenticationProvider.superUser" not in config.unknown_keys
+    config = parse_config(BASE + "enforce.auth.enabled=true\nenforce.auth.schemes=x509\n", system_properties={
         "zookeeper.authProvider.1": "org.apache.zookeeper.server.auth.X509AuthenticationProvider"})
-    assert message.startswith("command line: -Dzookeeper.authProvider.1: ")
+    assert config.enforce_auth_schemes == ("x509",)
 
 
-@pytest.mark.parametrize("line", ["ssl.authProvider=x509\n", "ssl.quorum.authProvider=x509\n"])
-def test_tls_auth_provider_stops_start_up(line: str) -> None:
-    assert "a TLS authentication provider is not implemented" in error_of(BASE + line)
+SECURE = BASE + "secureClientPort=2281\n"
+
+
+def test_secure_client_port_registers_the_x509_provider() -> None:
+    """QuorumPeerConfig.configureSSLAuth: zookeeper.authProvider.x509 unless already set."""
+    config = parse_config(SECURE)
+    assert config.system_properties["zookeeper.authProvider.x509"] == (
+        "org.apache.zookeeper.server.auth.X509AuthenticationProvider")
+    config = parse_config(SECURE + "ssl.authProvider=x509\nauthProvider.x509=Other\n")
+    assert config.system_properties["zookeeper.authProvider.x509"] == "Other"
+    assert "zookeeper.authProvider.x509" not in parse_config(BASE).system_properties
+
+
+def test_ssl_auth_provider_other_than_x509() -> None:
+    assert error_of(SECURE + "ssl.authProvider=custom\n") == (
+        "zoo.cfg:5: ssl.authProvider: No auth provider configured for the SSL authentication"
+        " scheme 'custom'.")
+    message = error_of(SECURE + "ssl.authProvider=custom\nauthProvider.custom=com.example.Custom\n")
+    assert "a TLS authentication provider other than x509" in message
+    assert "zookeeper.authProvider.custom=com.example.Custom" in message
+    # Without secureClientPort Apache never reads it.
+    parse_config(BASE + "ssl.authProvider=custom\n")
+
+
+def test_quorum_tls_auth_provider_stops_start_up() -> None:
+    assert "a TLS authentication provider is not implemented" in error_of(BASE + "ssl.quorum.authProvider=x509\n")
 
 
 def test_enforce_auth_schemes_are_trimmed_and_checked() -> None:
