@@ -40,6 +40,7 @@ def build_role(config: ServerConfig, peer: Peer, driver: Any, *, now_ms: Callabl
     tree = peer.db.tree
     ctx = peer.ctx
     server = ZooKeeperServer(config, tree, now_ms=now_ms, wall_ms=wall_ms, sasl_factory=sasl_factory)
+    server.stats.metrics = peer.metrics  # the peer's: it outlives the role
     server.quorum_config_text = lambda: ctx.configs.active.config_text().encode()
     if config.local_sessions_enabled:
         server.local_sessions = SessionTracker(config.tick_time_ms, config.server_id, now_ms())

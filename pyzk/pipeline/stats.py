@@ -1,10 +1,16 @@
-"""ServerStats: the counters behind srvr/stat/mntr (ServerStats.java)."""
+"""ServerStats: the counters behind srvr/stat/mntr (ServerStats.java).
+
+`metrics` is the process's ServerMetrics (pyzk/metrics.py): the shell that builds a server
+gives it the one that outlives roles (srst does not reset it, as Apache's does not)."""
 
 from __future__ import annotations
+
+from pyzk.metrics import ServerMetrics
 
 
 class ServerStats:
     def __init__(self) -> None:
+        self.metrics = ServerMetrics()
         self.packets_received = 0
         self.packets_sent = 0
         self.outstanding = 0

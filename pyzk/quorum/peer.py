@@ -20,6 +20,7 @@ from collections import OrderedDict
 
 from jute.codes import ServerState
 from jute.quorum import QuorumPacket
+from pyzk.metrics import ServerMetrics
 from pyzk.quorum.database import DiskImage, DiskSummary, Storage, ZabDatabase
 from pyzk.quorum.effects import (
     Disconnect,
@@ -46,11 +47,15 @@ LOOPBACK_NOTIFICATIONS_MAX = 64
 class Peer:
     def __init__(self, my_id: int, verifier: QuorumMaj, disk: DiskImage, now_ms: int,
                  config: ZabConfig | None = None, probe: Probe | None = None,
-                 store: Storage | None = None, replayed: DataTree | None = None) -> None:
+                 store: Storage | None = None, replayed: DataTree | None = None,
+                 metrics: ServerMetrics | None = None) -> None:
         """`disk` is what dataDir holds; `replayed`, when given, is its tree already rebuilt
         (start-up recovery did it), else the snapshot is read through `store`. Without a
-        `store` the Peer keeps a whole DiskImage of what it persisted (tests)."""
+        `store` the Peer keeps a whole DiskImage of what it persisted (tests). `metrics` is
+        the server's ServerMetrics (looking_count, election_time here; the roles' Zab counters)."""
         self.my_id = my_id
+        self.metrics = metrics if metrics is not None else ServerMetrics()
+        self._looking_since_ms = now_ms
         self.disk = DiskSummary.of(disk)
         self.store = store
         self._image = disk.copy() if store is None else None
@@ -71,6 +76,7 @@ class Peer:
                               self.outbox, probe or Probe(), self.load_tree, self.read_logged,
                               self.logged_since_snapshot)
         self.ctx.now_ms = now_ms
+        self.ctx.metrics = self.metrics
         if store is not None and self.disk.snapshot is not None:
             self.ctx.snapshot_bytes = store.snapshot_size(self.disk.snapshot)
         self.fle = FastLeaderElection(my_id, self.ctx.configs)
@@ -286,6 +292,8 @@ class Peer:
             self.ctx.probe("election rebuilt the database from its disk image")
             self.ctx.db = self._load_database()
         self.outbox.add(RoleChanged(ServerState.LOOKING, -1, self.ctx.current_epoch))
+        self.metrics.looking_count += 1  # QuorumPeer.run's LOOKING_COUNT
+        self._looking_since_ms = now_ms
         self.fle.start(now_ms, self.ctx.db.last_logged_zxid, self.ctx.current_epoch)
         self._pump_election(now_ms)
 
@@ -304,6 +312,9 @@ class Peer:
             return
         self.fle.decided = None
         epoch = self.ctx.current_epoch
+        if self.fle.state in (ServerState.LEADING, ServerState.FOLLOWING):
+            # Leader.lead / Follower.followLeader's ELECTION_TIME (an observer records none).
+            self.metrics.election_time.add(max(0, now_ms - self._looking_since_ms))
         if self.fle.state == ServerState.LEADING:
             self.outbox.add(RoleChanged(ServerState.LEADING, self.my_id, epoch))
             self.role = Leader(self.ctx, now_ms)

@@ -30,6 +30,7 @@ from jute.codes import OpCode, ServerState
 from jute.codes import QuorumPacketType as P
 from jute.quorum import LearnerInfo, QuorumPacket
 from jute.txn import TxnHeader
+from pyzk.metrics import ServerMetrics
 from pyzk.quorum.database import ZabDatabase
 from pyzk.quorum.effects import (
     Apply,
@@ -145,6 +146,9 @@ class ZabContext:
         self.snapshot_due = False
         self.snapshot_running: SnapshotSerializer | None = None
         self.snapshot_bytes = 0  # the size of the last snapshot (for snapshotSizeFactor)
+        # Apache's ServerMetrics for the Zab events (counted here, on the core's inputs; the
+        # Peer gives the one that outlives its roles).
+        self.metrics = ServerMetrics()
         # The rolls come from a stream seeded by this server (the core draws no randomness of
         # its own: same inputs, same outputs).
         self.snapshot_schedule = SnapshotScheduler(config.snap_count, config.snap_size_limit_kb,
@@ -413,6 +417,7 @@ class Leader:
         self.outstanding[zxid] = {}
         self.ctx.persist(lambda: self._on_ack_from(self.ctx.my_id, zxid), entries=((zxid, entry),))
         self.ctx.send_all(self.forwarding, P.PROPOSAL, zxid, entry)
+        self.ctx.metrics.proposal_count += 1  # Leader.propose's PROPOSAL_COUNT
         return zxid
 
     # ---- discovery -----------------------------------------------------------------------
@@ -540,6 +545,7 @@ class Leader:
                         "as 0x%x to learner sid: %d", peer_last_zxid, max_committed, last_processed, sid)
             self.ctx.probe("leader sent SNAP")
             self.ctx.send(sid, P.SNAP, last_processed, snapshot=db.snap_stream())
+            self.ctx.metrics.snap_count += 1
             queued_up_to = last_processed
         else:
             logger.info("Sending %s zxid=0x%x with %d proposals to learner sid: %d", op[0].name, op[1],
@@ -547,6 +553,7 @@ class Leader:
             if op[0] == P.DIFF and queued:
                 self.ctx.probe("leader sent DIFF with proposals")
             self.ctx.send(sid, op[0], op[1])
+            self.ctx.metrics.diff_count += 1  # LearnerHandler counts every sync but a SNAP
             for zxid, entry in queued:
                 self.ctx.send(sid, P.PROPOSAL, zxid, entry)
                 self.ctx.send(sid, P.COMMIT, zxid)
@@ -671,6 +678,7 @@ class Leader:
                     self.ctx.send_all(self.observing, P.INFORMANDACTIVATE, zxid, designated + self._entry(zxid))
             else:
                 self.ctx.send_all(self.forwarding, P.COMMIT, zxid)
+                self.ctx.metrics.commit_count += 1  # Leader.commit's COMMIT_COUNT
                 if self.observing:
                     self.ctx.send_all(self.observing, P.INFORM, zxid, self._entry(zxid))
             self._release_syncs(zxid)
@@ -800,6 +808,7 @@ class Follower:
         self.logged_in_sync: list[int] = []
         self.session_touches: dict[int, int] = {}
         self.last_heard_ms = now_ms
+        self.sync_started_ms = now_ms  # LEADERINFO's arrival: syncWithLeader's start
         ctx.outbox.add(Connect(leader_sid))
 
     # ---- inputs --------------------------------------------------------------------------
@@ -867,6 +876,7 @@ class Follower:
     # ---- discovery -----------------------------------------------------------------------
 
     def _on_leaderinfo(self, p: QuorumPacket) -> None:
+        self.sync_started_ms = self.ctx.now_ms
         new_epoch = epoch_of(p.zxid)
         last_logged = self.ctx.db.last_logged_zxid
         self.epoch = new_epoch
@@ -906,9 +916,13 @@ class Follower:
         self.ctx.db.load_snapshot(p.zxid, tree)
 
     def _on_proposal(self, p: QuorumPacket) -> None:
+        if self.phase == Phase.BROADCAST:  # Follower.processPacket's, not syncWithLeader's
+            self.ctx.metrics.learner_proposal_received_count += 1
         self._receive_proposal(p.zxid, p.data or b"")
 
     def _on_commit(self, p: QuorumPacket) -> None:
+        if self.phase == Phase.BROADCAST:
+            self.ctx.metrics.learner_commit_received_count += 1
         self._receive_commit(p.zxid)
 
     def _receive_proposal(self, zxid: int, entry: bytes) -> None:
@@ -962,6 +976,9 @@ class Follower:
         if not self.newleader_seen or self.epoch is None:
             raise PeerProtocolError("UPTODATE before NEWLEADER")
         self.phase = Phase.BROADCAST
+        metrics = self.ctx.metrics
+        sync_time = metrics.observer_sync_time if isinstance(self, Observer) else metrics.follower_sync_time
+        sync_time.add(max(0, self.ctx.now_ms - self.sync_started_ms))
         self.ctx.activate(self.ctx.configs.last_seen)
         self.ctx.send(self.leader_sid, P.ACK, make_zxid(self.epoch, 0))
         self.ctx.outbox.add(Established(self.role_state, self.epoch, self.ctx.db.last_processed_zxid))
@@ -1002,8 +1019,9 @@ class Follower:
         self.ctx.commit(zxid, leader=False)
 
     def _on_commitandactivate(self, p: QuorumPacket) -> None:
-        """A reconfig's commit; its config is activated as the txn is applied (`_apply`)."""
-        self._on_commit(p)
+        """A reconfig's commit; its config is activated as the txn is applied (`_apply`).
+        Not a learner_commit_received_count, as Apache's."""
+        self._receive_commit(p.zxid)
 
     def _on_ping(self, p: QuorumPacket) -> None:
         if self.phase != Phase.BROADCAST:
@@ -1064,6 +1082,8 @@ class Observer(Follower):
 
     def _on_inform(self, p: QuorumPacket) -> None:
         self.ctx.probe("observer got an INFORM")
+        if self.phase == Phase.BROADCAST:  # Observer.processPacket's INFORM
+            self.ctx.metrics.learner_commit_received_count += 1
         self._receive_proposal(p.zxid, p.data or b"")
         self._receive_commit(p.zxid)
 

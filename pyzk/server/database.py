@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pyzk.config import ServerConfig
+from pyzk.metrics import ServerMetrics
 from pyzk.storage.errors import StorageError
 from pyzk.storage.files import (
     LocalDisk,
@@ -42,8 +43,10 @@ __all__ = ["Database", "StorageError", "open_database"]
 
 
 class Database:
-    def __init__(self, config: ServerConfig, tree: DataTree, disk: LocalDisk, log: TxnLogWriter) -> None:
+    def __init__(self, config: ServerConfig, tree: DataTree, disk: LocalDisk, log: TxnLogWriter,
+                 metrics: ServerMetrics | None = None) -> None:
         self.config = config
+        self.metrics = metrics if metrics is not None else ServerMetrics()
         self.tree = tree
         self.disk = disk
         self.log = log
@@ -81,7 +84,7 @@ class Database:
         try:
             name = await take_snapshot_async(
                 self.tree, self.disk, self._snapshot_executor,
-                digest_enabled=self.config.digest_enabled, txn_log=self.log,
+                digest_enabled=self.config.digest_enabled, txn_log=self.log, metrics=self.metrics,
             )
             logger.info("Snapshot taken: %s", name)
         except StorageError as exc:
@@ -103,6 +106,7 @@ class Database:
 
 
 def open_database(config: ServerConfig) -> Database:
+    metrics = ServerMetrics()
     restored = restore(
         config.data_dir,
         config.data_log_dir,
@@ -110,6 +114,7 @@ def open_database(config: ServerConfig) -> Database:
         extended_types_enabled=config.extended_types_enabled,
         snapshot_trust_empty=config.snapshot_trust_empty,
         db_autocreate=config.db_autocreate,
+        metrics=metrics,
     )
     if restored.last_zxid < 0:
         raise StorageError(
@@ -123,14 +128,14 @@ def open_database(config: ServerConfig) -> Database:
         f", truncated {restored.truncated}" if restored.truncated else "",
     )
     disk = LocalDisk(config.data_dir, config.data_log_dir, snapshot_compression=config.snapshot_compression_method)
-    log = TxnLogWriter(config.data_log_dir, config.pre_alloc_size_kb, config.force_sync)
-    db = Database(config, tree, disk, log)
+    log = TxnLogWriter(config.data_log_dir, config.pre_alloc_size_kb, config.force_sync, metrics=metrics)
+    db = Database(config, tree, disk, log, metrics)
     if restored.created_snapshot or (
         restored.txns_replayed == 0 and not restored.truncated and not restored.killed_sessions
     ):
         return db  # the newest snapshot already is the loaded state
     if tree.node_count <= STARTUP_SNAPSHOT_SYNC_NODES_MAX:
-        take_snapshot(tree, disk, digest_enabled=config.digest_enabled)
+        take_snapshot(tree, disk, digest_enabled=config.digest_enabled, metrics=metrics)
     else:
         # A large tree is snapshotted in the background once serving: crash-safe, since any
         # truncation is already on disk and the old snapshot + logs stay until the next one.

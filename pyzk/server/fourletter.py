@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from pyzk.config.errors import ConfigError
 from pyzk.config.servers import QuorumServer, parse_server
+from pyzk.metrics import COUNTER_NAMES, SUMMARY_NAMES
 from pyzk.version import FULL_VERSION
 
 if TYPE_CHECKING:
@@ -411,26 +412,23 @@ def monitor_values(server: ZooKeeperServer) -> list[tuple[str, MonitorValue]]:
         "max_latency": s.latency_max_ms,
         "outstanding_tls_handshake": 0,  # no TLS client port
         "non_mtls_local_conn_count": 0,
-        # Structural zeros of a standalone server: no quorum, no election, no learners, no
-        # TLS, no throttling, no digest checks.
-        "proposal_count": 0,
+        # Structural zeros: no throttling, no digest checks, no TLS handshake limit; and, of a
+        # standalone server only, no quorum authentication and no voters.
         "throttled_ops": 0,
-        "looking_count": 0,
         "connection_drop_count": 0,
-        "learner_proposal_received_count": 0,
         "digest_mismatches_count": 0,
         "ensemble_auth_success": 0,
-        "learner_commit_received_count": 0,
         "ensemble_auth_fail": 0,
-        "diff_count": 0,
         "quit_leading_due_to_disloyal_voter": 0,
-        "snap_count": 0,
-        "commit_count": 0,
         "ensemble_auth_skip": 0,
         "tls_handshake_exceeded": 0,
     }
     if server.mode != "standalone":
         measured = {k: v for k, v in measured.items() if k not in _STANDALONE_ONLY_ZEROS}
+    # ServerMetrics: the Zab counters (zeros in standalone) and the summaries, every role.
+    metrics = s.metrics
+    measured.update(metrics.counter_values())
+    measured.update(metrics.summary_values())
     if server.quorum_monitor is not None:
         measured.update(server.quorum_monitor())
     return [(key, measured[key]) for key in MNTR_KEY_ORDER if key in measured]
@@ -450,6 +448,8 @@ MNTR_KEY_ORDER = (
     "digest_mismatches_count", "ensemble_auth_success", "learner_commit_received_count",
     "ensemble_auth_fail", "diff_count", "quit_leading_due_to_disloyal_voter", "snap_count",
     "commit_count", "ensemble_auth_skip", "tls_handshake_exceeded",
+    # the summaries come after every scalar, each as avg_/min_/max_/cnt_/sum_
+    *(f"{part}_{name}" for name in SUMMARY_NAMES for part in ("avg", "min", "max", "cnt", "sum")),
 )
 
 # Reported by ensemble roles only (QuorumZooKeeperServer, LeaderZooKeeperServer gauges).
@@ -459,12 +459,19 @@ QUORUM_ONLY_KEYS = frozenset({
     "max_proposal_size",
 })
 
-# Zeros that hold only for a standalone server; an ensemble must measure them.
+# Zeros that hold only for a standalone server; an ensemble would have to measure them
+# (quorum SASL outcomes, Leader.quitLeading), and does not yet.
 _STANDALONE_ONLY_ZEROS = frozenset({
-    "proposal_count", "looking_count", "learner_proposal_received_count",
-    "learner_commit_received_count", "ensemble_auth_success", "ensemble_auth_fail",
-    "ensemble_auth_skip", "diff_count", "snap_count", "commit_count",
+    "ensemble_auth_success", "ensemble_auth_fail", "ensemble_auth_skip",
     "quit_leading_due_to_disloyal_voter",
+})
+
+# Counters (Apache's getCounter names) among the mntr keys: Prometheus exports them as
+# counters; the other numeric keys are ZooKeeperServer's gauges.
+COUNTER_KEYS = frozenset({
+    *COUNTER_NAMES, "throttled_ops", "connection_drop_count", "digest_mismatches_count",
+    "ensemble_auth_success", "ensemble_auth_fail", "quit_leading_due_to_disloyal_voter",
+    "ensemble_auth_skip", "tls_handshake_exceeded",
 })
 
 

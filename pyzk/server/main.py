@@ -71,6 +71,7 @@ async def _serve(config: ServerConfig) -> int:
             gc.enable()
     server = ZooKeeperServer(config, db.tree, now_ms=_monotonic_ms, wall_ms=_wall_ms,
                              sasl_factory=sasl_mechanism_factory(config))
+    server.stats.metrics = db.metrics
     commit = StandaloneCommit(db, db.encode_entry, server.apply_committed, loop)
     commit.on_batch_committed = lambda count: db.after_commit(count, server.tree)
     server.commit = commit

@@ -1,10 +1,15 @@
 """Prometheus metrics, when metricsProvider.className is Apache's PrometheusMetricsProvider.
 
-Rule 1: metric names are Apache ZooKeeper's (the mntr key without `zk_`), exposed as gauges,
-        as ZooKeeperServer registers them; values are read at scrape time from counters the
-        server already keeps, so the request path does no extra work.
-Rule 2: prometheus-client (the `metrics` extra) is imported only when the provider is
-        configured; the exposition format is its own, never hand-written.
+Rule 1: metric names and TYPEs are Apache ZooKeeper's (the mntr key without `zk_`):
+        ZooKeeperServer's registerGauge names are gauges, ServerMetrics' getCounter names are
+        counters, its BASIC summaries (pyzk/metrics.py) are summaries with quantile 0.5 and
+        _count/_sum; values are read at scrape time from what the server already keeps, so
+        the request path does no extra work.
+Rule 2: the server's families are written as Apache's simpleclient 0.9 writes them (text
+        format 0.0.4: `name{quantile="0.5",} value`, Java's double text, a counter's sample
+        under its bare name, which prometheus_client cannot write: it always adds `_total`);
+        the process_* families (stand-ins for the JVM's) come from prometheus-client (the
+        `metrics` extra), imported only when the provider is configured.
 Rule 3: /metrics is served on the event loop (admin.serve_http), so a scrape reads server
         state from the thread that changes it.
 """
@@ -13,12 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+import math
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from pyzk.config import METRICS_PROVIDER_PROMETHEUS
+from pyzk.metrics import SUMMARY_NAMES
 from pyzk.server.admin import HttpReply, serve_http
-from pyzk.server.fourletter import monitor_values
+from pyzk.server.fourletter import COUNTER_KEYS, monitor_values
 
 if TYPE_CHECKING:
     from pyzk.pipeline.zkserver import ZooKeeperServer
@@ -28,53 +35,82 @@ logger = logging.getLogger(__name__)
 METRICS_PATH = "/metrics"
 scrape_timeout_s = 30.0
 
-# mntr keys that are text, or structural zeros of a standalone server rather than gauges
-# Apache registers; the rest of monitor_values are ZooKeeperServer's gauges.
-_NOT_GAUGES = frozenset({
-    "version", "server_state", "proposal_count", "throttled_ops", "looking_count",
-    "connection_drop_count", "learner_proposal_received_count", "digest_mismatches_count",
-    "ensemble_auth_success", "learner_commit_received_count", "ensemble_auth_fail", "diff_count",
-    "quit_leading_due_to_disloyal_voter", "snap_count", "commit_count", "ensemble_auth_skip",
-    "tls_handshake_exceeded",
-})
+# Apache's simpleclient servlet answers with text format 0.0.4 (TextFormat.CONTENT_TYPE_004).
+CONTENT_TYPE_004 = "text/plain; version=0.0.4; charset=utf-8"
+_TEXT_KEYS = frozenset({"version", "server_state", "peer_state"})
+_SUMMARY_KEYS = frozenset(f"{part}_{name}" for name in SUMMARY_NAMES for part in ("avg", "min", "max", "cnt", "sum"))
 
 
 def gauge_values(server: ZooKeeperServer) -> list[tuple[str, float]]:
     return [(name, float(value)) for name, value in monitor_values(server)
-            if name not in _NOT_GAUGES and isinstance(value, (int, float))]
+            if name not in _TEXT_KEYS and name not in COUNTER_KEYS and name not in _SUMMARY_KEYS
+            and isinstance(value, (int, float))]
 
 
-class ServerCollector:
-    """A prometheus_client collector over one ZooKeeperServer."""
-
-    def __init__(self, server: ZooKeeperServer) -> None:
-        self.server = server
-
-    def collect(self) -> Iterator[Any]:
-        from prometheus_client.core import GaugeMetricFamily
-
-        for name, value in gauge_values(self.server):
-            yield GaugeMetricFamily(name, name, value=value)
+def counter_values(server: ZooKeeperServer) -> list[tuple[str, float]]:
+    """The counters mntr reports for this role (as mntr: what pyzk does not count is absent)."""
+    return [(name, float(value)) for name, value in monitor_values(server) if name in COUNTER_KEYS]
 
 
-def metrics_registry(server: ZooKeeperServer, export_process_info: bool) -> Any:
-    """A registry with the server's gauges; process_* metrics stand in for Apache's JVM ones."""
+def java_double(value: float) -> str:
+    """Collector.doubleToGoString: Java's Double.toString, with +Inf/-Inf/NaN."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value == 0:
+        return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
+    if 1e-3 <= abs(value) < 1e7:
+        text = repr(float(value))
+        return text if "." in text else text + ".0"
+    sign, digits, exponent = Decimal(repr(float(value))).normalize().as_tuple()
+    text = "".join(map(str, digits))
+    power = len(text) + int(exponent) - 1
+    return f"{'-' if sign else ''}{text[0]}.{text[1:] or '0'}E{power}"
+
+
+def _family(name: str, kind: str, samples: list[tuple[str, str, float]]) -> str:
+    lines = [f"# HELP {name} {name}", f"# TYPE {name} {kind}"]
+    lines += [f"{sample}{labels} {java_double(value)}" for sample, labels, value in samples]
+    return "\n".join(lines) + "\n"
+
+
+def exposition(server: ZooKeeperServer) -> str:
+    """The server's families in Apache's PrometheusMetricsProvider text (Rule 2)."""
+    out = [_family(name, "gauge", [(name, "", value)]) for name, value in gauge_values(server)]
+    out += [_family(name, "counter", [(name, "", value)]) for name, value in counter_values(server)]
+    for name, summary in server.stats.metrics.summaries.items():
+        out.append(_family(name, "summary", [(name, '{quantile="0.5",}', summary.median()),
+                                             (f"{name}_count", "", float(summary.count)),
+                                             (f"{name}_sum", "", float(summary.total))]))
+    return "".join(out)
+
+
+def metrics_registry(export_process_info: bool) -> Any:
+    """prometheus-client's registry for the process_* families (None when not exported)."""
+    if not export_process_info:
+        return None
     from prometheus_client import CollectorRegistry, ProcessCollector
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ServerCollector(server))
-    if export_process_info:
-        ProcessCollector(registry=registry)
+    ProcessCollector(registry=registry)
     return registry
 
 
-def metrics_handler(registry: Any) -> Any:
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+def scrape(server: ZooKeeperServer, registry: Any) -> bytes:
+    body = exposition(server).encode()
+    if registry is not None:
+        from prometheus_client import generate_latest
 
+        body += generate_latest(registry)
+    return body
+
+
+def metrics_handler(server: ZooKeeperServer, registry: Any) -> Any:
     def handle(path: str, query: dict[str, str]) -> HttpReply:
         if path != METRICS_PATH:
             return HttpReply(404, b"Not Found\n")
-        return HttpReply(200, generate_latest(registry), {"Content-Type": CONTENT_TYPE_LATEST})
+        return HttpReply(200, scrape(server, registry), {"Content-Type": CONTENT_TYPE_004})
 
     return handle
 
@@ -88,15 +124,16 @@ async def start_metrics_server(server: ZooKeeperServer) -> asyncio.Server | None
     if config.metrics_provider_class != METRICS_PROVIDER_PROMETHEUS:
         return None
     try:
-        registry = metrics_registry(
-            server, config.metrics_provider_config.get("exportJvmInfo", "true") != "false")
+        import prometheus_client  # noqa: F401  (the provider needs the extra, as Apache its jars)
+
+        registry = metrics_registry(config.metrics_provider_config.get("exportJvmInfo", "true") != "false")
     except ImportError as exc:
         raise OSError(f"Cannot boot MetricsProvider {config.metrics_provider_class}: "
                       f"prometheus-client is not installed (pip install 'pyzk-server[metrics]'): "
                       f"{exc}") from exc
     try:
         listener = await serve_http(config.metrics_http_host, config.metrics_http_port,
-                                    metrics_handler(registry), scrape_timeout_s)
+                                    metrics_handler(server, registry), scrape_timeout_s)
     except OSError as exc:
         raise OSError(exc.errno, f"Cannot boot MetricsProvider: cannot listen on "
                                  f"{config.metrics_http_host}:{config.metrics_http_port}: "

@@ -13,10 +13,12 @@ everything it wrote is fsynced (forceSync=no skips the log fsync, as ZooKeeper d
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 
 from pyzk.config import ServerConfig
+from pyzk.metrics import ServerMetrics
 from pyzk.quorum.database import DiskImage
 from pyzk.quorum.effects import Persist
 from pyzk.quorum.zxid import follows
@@ -40,10 +42,13 @@ logger = logging.getLogger(__name__)
 
 
 class QuorumDisk:
-    def __init__(self, config: ServerConfig, fs: FileSystem = OS_FILE_SYSTEM) -> None:
-        """`fs`: the OS's file system, or the simulator's disk (pyzk/sim/world.py)."""
+    def __init__(self, config: ServerConfig, fs: FileSystem = OS_FILE_SYSTEM,
+                 metrics: ServerMetrics | None = None) -> None:
+        """`fs`: the OS's file system, or the simulator's disk (pyzk/sim/world.py); `metrics`:
+        the server's ServerMetrics (start-up restore, fsyncs and snapshots written here)."""
         self.config = config
         self.fs = fs
+        self.metrics = metrics if metrics is not None else ServerMetrics()
         self.disk = LocalDisk(config.data_dir, config.data_log_dir,
                               snapshot_compression=config.snapshot_compression_method, fs=fs)
         self.log = self._new_log()
@@ -54,7 +59,7 @@ class QuorumDisk:
 
     def _new_log(self) -> TxnLogWriter:
         return TxnLogWriter(self.config.data_log_dir, self.config.pre_alloc_size_kb, self.config.force_sync,
-                            fs=self.fs)
+                            fs=self.fs, metrics=self.metrics)
 
     # ---- start-up ------------------------------------------------------------------------
 
@@ -62,7 +67,8 @@ class QuorumDisk:
         config = self.config
         restored = restore(config.data_dir, config.data_log_dir, digest_enabled=config.digest_enabled,
                            extended_types_enabled=config.extended_types_enabled,
-                           snapshot_trust_empty=config.snapshot_trust_empty, db_autocreate=True, fs=self.fs)
+                           snapshot_trust_empty=config.snapshot_trust_empty, db_autocreate=True, fs=self.fs,
+                           metrics=self.metrics)
         self.truncated_at_start = restored.truncated
         self.snapshots_skipped_at_start = restored.skipped_snapshots
         name = restored.snapshot_name or restored.created_snapshot
@@ -215,8 +221,12 @@ class QuorumDisk:
         self.log = self._new_log()
 
     def _write_snapshot(self, zxid: int, serializer: SnapshotSerializer) -> None:
+        """snapshottime: sealing and writing the file (the storage thread records it); the
+        core's serialization steps before it are spread over loop turns and not counted."""
+        started_ms = time.monotonic() * 1000
         self.log.roll()  # txns after the snapshot start a new log file, as after any snapshot
         self.disk.write_snapshot(zxid, serializer.file_chunks(digest_enabled=self.config.digest_enabled))
+        self.metrics.snapshottime.add(time.monotonic() * 1000 - started_ms)
 
     def close(self) -> None:
         self.log.close()

@@ -103,7 +103,7 @@ class EnsembleMember:
                                    snapshot_size_factor=config.snapshot_size_factor)
             backup_static_config(config)
             self.peer = Peer(self.my_id, verifier, image, wall_ms(), zab_config, store=self.disk,
-                             replayed=self.disk.take_replayed_tree())
+                             replayed=self.disk.take_replayed_tree(), metrics=self.disk.metrics)
             gc.freeze()
         finally:
             if gc_was_enabled:
@@ -120,6 +120,7 @@ class EnsembleMember:
     def _idle_server(self) -> ZooKeeperServer:
         server = ZooKeeperServer(self.config, DataTree(), now_ms=_monotonic_ms, wall_ms=wall_ms)
         server.serving = False
+        server.stats.metrics = self.peer.metrics  # a scrape while LOOKING still has them
         return server
 
     def _on_fatal(self, reason: str) -> None:
@@ -185,6 +186,7 @@ class EnsembleMember:
             return
         server = ReadOnlyZooKeeperServer(self.config, self.peer.db.tree, now_ms=_monotonic_ms, wall_ms=wall_ms,
                                          sasl_factory=self.sasl_factory)
+        server.stats.metrics = self.peer.metrics
         self.server = server
         logger.info("Read-only server started, last zxid 0x%x", server.tree.last_processed_zxid)
 

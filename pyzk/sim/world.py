@@ -343,7 +343,7 @@ class World:
         if disk.store.snapshots_skipped_at_start:
             self.probe("restart passed over a damaged snapshot")
         self.peers[sid] = Peer(sid, self.verifier, image, self.peer_now(sid), self.zab_config, self.probe,
-                               store=disk.store, replayed=replayed)
+                               store=disk.store, replayed=replayed, metrics=disk.store.metrics)
         self._timer_at[sid] = None
         if self.options.purge_interval_ms:
             self._purge(sid)  # autopurge's first run is at start-up

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from pathlib import Path
 
+from pyzk.metrics import ServerMetrics
 from pyzk.storage.errors import DatadirError, StorageError
 from pyzk.storage.forked_digest import fork_digest_sum
 from pyzk.storage.format import LOG_FILE_HEADER, encode_log_record
@@ -229,14 +230,20 @@ class LocalDisk:
 def restore(data_dir: str | os.PathLike[str], data_log_dir: str | os.PathLike[str] | None = None, *,
             digest_enabled: bool = True, extended_types_enabled: bool = False,
             snapshot_trust_empty: bool = False, db_autocreate: bool = True,
-            fs: FileSystem = OS_FILE_SYSTEM) -> RestoredDatabase:
-    """FileTxnSnapLog.restore on a data directory; StorageError (one line) on refusal."""
+            fs: FileSystem = OS_FILE_SYSTEM, metrics: ServerMetrics | None = None) -> RestoredDatabase:
+    """FileTxnSnapLog.restore on a data directory; StorageError (one line) on refusal.
+    `metrics` gets loadDataBase's measurements (dbinittime, startup_*)."""
     disk = LocalDisk(data_dir, data_log_dir, fs=fs)
+    started_ms = time.monotonic() * 1000
     try:
-        return recover(disk, digest_enabled=digest_enabled, extended_types_enabled=extended_types_enabled,
-                       snapshot_trust_empty=snapshot_trust_empty, db_autocreate=db_autocreate)
+        restored = recover(disk, digest_enabled=digest_enabled, extended_types_enabled=extended_types_enabled,
+                           snapshot_trust_empty=snapshot_trust_empty, db_autocreate=db_autocreate)
     except OSError as exc:
         raise StorageError(f"cannot read the data directory: {exc.filename or ''}: {exc.strerror}") from None
+    if metrics is not None:
+        metrics.record_restore(restored.snapshot_load_ms, restored.txns_replayed, restored.txns_load_ms,
+                               time.monotonic() * 1000 - started_ms)
+    return restored
 
 
 # ---- txn log -------------------------------------------------------------------------------
@@ -256,9 +263,11 @@ class TxnLogWriter:
                  force_sync: bool = True, *,
                  fsync_warning_threshold_ms: int = FSYNC_WARNING_THRESHOLD_MS_DEFAULT,
                  clock_ms: Callable[[], float] = lambda: time.monotonic() * 1000,
-                 fs: FileSystem = OS_FILE_SYSTEM) -> None:
-        """`log_dir` is dataLogDir (its version-2 folder is used, and created if missing)."""
+                 fs: FileSystem = OS_FILE_SYSTEM, metrics: ServerMetrics | None = None) -> None:
+        """`log_dir` is dataLogDir (its version-2 folder is used, and created if missing);
+        `metrics.fsynctime` gets each fsync's ms (from this writer's one thread)."""
         self.fs = fs
+        self._fsync_time = metrics.fsynctime if metrics is not None else None
         self.log_dir = version_dir(log_dir, fs)
         self.pre_alloc_bytes = pre_alloc_size_kb * 1024
         self.force_sync = force_sync
@@ -313,6 +322,8 @@ class TxnLogWriter:
         start_ms = self._clock_ms()
         self.fs.fdatasync(self._file)
         self.last_fsync_ms = elapsed_ms = self._clock_ms() - start_ms
+        if self._fsync_time is not None:
+            self._fsync_time.add(elapsed_ms)  # once per fsync, FileTxnLog.commit's FSYNC_TIME
         if elapsed_ms > self.fsync_warning_threshold_ms:
             self.fsync_threshold_exceeded += 1
             logger.warning(
@@ -390,26 +401,35 @@ class TxnLogWriter:
 # ---- snapshots -----------------------------------------------------------------------------
 
 
-def take_snapshot(tree: DataTree, disk: LocalDisk, *, digest_enabled: bool = True) -> str:
-    """Serialize and write a snapshot in one blocking call (start-up: loadData's takeSnapshot)."""
+def take_snapshot(tree: DataTree, disk: LocalDisk, *, digest_enabled: bool = True,
+                  metrics: ServerMetrics | None = None) -> str:
+    """Serialize and write a snapshot in one blocking call (start-up: loadData's takeSnapshot);
+    `metrics.snapshottime` gets its ms (ZooKeeperServer.takeSnapshot's SNAPSHOT_TIME)."""
+    started_ms = time.monotonic() * 1000
     serializer = SnapshotSerializer(tree)
     serializer.step(1 << 62)
     try:
-        return disk.write_snapshot(serializer.zxid, serializer.file_chunks(digest_enabled=digest_enabled),
+        name = disk.write_snapshot(serializer.zxid, serializer.file_chunks(digest_enabled=digest_enabled),
                                    fsync=False)
     except OSError as exc:
         raise StorageError(f"cannot write a snapshot in {disk.snap_dir}: {exc.strerror}") from None
+    if metrics is not None:
+        metrics.snapshottime.add(time.monotonic() * 1000 - started_ms)
+    return name
 
 
 async def take_snapshot_async(tree: DataTree, disk: LocalDisk, executor: Executor, *,
                               digest_enabled: bool = True, txn_log: TxnLogWriter | None = None,
-                              step_nodes: int = SNAPSHOT_STEP_NODES) -> str:
+                              step_nodes: int = SNAPSHOT_STEP_NODES, metrics: ServerMetrics | None = None) -> str:
     """A snapshot while the server runs: serialize in steps on the loop, write in a thread. It
     is exact at its zxid (the tree keeps the old state of what txns change meanwhile), where
     ZooKeeper's are fuzzy; either kind is read the same way.
 
     Rolls `txn_log` first (SyncRequestProcessor rolls the log when it starts a snapshot).
+    `metrics.snapshottime` gets the ms from the first step to the file written (recorded on
+    the loop).
     """
+    started_ms = time.monotonic() * 1000
     if txn_log is not None:
         txn_log.roll()
     serializer = SnapshotSerializer(tree, exact=True)
@@ -425,9 +445,12 @@ async def take_snapshot_async(tree: DataTree, disk: LocalDisk, executor: Executo
                                    fsync=False)
 
     try:
-        return await loop.run_in_executor(executor, seal_and_write)
+        name = await loop.run_in_executor(executor, seal_and_write)
     except OSError as exc:
         raise StorageError(f"cannot write a snapshot in {disk.snap_dir}: {exc.strerror}") from None
+    if metrics is not None:
+        metrics.snapshottime.add(time.monotonic() * 1000 - started_ms)
+    return name
 
 
 # ---- epoch files ---------------------------------------------------------------------------

@@ -144,9 +144,7 @@ DELIBERATE: dict[str, str] = {
         "cleaner internals that pyzk (asyncio, no throttler, no response cache, watches dropped "
         "at close) does not have",
     r"metric \S+ " + _names(
-        "fsynctime", "snapshottime", "election_time", "readlatency", "updatelatency", "dbinittime",
-        "startup_snap_load_time", "startup_txns_load_time", "startup_txns_loaded",
-        "follower_sync_time", "observer_sync_time", "inflight_diff_count", "inflight_snap_count",
+        "readlatency", "updatelatency", "inflight_diff_count", "inflight_snap_count",
         "leader_unavailable_time", "unavailable_time", "read_per_namespace", "write_per_namespace",
         "ack_latency", "quorum_ack_latency", "node_changed_watch_count", "node_children_watch_count",
         "node_created_watch_count", "node_deleted_watch_count", "watch_bytes", "bytes_received_count",
@@ -155,26 +153,16 @@ DELIBERATE: dict[str, str] = {
         "revalidate_count",
     ) + " missing":
         "not measured by pyzk yet: left out rather than reported as a constant (fourletter Rule 3)",
-    r"mntr " + _ENSEMBLE + " " + _names(
-        "commit_count", "diff_count", "snap_count", "proposal_count", "looking_count",
-        "learner_commit_received_count", "learner_proposal_received_count", "ensemble_auth_fail",
-        "ensemble_auth_skip", "ensemble_auth_success", "quit_leading_due_to_disloyal_voter",
+    r"metric " + _ENSEMBLE + " " + _names(
+        "ensemble_auth_fail", "ensemble_auth_skip", "ensemble_auth_success",
+        "quit_leading_due_to_disloyal_voter",
     ) + " missing":
-        "Zab/election counters that are structural zeros only in standalone; an ensemble role "
-        "does not count them yet, so it leaves them out",
-    r"mntr observer observer_master_id missing":
+        "counters that are structural zeros only in standalone: an ensemble role does not count "
+        "quorum SASL outcomes (EnsembleAuthenticationProvider) or Leader.quitLeading yet, so it "
+        "leaves them out",
+    r"metric observer observer_master_id missing":
         "pyzk's observers always follow the leader (no observerMasterPort), so there is no "
         "observer master id to report",
-    r"prometheus \S+ " + _names(
-        "commit_count", "diff_count", "snap_count", "proposal_count", "looking_count",
-        "learner_commit_received_count", "learner_proposal_received_count", "ensemble_auth_fail",
-        "ensemble_auth_skip", "ensemble_auth_success", "quit_leading_due_to_disloyal_voter",
-        "digest_mismatches_count", "connection_drop_count", "throttled_ops", "tls_handshake_exceeded",
-        "observer_master_id",
-    ) + " missing":
-        "counters: Apache's simpleclient 0.9 exposes a counter's sample under its bare name, "
-        "prometheus_client always writes <name>_total; pyzk exports no counter rather than one "
-        "under another sample name (mntr has the standalone ones); observer_master_id: see mntr",
     # -- AdminServer --
     r"admin_listing \S+ last_snapshot missing": "pyzk's database does not report its last snapshot yet",
     r"admin \S+ last_snapshot not fetched": "see admin_listing last_snapshot",
@@ -520,11 +508,29 @@ def apache_families(mntr_text: str) -> dict[str, str]:
     return out
 
 
+# Sample names per TYPE as Apache's simpleclient 0.9 writes them: a counter's sample under
+# its bare name (never <name>_total), a summary's quantiles, _count and _sum.
+SAMPLE_SUFFIXES = {"counter": ("",), "gauge": ("",), "summary": ("", "_count", "_sum")}
+
+
 def pyzk_families(scrape: str) -> dict[str, str]:
+    """Families and TYPEs read from the `# TYPE` lines themselves (prometheus_client's parser
+    renames a counter's bare sample to <name>_total); a sample line whose name is not one
+    simpleclient 0.9 writes for its family turns that family's kind into "<kind> (sample <name>)"."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    return {family.name: family.type for family in text_string_to_metric_families(scrape)
-            if not family.name.startswith(("process_", "python_"))}
+    list(text_string_to_metric_families(scrape))  # the scrape must parse
+    out: dict[str, str] = {}
+    family, kind = "", ""
+    for line in scrape.splitlines():
+        if line.startswith("# TYPE "):
+            family, kind = line.split()[2:4]
+            out[family] = kind
+        elif line and not line.startswith("#"):
+            sample = re.split(r"[{ ]", line, maxsplit=1)[0]
+            if sample not in (family + suffix for suffix in SAMPLE_SUFFIXES.get(kind, ("",))):
+                out[family] = f"{kind} (sample {sample})"
+    return {name: kind for name, kind in out.items() if not name.startswith(("process_", "python_"))}
 
 
 def metrics_diff(apache_mntr: str, pyzk_scrape: str) -> list[str]:

@@ -239,17 +239,54 @@ def test_handler_listing_and_404(server: ZooKeeperServer) -> None:
 
 def test_prometheus_gauges_parse(server: ZooKeeperServer) -> None:
     pytest.importorskip("prometheus_client")
-    from prometheus_client import generate_latest
     from prometheus_client.parser import text_string_to_metric_families
 
-    from pyzk.server.metrics import metrics_registry
+    from pyzk.server.metrics import scrape
 
-    text = generate_latest(metrics_registry(server, export_process_info=False)).decode()
+    text = scrape(server, None).decode()
     families = {f.name: f for f in text_string_to_metric_families(text)}
     for name in ("znode_count", "watch_count", "avg_latency", "packets_received", "num_alive_connections",
                  "outstanding_requests", "global_sessions", "ephemerals_count", "approximate_data_size"):
         assert families[name].type == "gauge"
     assert families["znode_count"].samples[0].value == 5.0
+    for name in ("commit_count", "looking_count", "snap_count", "throttled_ops"):
+        assert families[name].type == "counter"
+    for name in ("fsynctime", "snapshottime", "election_time", "dbinittime", "follower_sync_time"):
+        assert families[name].type == "summary"
+
+
+def test_prometheus_text_is_simpleclient_0_9s(server: ZooKeeperServer) -> None:
+    """Counters under their bare name (no _total), BASIC summaries with quantile 0.5 and Java
+    doubles, as Apache's PrometheusMetricsProvider writes them."""
+    from pyzk.server.metrics import exposition, java_double
+
+    server.stats.metrics.fsynctime.add(3)
+    server.stats.metrics.fsynctime.add(5)
+    server.stats.metrics.fsynctime.add(4)
+    server.stats.metrics.commit_count += 2
+    text = exposition(server)
+    assert "# HELP commit_count commit_count\n# TYPE commit_count counter\ncommit_count 2.0\n" in text
+    assert "_total" not in text
+    assert ("# TYPE fsynctime summary\nfsynctime{quantile=\"0.5\",} 4.0\nfsynctime_count 3.0\n"
+            "fsynctime_sum 12.0\n") in text
+    assert 'snapshottime{quantile="0.5",} NaN\n' in text
+    assert "# TYPE znode_count gauge\nznode_count 5.0\n" in text
+    assert [java_double(v) for v in (0.0, 1e7, 123456.5, 1.5e-4, -2e10, float("inf"))] == [
+        "0.0", "1.0E7", "123456.5", "1.5E-4", "-2.0E10", "+Inf"]
+
+
+def test_mntr_reports_the_summaries_after_the_counters_in_apaches_order(server: ZooKeeperServer) -> None:
+    server.stats.metrics.snapshottime.add(7)
+    keys = [line.split("\t")[0] for line in run_four_letter_word(server, "mntr", b"").splitlines()]
+    summaries = keys[keys.index("zk_tls_handshake_exceeded") + 1:]
+    assert summaries[:5] == ["zk_avg_startup_txns_load_time", "zk_min_startup_txns_load_time",
+                             "zk_max_startup_txns_load_time", "zk_cnt_startup_txns_load_time",
+                             "zk_sum_startup_txns_load_time"]
+    assert [k[7:] for k in summaries if k.startswith("zk_avg_")] == [
+        "startup_txns_load_time", "follower_sync_time", "fsynctime", "snapshottime", "startup_txns_loaded",
+        "dbinittime", "election_time", "observer_sync_time", "startup_snap_load_time"]
+    assert "zk_cnt_snapshottime\t1" in run_four_letter_word(server, "mntr", b"")
+    assert "zk_avg_snapshottime\t7.0" in run_four_letter_word(server, "mntr", b"")
 
 
 # ---- an ensemble member's view: conf's membership block, AdminServer leader / voting_view --
