@@ -5,7 +5,8 @@
 One connection's frames go through `ZooKeeperServer.handle_packet` (decode, dispatch, prep),
 the commit stage's log encoding (`encode_txn_entry`), `apply_committed` (tree, watches,
 reply encoding) and the connection's frame sink. Printed: the best of `--repeat` runs, in µs
-of process CPU per request, for getData, setData, create+delete and a multi of 5. This is a
+of process CPU per request, for getData, setData, create+delete, exists-with-watch + the setData that fires it, and a
+multi of 5. This is a
 tool for finding regressions of the per-request path between two commits (run it on both);
 the side-by-side numbers against Apache come from `bench.run`.
 """
@@ -23,6 +24,7 @@ from jute.proto import (
     CheckVersionRequest,
     CreateRequest,
     DeleteRequest,
+    ExistsRequest,
     GetDataRequest,
     MultiHeader,
     RequestHeader,
@@ -95,10 +97,16 @@ def _workloads(requests: int) -> dict[str, tuple[int, Callable[[int], list[bytes
         return [_frame(2 * i, OpCode.CREATE, CreateRequest(f"/c{i}", PAYLOAD, OPEN, 0)),
                 _frame(2 * i + 1, OpCode.DELETE, DeleteRequest(f"/c{i}", -1))]
 
+    def exists_watch(i: int) -> list[bytes]:
+        path = f"/k{i % KEYS}"
+        return [_frame(2 * i, OpCode.EXISTS, ExistsRequest(path, True)),
+                _frame(2 * i + 1, OpCode.SET_DATA, SetDataRequest(path, PAYLOAD, -1))]
+
     def multi5(i: int) -> list[bytes]:
         return [RequestHeader(i, OpCode.MULTI).encode() + _multi5(f"/m{i}")]
 
-    return {"get": (1, get), "set": (1, set_), "create_delete": (2, create_delete), "multi5": (1, multi5)}
+    return {"get": (1, get), "set": (1, set_), "create_delete": (2, create_delete),
+            "exists_watch": (2, exists_watch), "multi5": (1, multi5)}
 
 
 def run_once(name: str, requests: int) -> float:
@@ -123,7 +131,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--cases", default="get,set,create_delete,multi5")
+    parser.add_argument("--cases", default="get,set,create_delete,exists_watch,multi5")
     args = parser.parse_args()
     for name in args.cases.split(","):
         best = min(run_once(name, args.requests) for _ in range(args.repeat))

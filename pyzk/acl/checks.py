@@ -28,7 +28,7 @@ def _is_world_anyone(acl_id: Id) -> bool:
 
 
 def fixup_acl(
-    acls: Sequence[ACL | None] | None, auth_ids: Iterable[Id], registry: AuthRegistry
+    acls: Sequence[ACL | None] | None, auth_ids: Sequence[Id], registry: AuthRegistry
 ) -> list[ACL]:
     """The ACL to store for a create or setACL request, or raise InvalidACL.
 
@@ -38,10 +38,11 @@ def fixup_acl(
     # PrepRequestProcessor.removeDuplicates keeps the first of equal entries, in order; a
     # dict does the same in linear time (its list scan is quadratic: a 1 MiB request holds
     # ~43,000 entries). ACL and Id hash and compare by value, a None entry included.
-    unique: list[ACL | None] = list(dict.fromkeys(acls or ()))
+    acls = acls or ()
+    # (One entry, the usual case, has nothing to de-duplicate: no hashing of ACL and Id.)
+    unique: list[ACL | None] = list(acls) if len(acls) < 2 else list(dict.fromkeys(acls))
     if not unique:
         raise InvalidACL("empty ACL")
-    auth_ids = list(auth_ids)
     fixed: list[ACL] = []
     for acl in unique:
         if acl is None or acl.id is None or acl.id.scheme is None:

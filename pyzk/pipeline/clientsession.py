@@ -78,7 +78,7 @@ class ClientSession:
         self.last_op = "NA"
         self.last_cxid = -1
         self.last_zxid = -1
-        self.last_response_ms = 0
+        self.last_response_s = 0.0  # time.monotonic() of the last reply; 0.0: none yet
         self.last_latency_ms = 0
         self.latency_min_ms: int | None = None
         self.latency_max_ms = 0
@@ -106,12 +106,22 @@ class ClientSession:
             self.closed = True
             self._close()
 
+    @property
+    def last_response_ms(self) -> int:
+        """Wall-clock ms of the last reply (cons' lresp), 0 before the first."""
+        if not self.last_response_s:
+            return 0
+        return int((time.time() - (time.monotonic() - self.last_response_s)) * 1000)
+
     def record_latency(self, latency_ms: int) -> None:
         self.last_latency_ms = latency_ms
         self.latency_total_ms += latency_ms
         self.latency_count += 1
-        self.latency_max_ms = max(self.latency_max_ms, latency_ms)
-        self.latency_min_ms = latency_ms if self.latency_min_ms is None else min(self.latency_min_ms, latency_ms)
+        if latency_ms > self.latency_max_ms:
+            self.latency_max_ms = latency_ms
+        minimum = self.latency_min_ms
+        if minimum is None or latency_ms < minimum:
+            self.latency_min_ms = latency_ms
 
     def reset_stats(self) -> None:
         self.packets_received = 0
@@ -119,7 +129,7 @@ class ClientSession:
         self.last_op = "NA"
         self.last_cxid = -1
         self.last_zxid = -1
-        self.last_response_ms = 0
+        self.last_response_s = 0.0  # time.monotonic() of the last reply; 0.0: none yet
         self.last_latency_ms = 0
         self.latency_min_ms = None
         self.latency_max_ms = 0

@@ -94,10 +94,16 @@ ANSWERING_TXN_TYPES: dict[int, frozenset[int]] = {
 }
 
 
+# The same, with the ErrorTxn that may answer any of them: one lookup on the reply path.
+ANSWERING_TXN_TYPES_OR_ERROR: dict[int, frozenset[int]] = {
+    op: types | {_ERROR} for op, types in ANSWERING_TXN_TYPES.items()
+}
+
+
 def may_answer(op: int, txn_type: int) -> bool:
     """Whether a committed txn of `txn_type` can be the result of a request of `op`."""
-    allowed = ANSWERING_TXN_TYPES.get(op)
-    return txn_type == _ERROR or allowed is None or txn_type in allowed
+    allowed = ANSWERING_TXN_TYPES_OR_ERROR.get(op)
+    return allowed is None or txn_type in allowed
 
 
 # Ops whose null path ZooKeeper 3.8 answers with MARSHALLINGERROR: the path is dereferenced

@@ -22,7 +22,8 @@ class ServerStats:
     def record_latency(self, latency_ms: int) -> None:
         self.latency_total_ms += latency_ms
         self.latency_count += 1
-        self.latency_max_ms = max(self.latency_max_ms, latency_ms)
+        if latency_ms > self.latency_max_ms:
+            self.latency_max_ms = latency_ms
         if self.latency_min_ms is None or latency_ms < self.latency_min_ms:
             self.latency_min_ms = latency_ms
 

@@ -64,11 +64,11 @@ from pyzk.pipeline.commit import Barrier, CommitStage
 from pyzk.pipeline.origins import Origin, OriginsByZxid
 from pyzk.pipeline.prep import Prep, Prepared
 from pyzk.pipeline.requests import (
+    ANSWERING_TXN_TYPES_OR_ERROR,
     FORWARDED_OPS,
     KNOWN_OPS,
     WRITE_OPS,
     decode_record,
-    may_answer,
     prep_write_request,
 )
 from pyzk.pipeline.stats import ServerStats
@@ -115,6 +115,9 @@ _EPHEMERAL_FLAGS = frozenset(m.value for m in CreateMode if m.is_ephemeral)
 
 _REPLY_HEADER = struct.Struct(">iqi")  # ReplyHeader: xid, zxid, err
 _INT = struct.Struct(">i")
+_ANSWERING_TXN_TYPES = ANSWERING_TXN_TYPES_OR_ERROR
+
+
 class ZooKeeperServer:
     read_only = False  # ReadOnlyZooKeeperServer (pyzk/pipeline/readonly.py) sets it
 
@@ -457,8 +460,10 @@ class ZooKeeperServer:
             req.in_flight = True
             conn.pending.append(req)
             self.commit.submit(Barrier(lambda: self.answer_sync(conn, req)))
+        elif conn.pending:  # _enqueue_read, inlined (the common read)
+            conn.pending.append(req)
         else:
-            self._enqueue_read(conn, req)
+            self._run_read(conn, req)
 
     def _forward(self, conn: ClientSession, xid: int, op: int, body: bytes, forward: Callable[..., None]) -> None:
         """A follower's write, closeSession or sync: the leader preps it (from the raw bytes);
@@ -490,12 +495,13 @@ class ZooKeeperServer:
             prepared = self.prep.prep_close_session(conn.session_id, req.xid, self._take_zxid(), now)
             self.sessions.set_closing(conn.session_id)
         else:
-            prepared = prep_write_request(self.prep, req.op, req.record, conn.session_id, req.xid, conn.auth_ids,
+            prepared = prep_write_request(self.prep, req.op, req.record, conn.session_id, req.xid, conn.auth_info.ids,
                                           self._take_zxid(), now, self.owner_id)
         req.in_flight = True
         conn.pending.append(req)
         self.stats.outstanding += 1
-        self._submit_txn(conn, req, prepared)
+        self.origins.add(prepared.hdr.zxid, conn, req)  # _submit_txn, inlined (per write)
+        self._commit.submit(prepared)  # type: ignore[union-attr]
 
     # ---- apply (called by the commit stage, in zxid order) ------------------------------
 
@@ -550,8 +556,9 @@ class ZooKeeperServer:
         """Whether the txn `hdr` may answer `req` now: it is the request conn must answer next,
         with the txn's session and cxid and a txn type its op can produce. Anything else is an
         invariant violation: logged, and that connection is closed rather than answered."""
+        allowed = _ANSWERING_TXN_TYPES.get(req.op)  # may_answer, inlined (per write)
         if (conn.pending and conn.pending[0] is req and hdr.clientId == conn.session_id
-                and hdr.cxid == req.xid and may_answer(req.op, hdr.type)):
+                and hdr.cxid == req.xid and (allowed is None or hdr.type in allowed)):
             return True
         head = conn.pending[0] if conn.pending else None
         logger.error(
@@ -594,13 +601,14 @@ class ZooKeeperServer:
         conn.send(out)
         self.stats.packets_sent += 1
         if req is not None:
-            latency = int((time.monotonic() - req.received_s) * 1000)
+            now_s = time.monotonic()
+            latency = int((now_s - req.received_s) * 1000)
             self.stats.record_latency(latency)
             conn.record_latency(latency)
             conn.last_op = OP_SHORT_NAMES.get(req.op, "NA")
             conn.last_cxid = xid
             conn.last_zxid = zxid
-            conn.last_response_ms = int(time.time() * 1000)
+            conn.last_response_s = now_s  # monotonic: the wall time is derived when shown
 
     def _reply_write(self, conn: ClientSession, req: PendingRequest, prepared: Prepared, rc: ApplyResult) -> None:
         op = req.op
