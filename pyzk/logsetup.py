@@ -66,13 +66,23 @@ class ZooKeeperFormatter(logging.Formatter):
     def __init__(self, my_id: int | None) -> None:
         super().__init__(datefmt="%Y-%m-%d %H:%M:%S")
         self.my_id_text = "" if my_id is None else str(my_id)
+        # A burst of lines (an addauth flood logs one per request) formats its second once
+        # and each logger's name once.
+        self._second = -1
+        self._second_text = ""
+        self._names: dict[str, str] = {}
 
     def format(self, record: logging.LogRecord) -> str:
-        timestamp = f"{self.formatTime(record, self.datefmt)},{int(record.msecs):03d}"
+        second = int(record.created)
+        if second != self._second:
+            self._second, self._second_text = second, self.formatTime(record, self.datefmt)
+        name = self._names.get(record.name)
+        if name is None:
+            name = self._names[record.name] = abbreviate_logger_name(record.name)
         thread = "main" if record.threadName == "MainThread" else record.threadName
         line = (
-            f"{timestamp} [myid:{self.my_id_text}] - {java_level_name(record.levelno):<5} "
-            f"[{thread}:{abbreviate_logger_name(record.name)}@{record.lineno}] - "
+            f"{self._second_text},{int(record.msecs):03d} [myid:{self.my_id_text}] - "
+            f"{java_level_name(record.levelno):<5} [{thread}:{name}@{record.lineno}] - "
             f"{record.getMessage()}"
         )
         if record.exc_info:
@@ -151,6 +161,9 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # The layout shows no process id or name: skip looking them up for every record.
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     for logger_name, logger_level in (module_levels or {}).items():
         logging.getLogger(logger_name).setLevel(logger_level)
     return handler

@@ -196,6 +196,20 @@ def test_log_line_layout() -> None:
     assert "[myid:] - INFO  [fsync:p.q.driver@42]" in ZooKeeperFormatter(my_id=None).format(record)
 
 
+def test_log_line_time_follows_each_record_across_seconds() -> None:
+    """The formatter reuses one second's text for a burst; a record of another second (or
+    of an earlier one, from another thread) gets its own."""
+    formatter = ZooKeeperFormatter(my_id=1)
+    stamps = []
+    for created in (1_700_000_000.25, 1_700_000_000.75, 1_700_000_001.5, 1_700_000_000.125):
+        record = logging.LogRecord("pyzk.x", logging.INFO, "x.py", 1, "m", (), None)
+        record.created, record.msecs = created, (created % 1) * 1000
+        stamps.append(formatter.format(record).split(" [", 1)[0])
+    expected = [time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(int(c))) for c in
+                (1_700_000_000, 1_700_000_000, 1_700_000_001, 1_700_000_000)]
+    assert stamps == [f"{e},{ms}" for e, ms in zip(expected, ("250", "750", "500", "125"), strict=True)]
+
+
 def test_zoo_log4j_prop() -> None:
     assert parse_log4j_prop(None) == (logging.INFO, "CONSOLE")
     assert parse_log4j_prop("DEBUG,ROLLINGFILE") == (logging.DEBUG, "ROLLINGFILE")
