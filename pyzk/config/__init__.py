@@ -163,6 +163,9 @@ class ServerConfig:
     quorum_server_require_sasl: bool = False
     quorum_learner_login_context: str = "QuorumLearner"
     quorum_server_login_context: str = "QuorumServer"
+    # quorum.auth.kerberos.servicePrincipal: the principal a GSSAPI learner asks a ticket for
+    # ("_HOST" as its host part becomes the server.N host it dials).
+    quorum_service_principal: str = "zkquorum/localhost"
 
     @property
     def voters(self) -> dict[int, QuorumServer]:
@@ -612,6 +615,7 @@ def parse_config(
         quorum_server_require_sasl=server_require_sasl,
         quorum_learner_login_context=reader.text("quorum.auth.learner.saslLoginContext") or "QuorumLearner",
         quorum_server_login_context=reader.text("quorum.auth.server.saslLoginContext") or "QuorumServer",
+        quorum_service_principal=reader.text("quorum.auth.kerberos.servicePrincipal") or "zkquorum/localhost",
     )
 
 

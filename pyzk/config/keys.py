@@ -41,7 +41,7 @@ _DIRECT_KEYS = frozenset({
 
 # Direct keys whose feature pyzk does not implement: accepted, validated, and reported.
 _DIRECT_KEYS_NOT_IMPLEMENTED = frozenset({
-    "observerMasterPort", "sslQuorumReloadCertFiles", "quorum.auth.kerberos.servicePrincipal", "quorum.cnxn.threads.size",
+    "observerMasterPort", "sslQuorumReloadCertFiles", "quorum.cnxn.threads.size",
     "jvm.pause.info-threshold.ms", "jvm.pause.warn-threshold.ms", "jvm.pause.sleep.time.ms",
     "jvm.pause.monitor", "multiAddress.enabled", "multiAddress.reachabilityCheckTimeoutMs",
     "multiAddress.reachabilityCheckEnabled", "oraclePath",
@@ -102,7 +102,7 @@ _PASSTHROUGH_KEYS_KNOWN = frozenset({
 # without them pyzk refuses to start, naming the key and its line. Their off value is accepted.
 # Quorum TLS itself (sslQuorum, portUnification, ssl.quorum.*) is implemented:
 # pyzk/config/quorum_tls.py judges its settings, refusing the ones pyzk cannot honour. So is
-# quorum SASL DIGEST-MD5 (quorum.auth.*; pyzk/server/quorum_sasl.py refuses a Kerberos login).
+# quorum SASL, DIGEST-MD5 and Kerberos (quorum.auth.*; pyzk/server/quorum_sasl.py judges the JAAS logins).
 _SECURITY_DIRECT_KEYS_REFUSED = {
     "sslQuorumReloadCertFiles": "reloading the quorum TLS key and trust stores when their files change",
 }

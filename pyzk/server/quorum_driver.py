@@ -354,7 +354,8 @@ class QuorumDriver:
         if self.sasl is not None:
             self._election_dialing.add(sid)  # no second dial while this one authenticates
             try:
-                await authenticate_learner(reader, writer, self.sasl, f"{server.host}:{server.election_port}")
+                await authenticate_learner(reader, writer, self.sasl, f"{server.host}:{server.election_port}",
+                                           server.host)
             except QuorumAuthFailed as exc:
                 logger.warning("Cannot open channel to %d: %s", sid, exc)
                 await _close_quietly(writer)
@@ -450,7 +451,8 @@ class QuorumDriver:
             return
         if self.sasl is not None and self._quorum_dials.get(to) == generation:
             try:
-                await authenticate_learner(reader, writer, self.sasl, f"{server.host}:{server.quorum_port}")
+                await authenticate_learner(reader, writer, self.sasl, f"{server.host}:{server.quorum_port}",
+                                           server.host)
             except QuorumAuthFailed as exc:
                 logger.warning("Unexpected exception trying to connect to leader %d: %s", to, exc)
                 await _close_quietly(writer)

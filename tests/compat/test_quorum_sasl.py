@@ -117,8 +117,8 @@ def test_mixed_ensemble_with_quorum_sasl(certs: Certs, case: tuple[list[str], st
     ("QuorumServer {\n com.sun.security.auth.module.Krb5LoginModule required\n useKeyTab=true\n"
      " keyTab=\"/k\"\n principal=\"zkquorum/localhost@EXAMPLE.COM\";\n};\n"
      "QuorumLearner {\n org.apache.zookeeper.server.auth.DigestLoginModule required\n"
-     " username=\"a\"\n password=\"b\";\n};\n", "quorum SASL GSSAPI is not implemented"),
-], ids=["no-jaas", "no-learner-section", "kerberos"])
+     " username=\"a\"\n password=\"b\";\n};\n", "QuorumServer' (Krb5LoginModule) needs storeKey=true"),
+], ids=["no-jaas", "no-learner-section", "kerberos-without-storekey"])
 def test_quorum_sasl_that_cannot_run_stops_start_up(jaas_text: str | None, reason: str, tmp_path: Path) -> None:
     props: dict[str, str] = {}
     if jaas_text is not None:

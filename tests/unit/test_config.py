@@ -645,7 +645,7 @@ def test_quorum_sasl_keys_are_read() -> None:
             config.quorum_learner_login_context, config.quorum_server_login_context) == (
         True, True, True, "L", "QuorumServer")
     assert not {"quorum.auth.enableSasl", "quorum.auth.learner.saslLoginContext"} & set(config.unknown_keys)
-    assert "quorum.auth.kerberos.servicePrincipal" in parse_config(
+    assert "quorum.auth.kerberos.servicePrincipal" not in parse_config(
         BASE + "quorum.auth.kerberos.servicePrincipal=zkquorum/h\n").unknown_keys
     # QuorumPeerConfig's order of the three flags
     assert "quorum.auth.enableSasl is disabled, so cannot enable quorum.auth.serverRequireSasl" in error_of(

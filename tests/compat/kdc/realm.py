@@ -213,6 +213,13 @@ class KazooKdc:
                 f"ktadd -k {self.realm_dir / keytab} -norandkey {principal}",
             )
 
+    def add_principal(self, principal: str, keytab: str) -> Path:
+        """Another principal with a random key, exported to ``realm_dir / keytab``."""
+        path = self.realm_dir / keytab
+        self._admin("kadmin.local", "-r", REALM, "-q", f"addprinc -randkey {principal}")
+        self._admin("kadmin.local", "-r", REALM, "-q", f"ktadd -k {path} -norandkey {principal}")
+        return path
+
     def _serving(self) -> bool:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.settimeout(POLL_INTERVAL_S)

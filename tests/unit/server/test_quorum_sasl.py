@@ -17,9 +17,14 @@ from pyzk.server.quorum_sasl import (
     SERVER_NAME,
     STATUS_ERROR,
     STATUS_SUCCESS,
+    KerberosLogin,
     QuorumAuthConfigError,
+    authorize_learner,
     encode_auth_packet,
+    kerberos_login,
+    learner_target,
     quorum_sasl,
+    server_principal,
 )
 
 ENSEMBLE = (
@@ -33,6 +38,11 @@ JAAS = (
     "QuorumLearner {\n org.apache.zookeeper.server.auth.DigestLoginModule required\n"
     ' username="learner"\n password="pw";\n};\n'
 )
+
+KRB_MODULE = ('com.sun.security.auth.module.Krb5LoginModule required\n useKeyTab=true\n'
+              ' keyTab="/nonexistent/q.keytab"\n storeKey=true\n principal="zkquorum/127.0.0.1@R";\n')
+KRB_JAAS = "QuorumServer {\n " + KRB_MODULE + "};\nQuorumLearner {\n " + KRB_MODULE + "};\n"
+KRB_LEARNER_ONLY = JAAS.split("QuorumLearner")[0] + "QuorumLearner {\n " + KRB_MODULE + "};\n"
 
 
 def quorum_server(users: dict[str, str]) -> DigestMD5Server:
@@ -114,10 +124,74 @@ def test_logins_come_from_the_jaas_sections(tmp_path: Path) -> None:
     (JAAS.replace(' username="learner"\n', ""), "", "needs username and password"),
     (JAAS.replace("org.apache.zookeeper.server.auth.DigestLoginModule required\n user_learner",
                   'com.sun.security.auth.module.Krb5LoginModule required\n keyTab="/k"\n principal="zk/h"\n user_x'),
-     "", "quorum SASL GSSAPI is not implemented"),
+     "", "needs useKeyTab=true and keyTab"),
+    (KRB_JAAS.replace("storeKey=true", ""), "", "needs storeKey=true"),
+    (KRB_JAAS.replace('principal="zkquorum/127.0.0.1@R"', 'principal="zkquorum@R"', 1), "", "must be service/host"),
+    (KRB_JAAS.replace('keyTab="/nonexistent/q.keytab"', "", 1), "", "useKeyTab=true needs keyTab"),
+    (KRB_JAAS.replace("useKeyTab=true", "useKeyTab=false"), "", "needs useKeyTab=true and keyTab"),
+    (KRB_LEARNER_ONLY.replace("useKeyTab=true", "useKeyTab=false"), "", "pyzk cannot prompt for a password"),
+    (KRB_LEARNER_ONLY.replace(' principal="zkquorum/127.0.0.1@R"', ""), "", "needs principal"),
+    (KRB_LEARNER_ONLY, "quorum.auth.kerberos.servicePrincipal=zkquorum\n", "must be service/host"),
+    (KRB_JAAS, "", "no Kerberos credentials for zkquorum/127.0.0.1@R in keytab /nonexistent/q.keytab"),
     ("QuorumServer { broken", "", "JAAS file"),
-], ids=["no-jaas", "no-section", "no-username", "kerberos", "unparsable"])
+], ids=["no-jaas", "no-section", "no-username", "kerberos-no-usekeytab", "kerberos-no-storekey",
+        "kerberos-server-principal-without-host", "kerberos-no-keytab", "kerberos-server-without-keytab",
+        "kerberos-learner-cannot-prompt", "kerberos-no-principal", "kerberos-service-principal-without-host",
+        "kerberos-keytab-missing", "unparsable"])
 def test_quorum_sasl_that_cannot_run_is_refused(tmp_path: Path, jaas_text: str | None, extra: str,
                                                 reason: str) -> None:
     with pytest.raises(QuorumAuthConfigError, match=reason):
         quorum_sasl(config_with_jaas(tmp_path, jaas_text, extra))
+
+
+@pytest.mark.parametrize(("config", "host", "expected"), [
+    ("zkquorum/localhost", "10.0.0.1", "zkquorum/localhost"),
+    ("zkquorum/_HOST", "ZK1.Example.COM", "zkquorum/zk1.example.com"),
+    ("zkquorum/_HOST", "127.0.0.1", "zkquorum/127.0.0.1"),
+    # SecurityUtils.getServerPrincipal splits on '/' only: "_HOST@REALM" is no pattern.
+    ("zkquorum/_HOST@EXAMPLE.COM", "h", "zkquorum/_HOST@EXAMPLE.COM"),
+    ("zkquorum/_HOST/x", "h", "zkquorum/_HOST/x"),
+    ("zkquorum", "h", "zkquorum"),
+])
+def test_host_pattern_substitution(config: str, host: str, expected: str) -> None:
+    assert server_principal(config, host) == expected
+
+
+def test_learner_target_gets_a_realm() -> None:
+    me = "zkquorum/127.0.0.1@CLIENT.ORG"
+    assert learner_target("zkquorum/_HOST", "Zk1", me, None) == "zkquorum/zk1@CLIENT.ORG"
+    assert learner_target("zkquorum/_HOST", "zk1", me, "SERVER.ORG") == "zkquorum/zk1@SERVER.ORG"
+    assert learner_target("zkquorum/zk9@OTHER.ORG", "zk1", me, "SERVER.ORG") == "zkquorum/zk9@OTHER.ORG"
+
+
+@pytest.mark.parametrize(("authn", "authz", "refused"), [
+    ("zkquorum/zk1@R", "zkquorum/zk1@R", None),
+    ("zkquorum/zk2@R", "zkquorum/zk2@R", "zkquorum/zk2@R is not authorized to connect"),
+    ("zkquorum/zk1@R", "zkquorum/zk3@R", "is not authorized to connect as zkquorum/zk3@R"),
+    ("learner@R", "learner@R", None),  # two components: no host to check
+    ("zkquorum/zk1", "zkquorum/zk1", None),  # no realm: two components as well
+])
+def test_learner_authorization(authn: str, authz: str, refused: str | None) -> None:
+    hosts = frozenset({"zk1", "127.0.0.1"})
+    if refused is None:
+        authorize_learner(authn, authz, hosts)
+    else:
+        with pytest.raises(SaslError, match=refused):
+            authorize_learner(authn, authz, hosts)
+
+
+def test_kerberos_logins_from_jaas_options() -> None:
+    options = {"useKeyTab": "true", "keyTab": "/k", "storeKey": "true", "principal": "zkquorum/h@R"}
+    assert kerberos_login("S", options, accept=True) == KerberosLogin("zkquorum/h@R", "/k")
+    assert kerberos_login("L", {**options, "storeKey": "false"}, accept=False) == KerberosLogin("zkquorum/h@R", "/k")
+    cache = {"useTicketCache": "true", "ticketCache": "/tmp/cc", "principal": "learner@R"}
+    assert kerberos_login("L", cache, accept=False) == KerberosLogin("learner@R", None, "/tmp/cc")
+    with pytest.raises(QuorumAuthConfigError, match="needs useKeyTab=true and keyTab"):
+        kerberos_login("S", cache, accept=True)
+
+
+def test_kerberos_service_principal_is_read(tmp_path: Path) -> None:
+    config = parse_config(ENSEMBLE + "quorum.auth.kerberos.servicePrincipal= zkquorum/_HOST \n", myid_text="1")
+    assert config.quorum_service_principal == "zkquorum/_HOST"
+    assert "quorum.auth.kerberos.servicePrincipal" not in config.unknown_keys
+    assert parse_config(ENSEMBLE, myid_text="1").quorum_service_principal == "zkquorum/localhost"
