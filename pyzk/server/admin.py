@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pyzk.server import fourletter as fl
+from pyzk.storage.files import last_snapshot
 from pyzk.version import FULL_VERSION
 
 if TYPE_CHECKING:
@@ -162,6 +163,14 @@ def _dump(server: ZooKeeperServer) -> dict[str, Any]:
     }
 
 
+def _last_snapshot(server: ZooKeeperServer) -> dict[str, Any]:
+    """LastSnapshotCommand: the zxid (Long.toHexString, -1 when none) and the file's time in
+    seconds (-1) of the newest valid snapshot."""
+    info = last_snapshot(server.config.data_dir)
+    zxid, timestamp = info if info is not None else (-1, -1)
+    return {"zxid": f"{zxid & _U64:x}", "timestamp": timestamp}
+
+
 def _leader(server: ZooKeeperServer) -> dict[str, Any]:
     """LeaderCommand: an ensemble member's view of its leader; standalone has none."""
     view = server.quorum_view() if server.quorum_view is not None else None
@@ -234,6 +243,7 @@ COMMANDS: tuple[Command, ...] = (
     Command(("initial_configuration", "icfg"),
             lambda z, k, c: {"initial_configuration": c.initial_configuration}),
     Command(("is_read_only", "isro"), lambda z, k, c: {"read_only": z.mode == "read-only"}),
+    Command(("last_snapshot", "lsnp"), lambda z, k, c: _last_snapshot(z)),
     Command(("leader", "lead"), lambda z, k, c: _leader(z)),
     Command(("monitor", "mntr"), lambda z, k, c: dict(fl.monitor_values(z)), False),
     Command(("observer_connection_stat_reset", "orst"), lambda z, k, c: {}),
@@ -252,7 +262,6 @@ COMMANDS: tuple[Command, ...] = (
         ("num_connections", "num_paths", "num_total_watches"), fl.watch_summary(z), strict=True))),
     Command(("zabstate",), lambda z, k, c: {"voting": False, "zabstate": ""}, False),
 )
-# last_snapshot (lsnp) is not offered: pyzk's database does not report its last snapshot yet.
 COMMANDS_BY_NAME: dict[str, Command] = {name: cmd for cmd in COMMANDS for name in cmd.names}
 
 

@@ -227,6 +227,20 @@ class LocalDisk:
         return name
 
 
+def last_snapshot(data_dir: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """FileSnap.getLastSnapshotInfo as the AdminServer reports it: the newest snapshot that
+    passes the quick validity check (the one a restart would load, or the one just written),
+    as (zxid, the file's mtime in whole seconds); None when there is none."""
+    disk = LocalDisk(data_dir)
+    for name in sorted_by_zxid(disk.snapshot_names(), SNAPSHOT_PREFIX, newest_first=True):
+        if disk.snapshot_looks_valid(name):
+            try:
+                return zxid_from_name(name, SNAPSHOT_PREFIX), int(os.stat(disk.snap_dir / name).st_mtime)
+            except OSError:
+                continue  # purged meanwhile
+    return None
+
+
 def restore(data_dir: str | os.PathLike[str], data_log_dir: str | os.PathLike[str] | None = None, *,
             digest_enabled: bool = True, extended_types_enabled: bool = False,
             snapshot_trust_empty: bool = False, db_autocreate: bool = True,

@@ -164,10 +164,6 @@ DELIBERATE: dict[str, str] = {
         "pyzk's observers always follow the leader (no observerMasterPort), so there is no "
         "observer master id to report",
     # -- AdminServer --
-    r"admin_listing \S+ last_snapshot missing": "pyzk's database does not report its last snapshot yet",
-    r"admin \S+ last_snapshot not fetched": "see admin_listing last_snapshot",
-    r"admin \S+ lsnp( error None!='Unknown command: lsnp'|: error kind null!=str|: (timestamp|zxid) missing)":
-        "see admin_listing last_snapshot",
     r"admin \S+ (server_stats|stats|srvr|stat): (server_stats\.)?(client_response(_stats)?|"
     r"auth_failed_count|fsync_threshold_exceed_count)(\.(last|min|max)_buffer_size)? missing":
         "ServerStats fields pyzk does not measure: response buffer sizes, auth failures, fsyncs "

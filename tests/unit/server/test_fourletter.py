@@ -335,3 +335,20 @@ def test_admin_leader_and_voting_view_of_a_member(server: ZooKeeperServer) -> No
     assert view["1"] == {"server_addresses": ["127.0.0.1:2888"], "election_addresses": ["127.0.0.1:3888"],
                          "client_address": "0.0.0.0:2181", "learner_type": "participant"}
     assert view["2"]["client_address"] == "0.0.0.0:2181"  # my own: the port I listen on
+
+
+def test_admin_last_snapshot_is_the_newest_valid_one(server: ZooKeeperServer, tmp_path: Path) -> None:
+    def run() -> dict:
+        out = admin.run_command(server, "last_snapshot", {}, admin.AdminContext())
+        return {"zxid": out["zxid"], "timestamp": out["timestamp"]}
+
+    assert run() == {"zxid": "ffffffffffffffff", "timestamp": -1}  # none yet, as Apache's null info
+    from pyzk.storage.files import LocalDisk
+    from pyzk.storage.snapshot_format import serialize_snapshot
+
+    disk = LocalDisk(tmp_path)
+    disk.write_snapshot(0x100000005, [serialize_snapshot(server.tree, digest_enabled=True)])
+    (disk.snap_dir / "snapshot.200000001").write_bytes(b"torn")  # newer, fails the check
+    out = run()
+    assert out["zxid"] == "100000005"
+    assert abs(out["timestamp"] - int((disk.snap_dir / "snapshot.100000005").stat().st_mtime)) <= 1
