@@ -133,8 +133,16 @@ def _server_stats(server: ZooKeeperServer) -> dict[str, Any]:
         "non_mtlsremote_conn_count": 0,
         "non_mtlslocal_conn_count": 0,
     }
-    return {"version": FULL_VERSION, "read_only": server.mode == "read-only",
-            "server_stats": stats, "node_count": server.tree.node_count}
+    out: dict[str, Any] = {"version": FULL_VERSION, "read_only": server.mode == "read-only",
+                           "server_stats": stats}
+    if server.mode == "leader" and server.quorum_monitor is not None:
+        # Leader.getProposalStats: the proposal sizes also in mntr and srvr.
+        quorum = server.quorum_monitor()
+        out["proposal_stats"] = {"last_buffer_size": quorum["last_proposal_size"],
+                                 "min_buffer_size": quorum["min_proposal_size"],
+                                 "max_buffer_size": quorum["max_proposal_size"]}
+    out["node_count"] = server.tree.node_count
+    return out
 
 
 def _set_trace_mask(server: ZooKeeperServer, kwargs: dict[str, str], _: AdminContext) -> dict[str, Any]:

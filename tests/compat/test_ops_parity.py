@@ -168,8 +168,6 @@ DELIBERATE: dict[str, str] = {
     r"auth_failed_count|fsync_threshold_exceed_count)(\.(last|min|max)_buffer_size)? missing":
         "ServerStats fields pyzk does not measure: response buffer sizes, auth failures, fsyncs "
         "over fsync.warningthresholdms",
-    r"admin leader (server_stats|stats|srvr|stat): proposal_stats(\.(last|min|max)_buffer_size)? missing":
-        "the leader's proposal sizes are in mntr and srvr; the admin bean is not assembled yet",
     r"admin leader (observers|obsr): observers\.\[\]\S* missing":
         "the leader keeps no per-observer handler statistics (queued packets, packets, requests)",
     r"admin " + _ENSEMBLE + r" zabstate: \S+ missing":
