@@ -73,5 +73,5 @@ def build_role(config: ServerConfig, peer: Peer, driver: Any, *, now_ms: Callabl
     is_leader = isinstance(role, Leader)
     leader_id = ctx.my_id if is_leader else role.leader_sid
     server.quorum_view = lambda: {"my_id": ctx.my_id, "leader_id": leader_id, "is_leader": is_leader,
-                                  "active": ctx.configs.active}
+                                  "active": ctx.configs.active, "zabstate": role.phase.value}
     return server, commit

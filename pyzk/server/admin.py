@@ -13,6 +13,7 @@ Rule 4: the HTTP side is deliberately small: GET only, one request per connectio
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import os
@@ -211,6 +212,51 @@ def _voting_view(server: ZooKeeperServer) -> dict[str, Any]:
     return {"current_config": out}
 
 
+def _java_socket_address(host: str, port: int) -> str:
+    """An InetSocketAddress as Jackson writes it: the host name when it has one, else the
+    address (IPv6 as Java prints it, uncompressed and bracketed), then ":port"."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return f"{host}:{port}"
+    if address.version == 6:
+        groups = address.exploded.split(":")
+        return "[" + ":".join(f"{int(group, 16):x}" for group in groups) + f"]:{port}"
+    return f"{host}:{port}"
+
+
+def _multiple_addresses(host: str, port: int) -> dict[str, Any]:
+    """MultipleAddresses as Jackson writes it (one address; reachability is not probed:
+    every address counts as reachable)."""
+    address = _java_socket_address(host, port)
+    return {"empty": False, "all_addresses": [address], "all_reachable_addresses": [address],
+            "one": address, "reachable_address": address, "wildcard_addresses": [f"0.0.0.0:{port}"],
+            "all_ports": [port], "all_host_strings": [host], "all_reachable_addresses_or_all": [address],
+            "reachable_or_one": address}
+
+
+def _zabstate(server: ZooKeeperServer) -> dict[str, Any]:
+    """ZabStateCommand: an ensemble member's addresses, whether it votes, its last zxid and
+    Zab phase; a standalone server answers as Apache's does (not voting, no state)."""
+    view = server.quorum_view() if server.quorum_view is not None else None
+    if view is None:
+        return {"voting": False, "zabstate": ""}
+    me = fl.member(view["active"], view["my_id"])
+    if me is None:
+        return {"voting": False, "zabstate": ""}
+    config = server.config
+    zxid = server.tree.last_processed_zxid
+    return {
+        "myid": view["my_id"], "is_leader": view["is_leader"],
+        "quorum_address": _multiple_addresses(me.host, me.quorum_port),
+        "election_address": _multiple_addresses(me.host, me.election_port),
+        "client_address": _java_socket_address(config.client_port_address or "0.0.0.0", config.client_port),
+        "voting": view["my_id"] in view["active"].voters,
+        "last_zxid": f"0x{zxid & _U64:x}", "zab_epoch": zxid >> 32, "zab_counter": zxid & 0xFFFFFFFF,
+        "zabstate": view["zabstate"],
+    }
+
+
 def _observers(server: ZooKeeperServer) -> dict[str, Any]:
     """ObserverCommand: the synced observers count (the leader's and an observer master's);
     the per-observer handler list is not kept by pyzk (an empty list)."""
@@ -268,7 +314,7 @@ COMMANDS: tuple[Command, ...] = (
     Command(("watches_by_path", "wchp"), lambda z, k, c: {"path_to_session_ids": fl.watches_by_path(z)}),
     Command(("watch_summary", "wchs"), lambda z, k, c: dict(zip(
         ("num_connections", "num_paths", "num_total_watches"), fl.watch_summary(z), strict=True))),
-    Command(("zabstate",), lambda z, k, c: {"voting": False, "zabstate": ""}, False),
+    Command(("zabstate",), lambda z, k, c: _zabstate(z), False),
 )
 COMMANDS_BY_NAME: dict[str, Command] = {name: cmd for cmd in COMMANDS for name in cmd.names}
 

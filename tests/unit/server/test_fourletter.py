@@ -298,7 +298,7 @@ def _as_member(server: ZooKeeperServer, my_id: int, leader_id: int) -> None:
         {1: "127.0.0.1:2888:3888:participant;0.0.0.0:2181", 2: "[::1]:2889:3889:participant"},
         {3: "127.0.0.1:2890:3890:observer;127.0.0.1:2183"}, version=0x100000000)
     server.quorum_view = lambda: {"my_id": my_id, "leader_id": leader_id,
-                                  "is_leader": my_id == leader_id, "active": active}
+                                  "is_leader": my_id == leader_id, "active": active, "zabstate": "broadcast"}
 
 
 def test_member_parses_the_active_configs_server_lines(server: ZooKeeperServer) -> None:
@@ -352,3 +352,21 @@ def test_admin_last_snapshot_is_the_newest_valid_one(server: ZooKeeperServer, tm
     out = run()
     assert out["zxid"] == "100000005"
     assert abs(out["timestamp"] - int((disk.snap_dir / "snapshot.100000005").stat().st_mtime)) <= 1
+
+
+def test_admin_zabstate_of_standalone_and_members(server: ZooKeeperServer) -> None:
+    def run() -> dict:
+        out = admin.run_command(server, "zabstate", {}, admin.AdminContext())
+        return {k: v for k, v in out.items() if k not in ("command", "error")}
+
+    assert run() == {"voting": False, "zabstate": ""}
+    server.tree.last_processed_zxid = 0x300000007
+    _as_member(server, 3, 1)  # an observer
+    out = run()
+    assert (out["myid"], out["is_leader"], out["voting"], out["zabstate"]) == (3, False, False, "broadcast")
+    assert (out["last_zxid"], out["zab_epoch"], out["zab_counter"]) == ("0x300000007", 3, 7)
+    assert out["quorum_address"]["all_addresses"] == ["127.0.0.1:2890"]
+    assert out["election_address"]["wildcard_addresses"] == ["0.0.0.0:3890"]
+    _as_member(server, 2, 2)  # the leader, on an IPv6 literal
+    out = run()
+    assert (out["is_leader"], out["voting"], out["quorum_address"]["one"]) == (True, True, "[0:0:0:0:0:0:0:1]:2889")
