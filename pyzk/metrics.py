@@ -12,6 +12,10 @@ Rule 3: a Summary has ONE writer thread (the txn log thread for fsynctime, the e
         immutable aggregate tuple and appends to a bounded deque, each one atomic under the
         GIL, so readers on the event loop never see a half-updated aggregate and need no lock
         (this module is pure: no threading import, see the import contracts).
+Rule 5: `reset` (srst / stat_reset with the default metrics provider, as
+        ServerStats.reset calls ServerMetrics.resetAll; the Prometheus provider ignores it) runs
+        on the event loop while the log thread may be adding an fsync time: an `add` that
+        raced a reset is dropped rather than undoing it (the reset bumps an epoch first).
 Rule 4: the Prometheus median is over the samples of the last QUANTILE_WINDOW_S seconds, at
         most QUANTILE_SAMPLES_MAX of them (Apache's CKMS quantile has a 10-minute window and a
         5% error); NaN when there is none, as simpleclient writes it.
@@ -63,20 +67,28 @@ def _java_avg(total: int, count: int) -> float:
 class Summary:
     """One AvgMinMaxCounter (Rule 3: one writer thread)."""
 
-    __slots__ = ("name", "_aggregate", "_recent", "_clock")
+    __slots__ = ("name", "_aggregate", "_recent", "_clock", "_epoch")
 
     def __init__(self, name: str, clock: Callable[[], float] = time.monotonic) -> None:
         self.name = name
         self._aggregate: tuple[int, int, int, int] = (0, 0, 0, 0)  # count, sum, min, max
         self._recent: deque[tuple[float, int]] = deque(maxlen=QUANTILE_SAMPLES_MAX)
         self._clock = clock
+        self._epoch = 0  # bumped by reset (Rule 5)
 
     def add(self, value: int | float) -> None:
         v = int(value)
+        epoch = self._epoch
         count, total, lo, hi = self._aggregate
-        self._aggregate = ((count + 1, total + v, min(lo, v), max(hi, v)) if count
-                           else (1, v, v, v))
-        self._recent.append((self._clock(), v))
+        aggregate = (count + 1, total + v, min(lo, v), max(hi, v)) if count else (1, v, v, v)
+        if epoch == self._epoch:
+            self._aggregate = aggregate
+            self._recent.append((self._clock(), v))
+
+    def reset(self) -> None:
+        self._epoch += 1
+        self._aggregate = (0, 0, 0, 0)
+        self._recent.clear()
 
     @property
     def count(self) -> int:
@@ -124,6 +136,16 @@ class ServerMetrics:
         self.diff_count = 0
         self.snap_count = 0
         self.commit_count = 0
+        # fsyncs over fsync.warningthresholdms (Apache keeps it in ServerStats, for the
+        # AdminServer's server_stats; no mntr key): the log thread's alone, never reset.
+        self.fsync_threshold_exceed_count = 0
+
+    def reset(self) -> None:
+        """ServerMetrics.resetAll with the default provider (Rule 5): counters and summaries."""
+        for name in COUNTER_NAMES:
+            setattr(self, name, 0)
+        for summary in self.summaries.values():
+            summary.reset()
 
     def counter_values(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in COUNTER_NAMES}

@@ -58,6 +58,7 @@ from jute.proto import (
     WhoAmIResponse,
 )
 from pyzk.acl import AuthRegistry, check_acl, mask_digest_acl
+from pyzk.config.keys import METRICS_PROVIDER_PROMETHEUS
 from pyzk.errors import KeeperError
 from pyzk.pipeline.clientsession import ClientSession, InProcess, PendingRequest
 from pyzk.pipeline.commit import Barrier, CommitStage
@@ -168,7 +169,7 @@ class ZooKeeperServer:
         self._commit: CommitStage | None = None
         self._forward_hook: Callable[..., None] | None = None
         self._revalidate_hook: Callable[[ClientSession, int, int], None] = self._revalidate_locally
-        self.stats = ServerStats()
+        self.stats = ServerStats(resets_metrics=config.metrics_provider_class != METRICS_PROVIDER_PROMETHEUS)
         self.sasl_factory = sasl_factory  # makes each connection's SASL server; None: no SASL
         self.serving = True
         self.mode = "standalone"

@@ -114,7 +114,7 @@ def _connections(server: ZooKeeperServer, brief: bool) -> dict[str, Any]:
 
 def _server_stats(server: ZooKeeperServer) -> dict[str, Any]:
     """SrvrCommand: ServerStats as Jackson serialises it, minus what pyzk does not measure
-    (fsync_threshold_exceed_count, client_response_stats, auth_failed_count)."""
+    (client_response_stats)."""
     s = server.stats
     values = dict(fl.monitor_values(server))
     stats = {
@@ -133,6 +133,8 @@ def _server_stats(server: ZooKeeperServer) -> dict[str, Any]:
         "num_alive_client_connections": len(server.all_connections),
         "non_mtlsremote_conn_count": 0,
         "non_mtlslocal_conn_count": 0,
+        "fsync_threshold_exceed_count": s.metrics.fsync_threshold_exceed_count,
+        "auth_failed_count": s.auth_failed_count,
     }
     out: dict[str, Any] = {"version": FULL_VERSION, "read_only": server.mode == "read-only",
                            "server_stats": stats}

@@ -111,6 +111,7 @@ class ClientConnection(asyncio.Protocol):
         # The secure client port: the client certificate's ids, or close (server/tls.py).
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None and not authenticate_tls_client(self.server.registry, self.session, ssl_object):
+            self.server.stats.auth_failed_count += 1
             self._close()
 
     def _sessionless_expired(self) -> None:

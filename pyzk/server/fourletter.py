@@ -403,6 +403,7 @@ def monitor_values(server: ZooKeeperServer) -> list[tuple[str, MonitorValue]]:
         # pyzk never drops connections at random (no connection throttling).
         "connection_drop_probability": 0.0,
         "watch_count": server.watches.watch_count,
+        "auth_failed_count": s.auth_failed_count,
         "min_latency": s.latency_min_ms if s.latency_min_ms is not None else 0,
         "max_file_descriptor_count": _max_fds(),
         "approximate_data_size": tree.approximate_data_size(),
@@ -440,7 +441,7 @@ MNTR_KEY_ORDER = (
     "min_proposal_size", "outstanding_requests", "znode_count", "global_sessions", "non_mtls_remote_conn_count",
     "packets_sent",
     "packets_received", "max_proposal_size", "synced_followers", "connection_drop_probability", "watch_count",
-    "synced_non_voting_followers", "synced_observers", "min_latency",
+    "synced_non_voting_followers", "synced_observers", "auth_failed_count", "min_latency",
     "max_file_descriptor_count", "approximate_data_size", "open_file_descriptor_count", "last_proposal_size",
     "pending_syncs", "leader_uptime", "local_sessions", "uptime", "max_latency", "outstanding_tls_handshake",
     "learners", "non_mtls_local_conn_count", "quorum_size", "proposal_count",

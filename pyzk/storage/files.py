@@ -282,6 +282,7 @@ class TxnLogWriter:
         `metrics.fsynctime` gets each fsync's ms (from this writer's one thread)."""
         self.fs = fs
         self._fsync_time = metrics.fsynctime if metrics is not None else None
+        self._metrics = metrics
         self.log_dir = version_dir(log_dir, fs)
         self.pre_alloc_bytes = pre_alloc_size_kb * 1024
         self.force_sync = force_sync
@@ -340,6 +341,8 @@ class TxnLogWriter:
             self._fsync_time.add(elapsed_ms)  # once per fsync, FileTxnLog.commit's FSYNC_TIME
         if elapsed_ms > self.fsync_warning_threshold_ms:
             self.fsync_threshold_exceeded += 1
+            if self._metrics is not None:  # ServerStats.incrementFsyncThresholdExceedCount
+                self._metrics.fsync_threshold_exceed_count += 1
             logger.warning(
                 "fsync-ing the write ahead log in %s took %dms which will adversely effect operation "
                 "latency.File size is %d bytes. See the ZooKeeper troubleshooting guide",

@@ -40,11 +40,11 @@ COMMANDS = (
 )
 # Key paths Apache reports and pyzk does not measure (yet); see the fourletter/admin docs.
 PYZK_UNMEASURED = {
-    "server_stats": {"server_stats.fsync_threshold_exceed_count", "server_stats.client_response_stats",
+    "server_stats": {"server_stats.client_response_stats",
                      "server_stats.client_response_stats.last_buffer_size",
                      "server_stats.client_response_stats.min_buffer_size",
                      "server_stats.client_response_stats.max_buffer_size",
-                     "server_stats.auth_failed_count", "client_response",
+                     "client_response",
                      "client_response.last_buffer_size", "client_response.min_buffer_size",
                      "client_response.max_buffer_size"},
 }

@@ -47,3 +47,41 @@ def test_restore_without_replayed_txns_records_no_txn_load() -> None:
     assert metrics.startup_txns_loaded.count == metrics.startup_txns_load_time.count == 0
     metrics.record_restore(1.0, 42, 7.5, 9.0)
     assert (metrics.startup_txns_loaded.total, metrics.startup_txns_load_time.total) == (42, 7)
+
+
+def test_srst_resets_the_metrics_with_the_default_provider_only() -> None:
+    from pyzk.pipeline.stats import ServerStats
+
+    for resets in (True, False):
+        stats = ServerStats(resets_metrics=resets)
+        stats.metrics.proposal_count = 7
+        stats.metrics.fsynctime.add(12)
+        stats.metrics.fsync_threshold_exceed_count = 2
+        stats.reset()
+        values = dict(stats.metrics.summary_values())
+        if resets:  # ServerStats.reset -> ServerMetrics.resetAll (DefaultMetricsProvider)
+            assert (stats.metrics.proposal_count, values["cnt_fsynctime"], values["max_fsynctime"]) == (0, 0, 0)
+            assert stats.metrics.fsynctime.median() != stats.metrics.fsynctime.median()  # NaN: no samples
+        else:  # PrometheusMetricsProvider.resetAllValues: not supported
+            assert (stats.metrics.proposal_count, values["cnt_fsynctime"]) == (7, 1)
+        assert stats.metrics.fsync_threshold_exceed_count == 2  # ServerStats.reset keeps it
+
+
+def test_an_add_racing_a_reset_does_not_undo_it() -> None:
+    from pyzk.metrics import Summary
+
+    summary = Summary("fsynctime")
+    summary.add(5)
+
+    class ResetWhileRead(tuple):
+        """The aggregate as the log thread reads it while srst resets on the event loop."""
+
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            summary.reset()
+            return super().__iter__()
+
+    summary._aggregate = ResetWhileRead(summary._aggregate)
+    summary.add(9)  # computed from the pre-reset aggregate: dropped
+    assert (summary.count, summary.total) == (0, 0)
+    summary.add(4)
+    assert (summary.count, summary.total) == (1, 4)
