@@ -351,7 +351,6 @@ class Prep:
             planned = self.reconfig.plan(req, zxid)
             node = self.record_for(CONFIG_NODE)
             self._check_acl(node.acl, _PERM_WRITE, auth_ids, CONFIG_NODE)
-            self.reconfig.admit(planned)
         except ReconfigRefused as exc:
             raise KeeperError(exc.err, CONFIG_NODE) from None
         node = node.duplicate(zxid)

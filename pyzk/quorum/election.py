@@ -127,6 +127,17 @@ class FastLeaderElection:
             self._timeout_ms = min(self._timeout_ms * 2, NOTIFICATION_TIMEOUT_MS_MAX)
             self._timeout_at_ms = now_ms + self._timeout_ms
 
+    def adopt(self, leader: int, state: ServerState, zxid: int, peer_epoch: int) -> None:
+        """updateVote + updateServerState: a committed reconfig named `leader`; this server
+        takes its next role without an election."""
+        self.state = state
+        self.vote = Vote(leader, zxid, self.logicalclock, peer_epoch, state)
+        self.decided = self.vote
+        self._recvset.clear()
+        self._outofelection.clear()
+        self._finalize_at_ms = None
+        self._timeout_at_ms = None
+
     def settle_epoch(self, peer_epoch: int) -> None:
         """updateElectionVote: after sync every member reports the new epoch in its vote."""
         self.vote = replace(self.vote, peer_epoch=peer_epoch)
@@ -201,10 +212,12 @@ class FastLeaderElection:
     def _decide(self, vote: Vote) -> None:
         if vote.leader == self.my_id:
             self.state = ServerState.LEADING
-        elif self.configs.active.is_voter(self.my_id):
-            self.state = ServerState.FOLLOWING
-        else:
+        elif self.configs.active.is_observer(self.my_id):
             self.state = ServerState.OBSERVING
+        else:
+            # learningState: a voter, or a member the config leaves out (a non-voting
+            # participant, QuorumPeer.updateLearnerType), follows.
+            self.state = ServerState.FOLLOWING
         self.vote = Vote(vote.leader, vote.zxid, vote.election_epoch, vote.peer_epoch, self.state)
         self.decided = self.vote
         self._recvset.clear()

@@ -20,6 +20,7 @@ from collections import OrderedDict
 
 from jute.codes import ServerState
 from jute.quorum import QuorumPacket
+from pyzk.config import ConfigError
 from pyzk.metrics import ServerMetrics
 from pyzk.quorum.database import DiskImage, DiskSummary, Storage, ZabDatabase
 from pyzk.quorum.effects import (
@@ -33,6 +34,7 @@ from pyzk.quorum.effects import (
 from pyzk.quorum.election import FastLeaderElection
 from pyzk.quorum.errors import InvariantViolation, PeerProtocolError
 from pyzk.quorum.messages import Notification
+from pyzk.quorum.reconfig import ReconfigRefused, parse_config_text
 from pyzk.quorum.verifier import QuorumMaj
 from pyzk.quorum.zab import Follower, Leader, Observer, Phase, Probe, ZabConfig, ZabContext
 from pyzk.quorum.zxid import epoch_of
@@ -114,6 +116,8 @@ class Peer:
 
     def step_notification(self, n: Notification, now_ms: int) -> None:
         self._before(now_ms)
+        if self.role is None and n.config and self.ctx.config.reconfig_enabled:
+            self._newer_config(n.config, now_ms)
         self.fle.step(n, now_ms)
         self._pump_election(now_ms)
         self._after(now_ms)
@@ -276,7 +280,9 @@ class Peer:
 
     # ---- transitions ---------------------------------------------------------------------
 
-    def _look(self, now_ms: int) -> None:
+    def _look(self, now_ms: int, next_vote: tuple[int, ServerState] | None = None) -> None:
+        """Back to LOOKING: elect; or, with `next_vote` (a committed reconfig named the
+        leader), take that role at once (QuorumPeer.updateServerState)."""
         self.role = None
         self._settled = False
         self.ctx.on_persisted.clear()
@@ -294,7 +300,13 @@ class Peer:
         self.outbox.add(RoleChanged(ServerState.LOOKING, -1, self.ctx.current_epoch))
         self.metrics.looking_count += 1  # QuorumPeer.run's LOOKING_COUNT
         self._looking_since_ms = now_ms
+        # A reconfig txn in the log stays a pending config (NEWLEADER may have set another).
+        self.ctx.see_logged_reconfigs()
         self.fle.start(now_ms, self.ctx.db.last_logged_zxid, self.ctx.current_epoch)
+        if next_vote is not None:
+            self.fle.take_sends()  # the role is known: no election round goes out
+            leader, state = next_vote
+            self.fle.adopt(leader, state, self.ctx.db.last_logged_zxid, self.ctx.current_epoch)
         self._pump_election(now_ms)
 
     def _pump_election(self, now_ms: int) -> None:
@@ -325,6 +337,27 @@ class Peer:
             self.outbox.add(RoleChanged(ServerState.OBSERVING, vote.leader, epoch))
             self.role = Observer(self.ctx, vote.leader, now_ms)
 
+    def _newer_config(self, text: str, now_ms: int) -> None:
+        """FastLeaderElection: a LOOKING server that hears of a newer config activates it and
+        restarts its election with the new voters (processReconfig, shuttingDownLE)."""
+        tail = text.rsplit("\n", 1)[-1]
+        if not tail.startswith("version="):
+            return
+        try:
+            version = int(tail[len("version="):], 16)
+        except ValueError:
+            return
+        if version <= self.ctx.configs.active.version:
+            return
+        try:
+            verifier = parse_config_text(text)
+        except (ConfigError, ValueError, ReconfigRefused):
+            logger.error("peer %d: bad config in a notification (version %x)", self.my_id, version)
+            return
+        self.ctx.probe("election activated a newer config from a notification")
+        self.ctx.activate(verifier)
+        self.fle.start(now_ms, self.ctx.db.last_logged_zxid, self.ctx.current_epoch)
+
     def _broadcasting(self) -> bool:
         return self.role is not None and self.role.phase == Phase.BROADCAST and not self.role.failed
 
@@ -348,5 +381,5 @@ class Peer:
                 role.drop_all()
             else:
                 self.outbox.add(Disconnect(role.leader_sid))
-            self._look(now_ms)
+            self._look(now_ms, role.next_vote)
             self._after(now_ms)

@@ -4,8 +4,8 @@ Rule 1: the checks run in PrepRequestProcessor's order, because that order decid
         client sees: RECONFIGINPROGRESS, BADVERSION, parsing (BADARGUMENTS, or MARSHALLINGERROR
         for an id that is not a number, as Java's NumberFormatException gives), too few voters
         (BADARGUMENTS), NEWCONFIGNOQUORUM. Prep then checks WRITE on /zookeeper/config
-        (NOAUTH). Only after every check Apache makes does pyzk refuse what it cannot do yet:
-        a change of the voting set (UNIMPLEMENTED, see `admit`).
+        (NOAUTH). A planned config may change the voting set: Zab commits it with a quorum of
+        both configs and hands over to a designated leader (pyzk/quorum/zab.py Rule 5).
 Rule 2: a config's version is the zxid of the reconfig txn that made it; its text is
         `QuorumMaj.toString`, members in Java HashMap<Long, QuorumServer> iteration order
         (bucket of the sid, then insertion order), since that order reaches the wire.
@@ -15,7 +15,6 @@ Rule 3: pure: no files, no clock. server/dynamic_config.py writes the files.
 from __future__ import annotations
 
 import ipaddress
-import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -30,8 +29,6 @@ from pyzk.config import (
 )
 from pyzk.quorum.verifier import QuorumConfigs, QuorumMaj
 from pyzk.tree.javaorder import HASH_SET_CAPACITY_DEFAULT, LOAD_FACTOR, copy_capacity
-
-logger = logging.getLogger(__name__)
 
 _LONG_MASK = (1 << 64) - 1
 _INT_MASK = 0xFFFFFFFF
@@ -264,12 +261,3 @@ class ReconfigPlanner:
             raise ReconfigRefused(Err.NEWCONFIGNOQUORUM, "Reconfig failed - there must be a connected"
                                                          " and synced quorum in new configuration")
         return planned
-
-    def admit(self, planned: QuorumMaj) -> None:
-        """pyzk's own limit, checked last: the voting set (ids and addresses) must not change."""
-        if dict(planned.voters) != dict(self.configs.last_seen.voters):
-            logger.warning("Refusing reconfig to version %x: pyzk does not change the voting set yet"
-                           " (voters %s -> %s); only observers may join or leave",
-                           planned.version, sorted(self.configs.last_seen.voters), sorted(planned.voters))
-            raise ReconfigRefused(Err.UNIMPLEMENTED, "voting set changes are not implemented")
-

@@ -40,6 +40,21 @@ class QuorumMaj:
     def is_voter(self, sid: int) -> bool:
         return sid in self.voters
 
+    def is_observer(self, sid: int) -> bool:
+        """LearnerType.OBSERVER; a voter, or a server not in the config, is a participant
+        (QuorumPeer.updateLearnerType: "a non-voting participant")."""
+        return sid in self.observers
+
+    def quorum_address(self, sid: int) -> str | None:
+        """A voter's quorum address(es) (`QuorumServer.addr`), as its text has them."""
+        text = self.voters.get(sid)
+        if text is None:
+            return None
+        addrs = text.split(";", 1)[0]
+        if addrs.endswith((":participant", ":observer")):
+            addrs = addrs.rsplit(":", 1)[0]
+        return "|".join(a.rsplit(":", 1)[0] for a in addrs.split("|"))
+
     def is_quorum(self, sids: Iterable[int]) -> bool:
         """containsQuorum: more than half of the voters are in `sids` (duplicates ignored)."""
         return len({sid for sid in sids if sid in self.voters}) > self.half
@@ -72,6 +87,34 @@ class QuorumConfigs:
         """setLastSeenQuorumVerifier: remember a newer proposed config (reconfigEnabled only)."""
         if self.reconfig_enabled and verifier.version > self.last_seen.version:
             self.last_seen = verifier
+
+    @property
+    def pending(self) -> QuorumMaj | None:
+        """The proposed config not active yet (a reconfig in progress), if any."""
+        return self.last_seen if self.last_seen.version > self.active.version else None
+
+    def quorums(self) -> tuple[QuorumMaj, ...]:
+        """Every config a quorum must come from (Proposal.addQuorumVerifier): the active one,
+        and the proposed one while a reconfig is in progress."""
+        pending = self.pending
+        return (self.active,) if pending is None else (self.active, pending)
+
+    def has_all_quorums(self, sids: Iterable[int]) -> bool:
+        """hasAllQuorums: `sids` hold a quorum of the active config and of the pending one."""
+        ids = set(sids)
+        return all(verifier.is_quorum(ids) for verifier in self.quorums())
+
+    def adopt_last_seen(self, verifier: QuorumMaj) -> None:
+        """setLastSeenQuorumVerifier(newLeaderQV): the leader's config is the last seen one,
+        even an older one (reconfigEnabled only)."""
+        if self.reconfig_enabled and verifier.version != self.last_seen.version \
+                and verifier.version >= self.active.version:
+            self.last_seen = verifier
+
+    def forget_after(self, zxid: int) -> None:
+        """A TRUNC to `zxid` removed the reconfig txn that proposed a newer config: forget it."""
+        if self.last_seen.version > zxid and self.last_seen.version > self.active.version:
+            self.last_seen = self.active
 
     def activate(self, verifier: QuorumMaj) -> bool:
         """processReconfig: `verifier` becomes the active config if it is newer; True if so."""

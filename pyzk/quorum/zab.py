@@ -245,6 +245,16 @@ class ZabContext:
             while self.to_apply:
                 self.apply_next()
 
+    def see_logged_reconfigs(self) -> None:
+        """Start-up: a reconfig txn in the log is at least a proposed config (Apache keeps it
+        in the `.dynamic.next` file): a leader must then get a quorum of it too."""
+        if not self.config.reconfig_enabled:
+            return
+        for zxid, entry in self.db.log:
+            if len(entry) >= 32 and _INT.unpack_from(entry, 28)[0] == OpCode.RECONFIG:
+                txn = decode_txn_entry(entry)[1]
+                self.configs.see(with_version(parse_config_text((txn.data or b"").decode()), zxid))
+
     def activate_reconfig_txn(self, zxid: int, txn_type: int, txn: Any, *, leader: bool) -> bool:
         """Committed txn `zxid`: if it is a reconfig, activate its config; True if so. A reconfig
         txn reaches the log only when prep accepted it (else it is an ErrorTxn)."""
@@ -329,6 +339,16 @@ class Leader:
         self.pending_syncs: list[tuple[int, int]] = []  # (learner sid, zxid to wait for)
         self.proposal_sizes: tuple[int, int, int] | None = None  # (last, min, max) bytes, for mntr
         self.peer_last_zxids: dict[int, int] = {}  # ACKEPOCH.zxid per learner
+        # Proposals made while a reconfig was in progress: each needs a quorum of every
+        # config listed (Proposal.qvAcksetPairs); others need one of the active config.
+        self.quorums_of: dict[int, tuple[QuorumMaj, ...]] = {}
+        # A committed reconfig named another leader (or left this one out): commit nothing
+        # more (allowedToCommit) and hand over at `handover_at_ms` or when the learners leave.
+        self.allowed_to_commit = True
+        self.handover_at_ms: int | None = None
+        # What the Peer becomes when this role ends, without an election (QuorumPeer's
+        # reconfigFlag and updateServerState): (designated leader, state); None: LOOKING.
+        self.next_vote: tuple[int, ServerState] | None = None
         self.deadline_ms = now_ms + ctx.config.init_limit_ticks * ctx.config.tick_time_ms
         self.next_ping_ms = now_ms + ctx.config.tick_time_ms // 2
         self._maybe_fix_epoch()
@@ -370,6 +390,10 @@ class Leader:
         if self.phase != Phase.BROADCAST and now_ms >= self.deadline_ms:
             self.failed = "timeout while waiting for epoch or NEWLEADER quorum"
             return
+        if self.handover_at_ms is not None and now_ms >= self.handover_at_ms:
+            designated = self.next_vote[0] if self.next_vote is not None else None
+            self.failed = f"reconfig: not the leader of the new config (designated leader {designated})"
+            return
         if now_ms < self.next_ping_ms:
             return
         self.next_ping_ms = now_ms + cfg.tick_time_ms // 2
@@ -383,13 +407,28 @@ class Leader:
                 self.ctx.send(link.sid, P.PING, self.last_proposed)
         if self.phase == Phase.BROADCAST:
             synced = [self.ctx.my_id] + [s for s, link in self.learners.items() if link.stage == LearnerStage.SYNCED]
-            if not self.ctx.configs.active.is_quorum(synced):
+            if not self.ctx.configs.has_all_quorums(synced):
                 self.failed = "not sufficient followers synced"
+            elif self._stalled():
+                self.ctx.probe("leader stepped down: a proposal made during a reconfig lost a quorum")
+                self.failed = "a proposal made while a reconfig was in progress can no longer get its quorums"
+
+    def _stalled(self) -> bool:
+        """The oldest outstanding proposal needs a quorum of a config whose voters are no
+        longer synced followers here (one became an observer or left after the reconfig
+        committed, its ACK lost): it would wait forever; a new leader's NEWLEADER commits it."""
+        oldest = next(iter(self.outstanding), None)
+        quorums = self.quorums_of.get(oldest) if oldest is not None else None
+        if quorums is None:
+            return False
+        followers = [self.ctx.my_id, *self.outstanding[oldest]]
+        followers += [sid for sid in self.forwarding
+                      if sid in self.learners and self.learners[sid].stage == LearnerStage.SYNCED]
+        return not all(verifier.is_quorum(followers) for verifier in quorums)
 
     def next_timer_ms(self) -> int:
-        if self.phase != Phase.BROADCAST:
-            return min(self.deadline_ms, self.next_ping_ms)
-        return self.next_ping_ms
+        timer = self.next_ping_ms if self.phase == Phase.BROADCAST else min(self.deadline_ms, self.next_ping_ms)
+        return timer if self.handover_at_ms is None else min(timer, self.handover_at_ms)
 
     def submit(self, session_id: int, cxid: int, txn_type: int, txn: object, time_ms: int,
                zxid: int | None = None) -> int | None:
@@ -412,9 +451,12 @@ class Leader:
         sizes = self.proposal_sizes
         size = len(entry)
         self.proposal_sizes = (size, size, size) if sizes is None else (size, min(sizes[1], size), max(sizes[2], size))
+        configs = self.ctx.configs
         if txn_type == OpCode.RECONFIG:
-            self.ctx.configs.see(with_version(text_order_verifier(txn.data.decode()), zxid))  # type: ignore[attr-defined]
+            configs.see(with_version(text_order_verifier(txn.data.decode()), zxid))  # type: ignore[attr-defined]
         self.outstanding[zxid] = {}
+        if configs.pending is not None:
+            self.quorums_of[zxid] = configs.quorums()
         self.ctx.persist(lambda: self._on_ack_from(self.ctx.my_id, zxid), entries=((zxid, entry),))
         self.ctx.send_all(self.forwarding, P.PROPOSAL, zxid, entry)
         self.ctx.metrics.proposal_count += 1  # Leader.propose's PROPOSAL_COUNT
@@ -491,7 +533,11 @@ class Leader:
     def _maybe_epoch_quorum(self) -> None:
         if self.phase != Phase.DISCOVERY or not self.epoch_durable:
             return
-        if not self.ctx.configs.active.is_quorum(self.epoch_acks):
+        # A quorum of the pending config too (Apache's waitForEpochAck counts the active one
+        # only): a learner that got a txn committed under the new config alone is "ahead" of a
+        # leader without it and is refused here, so no such leader gets past discovery and
+        # then TRUNCs that txn away from the new config's members that join it in sync.
+        if not self.ctx.configs.has_all_quorums(self.epoch_acks):
             return
         assert self.epoch is not None
         self.phase = Phase.SYNCHRONIZATION
@@ -567,8 +613,13 @@ class Leader:
                 if zxid > queued_up_to:
                     self.ctx.send(sid, P.PROPOSAL, zxid, db.entry(zxid))
             self.forwarding[sid] = None
-        self.ctx.send(sid, P.NEWLEADER, make_zxid(self.epoch, 0),
-                      self.ctx.configs.last_seen.config_text().encode())
+        # The config the learner activates at UPTODATE: the one this leader establishes (its
+        # last seen); once established, its active one. (Apache's sends the last seen one
+        # then too, so a learner that joins while a reconfig is in progress activates a config
+        # nobody committed and may spread it by its notifications: pyzk does not.)
+        configs = self.ctx.configs
+        config = configs.active if self.phase == Phase.BROADCAST else configs.last_seen
+        self.ctx.send(sid, P.NEWLEADER, make_zxid(self.epoch, 0), config.config_text().encode())
 
     def _learner_took_an_unestablished_snap(self, sid: int, peer_last_zxid: int) -> bool:
         """The learner's current epoch is later than its last txn's: it acknowledged the
@@ -624,17 +675,27 @@ class Leader:
             self.learners[sid].stage = LearnerStage.SYNCED
         if self.phase == Phase.BROADCAST:
             self.ctx.send(sid, P.UPTODATE, -1)
-        elif self.ctx.configs.active.is_quorum(self.newleader_acks) and self.ctx.my_id in self.newleader_acks:
+        elif self.ctx.configs.has_all_quorums(self.newleader_acks) and self.ctx.my_id in self.newleader_acks:
             self._establish()
 
     def _establish(self) -> None:
         assert self.epoch is not None
         self.phase = Phase.BROADCAST
-        self.ctx.activate(self.ctx.configs.last_seen)
+        ctx = self.ctx
+        before = ctx.configs.active
+        ctx.activate(ctx.configs.last_seen)
         for sid, link in self.learners.items():
             if link.stage == LearnerStage.SYNCED:
-                self.ctx.send(sid, P.UPTODATE, -1)
-        self.ctx.outbox.add(Established(ServerState.LEADING, self.epoch, self.ctx.db.last_processed_zxid))
+                ctx.send(sid, P.UPTODATE, -1)
+        ctx.outbox.add(Established(ServerState.LEADING, self.epoch, ctx.db.last_processed_zxid))
+        active = ctx.configs.active
+        if active is not before and dict(active.voters) != dict(before.voters):
+            ctx.probe("leader established a config with another voting set")
+        if not _remains_leader(ctx.my_id, before, active):
+            # startZkServer's getDesignatedLeader: this leader is not in the config it just
+            # established; its learners see that at UPTODATE and elect (Learner.syncWithLeader).
+            ctx.probe("leader established a config that leaves it out")
+            self._hand_over(None)
 
     # ---- broadcast -----------------------------------------------------------------------
 
@@ -658,30 +719,79 @@ class Leader:
 
     def _on_ack_from(self, sid: int, zxid: int) -> None:
         acks = self.outstanding.get(zxid)
-        if acks is None or self.failed:
+        if acks is None or self.failed or not self.allowed_to_commit:
             self.ctx.probe("leader ignored an ACK for a committed or unknown zxid")
             return
         acks[sid] = None
         self._try_to_commit()
 
+    def _has_all_quorums(self, zxid: int, acks: dict[int, None]) -> bool:
+        quorums = self.quorums_of.get(zxid)
+        if quorums is None:
+            return self.ctx.configs.active.is_quorum(acks)
+        return all(verifier.is_quorum(acks) for verifier in quorums)
+
     def _try_to_commit(self) -> None:
-        while self.outstanding:
+        while self.outstanding and self.allowed_to_commit:
             zxid = next(iter(self.outstanding))
-            if not self.ctx.configs.active.is_quorum(self.outstanding[zxid]):
+            acks = self.outstanding[zxid]
+            if not self._has_all_quorums(zxid, acks):
                 return
             del self.outstanding[zxid]
+            self.quorums_of.pop(zxid, None)
+            before = self.ctx.configs.active
             if self.ctx.commit(zxid, leader=True):
-                # The designated leader is this one: pyzk only changes observers (reconfig.py).
-                designated = _LONG.pack(self.ctx.my_id)
-                self.ctx.send_all(self.forwarding, P.COMMITANDACTIVATE, zxid, designated)
+                active = self.ctx.configs.active
+                designated = self._designated_leader(zxid, acks, before, active)
+                if dict(active.voters) != dict(before.voters):
+                    self.ctx.probe("reconfig committed with voting set change")
+                data = _LONG.pack(designated)
+                self.ctx.send_all(self.forwarding, P.COMMITANDACTIVATE, zxid, data)
                 if self.observing:
-                    self.ctx.send_all(self.observing, P.INFORMANDACTIVATE, zxid, designated + self._entry(zxid))
+                    self.ctx.send_all(self.observing, P.INFORMANDACTIVATE, zxid, data + self._entry(zxid))
+                if designated != self.ctx.my_id:
+                    self.ctx.probe("leader handed over to the designated leader")
+                    self._hand_over(designated)
             else:
                 self.ctx.send_all(self.forwarding, P.COMMIT, zxid)
                 self.ctx.metrics.commit_count += 1  # Leader.commit's COMMIT_COUNT
                 if self.observing:
                     self.ctx.send_all(self.observing, P.INFORM, zxid, self._entry(zxid))
             self._release_syncs(zxid)
+
+    def _designated_leader(self, zxid: int, acks: dict[int, None], before: QuorumMaj,
+                           active: QuorumMaj) -> int:
+        """getDesignatedLeader: this leader, if it is a voter of the new config at the same
+        quorum address; else the new config's voter that acked the reconfig and most of the
+        proposals after it (ids in ascending order, as a small Java HashSet<Long> iterates)."""
+        me = self.ctx.my_id
+        if _remains_leader(me, before, active):
+            return me
+        candidates = sorted(sid for sid in acks if active.is_voter(sid) and sid != me)
+        if not candidates:
+            return me
+        current = candidates[0]
+        for later, later_acks in self.outstanding.items():
+            if later <= zxid:
+                continue
+            for verifier in self.quorums_of.get(later, (active,)):
+                candidates = [sid for sid in candidates if sid in later_acks and verifier.is_voter(sid)]
+                if not candidates:
+                    return current
+                current = candidates[0]
+                if len(candidates) == 1:
+                    return current
+        return current
+
+    def _hand_over(self, designated: int | None) -> None:
+        """Commit nothing more; end this role a tick from now (or sooner, when the learners
+        leave for the designated leader), and become its learner (updateServerState)."""
+        ctx = self.ctx
+        self.allowed_to_commit = False
+        self.handover_at_ms = ctx.now_ms + ctx.config.tick_time_ms
+        if designated is not None:
+            state = ServerState.OBSERVING if ctx.configs.active.is_observer(ctx.my_id) else ServerState.FOLLOWING
+            self.next_vote = (designated, state)
 
     def _entry(self, zxid: int) -> bytes:
         """A committed txn's log entry (still in the database: it is not applied yet)."""
@@ -699,7 +809,9 @@ class Leader:
         return {
             "learners": len(self.learners),
             "synced_followers": sum(1 for sid in synced if sid in verifier.voters),
-            "synced_non_voting_followers": 0,
+            # followers the config leaves out (a reconfig removed them, or they are to join)
+            "synced_non_voting_followers": sum(1 for sid in synced if sid in self.forwarding
+                                               and sid not in verifier.voters),
             "synced_observers": sum(1 for sid in synced if sid in verifier.observers),
             "pending_syncs": len(self.pending_syncs),
             "last_proposal_size": last,
@@ -746,6 +858,11 @@ class Leader:
             self._drop_learner(sid, notify=True)
 
 
+def _remains_leader(me: int, before: QuorumMaj, after: QuorumMaj) -> bool:
+    """A leader stays leader of a new config only as its voter at the same quorum address."""
+    return after.is_voter(me) and after.quorum_address(me) == before.quorum_address(me)
+
+
 def _walk_committed_log(window: list[tuple[int, bytes]], peer_last_zxid: int,
                         max_committed: int) -> tuple[tuple[P, int] | None, list[tuple[int, bytes]]]:
     """queueCommittedProposals: the op packet and the proposals to send, or (None, []) = SNAP."""
@@ -779,7 +896,8 @@ def _walk_committed_log(window: list[tuple[int, bytes]], peer_last_zxid: int,
 FOLLOWER_ACCEPTS: dict[tuple[Phase, bool], frozenset[P]] = {
     (Phase.DISCOVERY, False): frozenset({P.LEADERINFO}),
     (Phase.SYNCHRONIZATION, False): frozenset({P.DIFF, P.TRUNC, P.SNAP}),
-    (Phase.SYNCHRONIZATION, True): frozenset({P.PROPOSAL, P.COMMIT, P.NEWLEADER, P.UPTODATE, P.PING}),
+    (Phase.SYNCHRONIZATION, True): frozenset({P.PROPOSAL, P.COMMIT, P.COMMITANDACTIVATE, P.NEWLEADER,
+                                              P.UPTODATE, P.PING}),
     (Phase.BROADCAST, True): frozenset({P.PROPOSAL, P.COMMIT, P.COMMITANDACTIVATE, P.PING, P.SYNC,
                                         P.REVALIDATE}),
 }
@@ -809,6 +927,8 @@ class Follower:
         self.session_touches: dict[int, int] = {}
         self.last_heard_ms = now_ms
         self.sync_started_ms = now_ms  # LEADERINFO's arrival: syncWithLeader's start
+        self.newleader_config: QuorumMaj | None = None  # the config NEWLEADER carried
+        self.next_vote: tuple[int, ServerState] | None = None  # as Leader.next_vote
         ctx.outbox.add(Connect(leader_sid))
 
     # ---- inputs --------------------------------------------------------------------------
@@ -903,6 +1023,7 @@ class Follower:
         if self.ctx.db.last_processed_zxid > p.zxid:
             self.ctx.probe("follower rebuilt its tree from its snapshot to truncate")
         self.ctx.db.truncate(p.zxid, self.ctx.load_tree, self.ctx.load_logged)
+        self.ctx.configs.forget_after(p.zxid)
         self.ctx.persist(truncate_to_zxid=p.zxid)
 
     def _on_snap(self, p: QuorumPacket, snapshot: bytes) -> None:
@@ -932,6 +1053,9 @@ class Follower:
         last = self.not_committed[-1][0] if self.not_committed else self.ctx.db.last_logged_zxid
         if zxid <= last:
             raise PeerProtocolError(f"PROPOSAL {zxid:#x} not after {last:#x}")
+        if hdr.type == OpCode.RECONFIG and self.ctx.config.reconfig_enabled:
+            # Follower.processPacket / syncWithLeader: a proposed config is the last seen one.
+            self.ctx.configs.see(with_version(parse_config_text((txn.data or b"").decode()), zxid))
         if self.phase == Phase.BROADCAST:
             self.ctx.log(zxid, entry, (hdr, txn))
             self._ack_when_logged(((zxid, entry),))
@@ -956,7 +1080,10 @@ class Follower:
             raise PeerProtocolError(f"unexpected NEWLEADER {p.zxid:#x}")
         self.newleader_seen = True
         if self.ctx.config.reconfig_enabled and p.data:
-            self.ctx.configs.see(parse_config_text(p.data.decode()))
+            # setLastSeenQuorumVerifier(newLeaderQV): the leader's, even where this learner's
+            # own log had seen a later proposal (one the leader's history does not keep).
+            self.newleader_config = parse_config_text(p.data.decode())
+            self.ctx.configs.adopt_last_seen(self.newleader_config)
         db = self.ctx.db
         snapshot = None
         if self.snapshot_needed:
@@ -979,7 +1106,13 @@ class Follower:
         metrics = self.ctx.metrics
         sync_time = metrics.observer_sync_time if isinstance(self, Observer) else metrics.follower_sync_time
         sync_time.add(max(0, self.ctx.now_ms - self.sync_started_ms))
-        self.ctx.activate(self.ctx.configs.last_seen)
+        before = self.ctx.configs.active
+        self.ctx.activate(self.newleader_config or self.ctx.configs.last_seen)
+        if self._reconfigured(before, None):
+            # processReconfig(newLeaderQV, null, ...): a new role or a leader out of the
+            # config: elect (Learner.syncWithLeader's "changes proposed in reconfig").
+            self.ctx.probe("learner elects again: the config established at UPTODATE changes its role or leader")
+            return
         self.ctx.send(self.leader_sid, P.ACK, make_zxid(self.epoch, 0))
         self.ctx.outbox.add(Established(self.role_state, self.epoch, self.ctx.db.last_processed_zxid))
         committed = set(self.committed_in_sync)
@@ -1019,9 +1152,54 @@ class Follower:
         self.ctx.commit(zxid, leader=False)
 
     def _on_commitandactivate(self, p: QuorumPacket) -> None:
-        """A reconfig's commit; its config is activated as the txn is applied (`_apply`).
-        Not a learner_commit_received_count, as Apache's."""
-        self._receive_commit(p.zxid)
+        """A reconfig's commit, with the designated leader; its config is activated as the txn
+        commits (`_apply`). Not a learner_commit_received_count, as Apache's."""
+        self._activate_committed(p.zxid, p.data or b"")
+
+    def _activate_committed(self, zxid: int, data: bytes) -> None:
+        if len(data) < 8:
+            raise PeerProtocolError("COMMITANDACTIVATE without the designated leader")
+        designated = int(_LONG.unpack_from(data, 0)[0])
+        before = self.ctx.configs.active
+        self._receive_commit(zxid)
+        if self.phase != Phase.BROADCAST:
+            # In sync the commit waits for UPTODATE; whatever it changes, elect again.
+            self.ctx.probe("learner elects again after a reconfig committed during its sync")
+            self.failed = "reconfig committed while syncing"
+            return
+        self._reconfigured(before, designated)
+
+    def _reconfigured(self, before: QuorumMaj, designated: int | None) -> bool:
+        """processReconfig on a learner: a new learner type, or another leader, ends this
+        role (True). With a designated leader the Peer goes straight to its next role
+        (updateServerState); without one (UPTODATE) it elects."""
+        active = self.ctx.configs.active
+        if active is before:
+            return False
+        me = self.ctx.my_id
+        observer = isinstance(self, Observer)
+        # updateLearnerType: an observer of the config observes; a voter, or a member the
+        # config leaves out (a non-voting participant), follows.
+        role_change = active.is_observer(me) != observer
+        if designated is None:
+            leader_change = active.quorum_address(self.leader_sid) != before.quorum_address(self.leader_sid) \
+                or not active.is_voter(self.leader_sid)
+        else:
+            leader_change = designated != self.leader_sid
+        if not role_change and not leader_change:
+            return False
+        if designated is not None:
+            if designated == me:
+                state = ServerState.LEADING
+            elif active.is_observer(me):
+                state = ServerState.OBSERVING
+            else:
+                state = ServerState.FOLLOWING
+            self.next_vote = (designated, state)
+            self.ctx.probe(f"learner changed role after a reconfig: {state.name}")
+        self.failed = (f"reconfig: {'new role' if role_change else 'new leader'}"
+                       f" (designated leader {designated})")
+        return True
 
     def _on_ping(self, p: QuorumPacket) -> None:
         if self.phase != Phase.BROADCAST:
@@ -1093,4 +1271,4 @@ class Observer(Follower):
             raise PeerProtocolError("INFORMANDACTIVATE without the designated leader")
         # The config activates as the txn commits (ZabContext.commit), as for COMMITANDACTIVATE.
         self._receive_proposal(p.zxid, data[8:])
-        self._receive_commit(p.zxid)
+        self._activate_committed(p.zxid, data)

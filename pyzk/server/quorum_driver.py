@@ -43,6 +43,7 @@ from pyzk.quorum.effects import (
 )
 from pyzk.quorum.errors import PeerProtocolError
 from pyzk.quorum.messages import (
+    InitialMessage,
     decode_initial_message,
     decode_notification,
     encode_initial_message,
@@ -74,6 +75,11 @@ def wall_ms() -> int:
     return int(time.time() * 1000)
 
 
+# Servers outside the config whose election addresses are remembered (joiners by reconfig;
+# a bound against a stream of made-up sids: the oldest is forgotten first).
+OUTSIDERS_MAX = 64
+
+
 class QuorumDriver:
     def __init__(self, my_id: int, servers: dict[int, QuorumServer], peer: Peer, disk: QuorumDisk,
                  on_effect: Callable[[Effect], None], on_fatal: Callable[[str], None], *,
@@ -95,6 +101,8 @@ class QuorumDriver:
         self._election_queues: dict[int, deque[bytes]] = {}
         self._election_last: dict[int, bytes] = {}
         self._election_dialing: set[int] = set()
+        # Election addresses of servers outside the config, from their initial messages.
+        self._election_addresses: dict[int, tuple[str, int]] = {}
         self._quorum_links: dict[int, asyncio.StreamWriter] = {}
         self._quorum_dials: dict[int, int] = {}  # sid -> generation of the newest Connect
         self._quorum_out: dict[asyncio.StreamWriter, list[bytes]] = {}  # Rule 5
@@ -332,21 +340,29 @@ class QuorumDriver:
         self._election_queues.setdefault(to, deque(maxlen=ELECTION_QUEUE_MAX)).append(frame)
         self._dial_election(to)
 
+    def _election_target(self, sid: int) -> tuple[str, int] | None:
+        server = self.servers.get(sid)
+        if server is not None:
+            return server.host, server.election_port
+        return self._election_addresses.get(sid)
+
     def _dial_election(self, sid: int) -> None:
-        if sid in self._election_dialing or sid not in self.servers or self._closed:
+        if sid in self._election_dialing or self._election_target(sid) is None or self._closed:
             return
         self._election_dialing.add(sid)
         self._spawn(self._dial_election_task(sid))
 
     async def _dial_election_task(self, sid: int) -> None:
-        server = self.servers[sid]
+        target = self._election_target(sid)
         me = self.servers[self.my_id]
+        if target is None:
+            self._election_dialing.discard(sid)
+            return
+        host, port = target
         try:
-            reader, writer = await open_quorum_connection(
-                server.host, server.election_port, self.tls, CONNECT_TIMEOUT_S)
+            reader, writer = await open_quorum_connection(host, port, self.tls, CONNECT_TIMEOUT_S)
         except (TimeoutError, OSError) as exc:
-            logger.debug("Cannot open channel to %d at election address %s:%d: %s",
-                         sid, server.host, server.election_port, exc)
+            logger.debug("Cannot open channel to %d at election address %s:%d: %s", sid, host, port, exc)
             return
         finally:
             self._election_dialing.discard(sid)
@@ -354,8 +370,7 @@ class QuorumDriver:
         if self.sasl is not None:
             self._election_dialing.add(sid)  # no second dial while this one authenticates
             try:
-                await authenticate_learner(reader, writer, self.sasl, f"{server.host}:{server.election_port}",
-                                           server.host)
+                await authenticate_learner(reader, writer, self.sasl, f"{host}:{port}", host)
             except QuorumAuthFailed as exc:
                 logger.warning("Cannot open channel to %d: %s", sid, exc)
                 await _close_quietly(writer)
@@ -372,11 +387,12 @@ class QuorumDriver:
 
     async def _accept_election(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            sid = await asyncio.wait_for(_read_initial_sid(reader), HANDSHAKE_TIMEOUT_S)
+            initial = await asyncio.wait_for(_read_initial_message(reader), HANDSHAKE_TIMEOUT_S)
         except (TimeoutError, OSError, asyncio.IncompleteReadError, PeerProtocolError) as exc:
             logger.warning("Bad election connection header: %s", exc)
             await _close_quietly(writer)
             return
+        sid = initial.sid
         prefix = b""
         if self.sasl is not None:
             try:
@@ -385,8 +401,19 @@ class QuorumDriver:
                 logger.warning("Closing the election connection of sid %d: %s", sid, exc)
                 await _close_quietly(writer)
                 return
-        if sid == self.my_id or sid not in self.servers:
-            logger.warning("Ignoring an election connection from sid %d", sid)
+        if sid not in self.servers and sid != self.my_id:
+            # QuorumCnxManager.handleConnection: a server outside the config (one that is to
+            # join by reconfig) is heard too; a smaller id is dialed back at the election
+            # address its header gives.
+            address = _election_address(initial.addresses)
+            if address is not None:
+                if sid not in self._election_addresses and len(self._election_addresses) >= OUTSIDERS_MAX:
+                    self._election_addresses.pop(next(iter(self._election_addresses)))  # bounded
+                self._election_addresses[sid] = address
+            elif sid < self.my_id:
+                sid = self.my_id  # nowhere to dial back: ignored below
+        if sid == self.my_id:
+            logger.warning("Ignoring an election connection from sid %d", initial.sid)
             await _close_quietly(writer)
             return
         if sid < self.my_id:
@@ -537,13 +564,23 @@ class QuorumDriver:
             self._step(lambda now: self.peer.step_packet(sid, packet, snapshot, now))
 
 
-async def _read_initial_sid(reader: asyncio.StreamReader) -> int:
-    """QuorumCnxManager's initial message: the sender's sid (both the 3.4 and the 3.5+ form)."""
+def _election_address(addresses: tuple[str, ...]) -> tuple[str, int] | None:
+    """The first `host:port` of an initial message's election addresses, if it parses."""
+    for address in addresses:
+        host, _, port = address.rpartition(":")
+        if host and port.isdigit():
+            return host.strip("[]"), int(port)
+    return None
+
+
+async def _read_initial_message(reader: asyncio.StreamReader) -> InitialMessage:
+    """QuorumCnxManager's initial message: the sender's sid (both the 3.4 and the 3.5+ form)
+    and, in the 3.5+ form, its election address(es)."""
     buf = await reader.readexactly(8)
     for _ in range(3):
         decoded = decode_initial_message(buf)
         if decoded is not None:
-            return decoded[0].sid
+            return decoded[0]
         need = 20 if len(buf) < 20 else 20 + int.from_bytes(buf[16:20], "big", signed=True)
         buf += await reader.readexactly(need - len(buf))
     raise PeerProtocolError("election header did not complete")

@@ -24,7 +24,7 @@ import time
 from typing import Any
 
 from jute.codes import ServerState
-from pyzk.config import ServerConfig
+from pyzk.config import ConfigError, QuorumServer, ServerConfig, parse_server
 from pyzk.pipeline.commit.follower import FollowerCommit
 from pyzk.pipeline.commit.leader import LeaderCommit
 from pyzk.pipeline.containers import container_candidates
@@ -76,6 +76,18 @@ def run_ensemble(config: ServerConfig) -> int:
         return 1
     return run_reporting_startup_errors(_serve(config, sasl))
 
+
+
+def servers_with(servers: dict[int, QuorumServer], verifier: QuorumMaj) -> dict[int, QuorumServer]:
+    """The addresses the driver dials once `verifier` is active: its members' (a joiner's
+    too); members it leaves out keep theirs (a removed member may still observe)."""
+    updated = dict(servers)
+    for sid, text in {**verifier.voters, **verifier.observers}.items():
+        try:
+            updated[sid] = parse_server(sid, text, True, "dynamic config", 0, f"server.{sid}")
+        except ConfigError as exc:
+            logger.error("Cannot use the address of server.%d from config %x: %s", sid, verifier.version, exc)
+    return updated
 
 class EnsembleMember:
     """The quorum driver plus the ZooKeeperServer of the role currently established."""
@@ -156,6 +168,7 @@ class EnsembleMember:
             self.commit.on_revalidated(effect.session_id, effect.valid, effect.leader_zxid)
         elif isinstance(effect, WriteConfigFiles):
             write_activated_config(self.config, effect.verifier)
+            self.driver.servers = servers_with(self.driver.servers, effect.verifier)
 
     def _retire(self) -> None:
         if self.read_only_timer is not None:

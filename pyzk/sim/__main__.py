@@ -61,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         ops["moves"] += sum(c.moves for c in world.clients)
         ops["sessions"] += sum(c.sessions for c in world.clients)
         print(f"ok seed={seed} peers={world.options.peers}"
-              f"{f'+{world.options.observers}obs' if world.options.observers else ''} commits={world.writes_committed} "
+              f"{f'+{world.options.observers}obs' if world.options.observers else ''}"
+              f"{f'+{world.options.spares}spare' if world.options.spares else ''}"
+              f"{' reconfig' if world.options.reconfig else ''} commits={world.writes_committed} "
               f"epochs={len(world.checker.leader_by_epoch)} clients={len(world.clients)} "
               f"replies={checker.ok}+{checker.errors}err indeterminate={checker.indeterminate} "
               f"t={world.now_ms}ms trace={world.trace_digest[:16]}", flush=True)

@@ -14,6 +14,10 @@ Rule 5: each peer has its server layer (members.py: the ZooKeeperServer and comm
 its established role, as in production) and simulated clients (clients.py) talk to those
 servers over client links; what they see is checked (client_checker.py) on every seed.
 A drain never nests (as QuorumDriver's): effects produced while one runs wait for its loop.
+Rule 6: seeds from RECONFIG_SEEDS_FROM draw, one in two, a reconfigEnabled world in which the
+leader's planner (Apache's checks) changes the voting set while clients work (a voter leaves,
+the leader too; a non-voter or spare joins; a voter becomes an observer; an observer leaves);
+each member's config file (`config_files`) is rewritten on WriteConfigFiles and read at start.
 """
 
 from __future__ import annotations
@@ -29,9 +33,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from jute.codes import OpCode, ServerState
+from jute.codes import Err, OpCode, ServerState
 from jute.codes import QuorumPacketType as P
 from jute.data import ACL, Id
+from jute.proto import ReconfigRequest
 from jute.txn import CreateTxn, SetDataTxn, TxnHeader
 from pyzk.config import ServerConfig
 from pyzk.pipeline.prep import Prepared
@@ -50,9 +55,11 @@ from pyzk.quorum.effects import (
     SessionRevalidated,
     SessionsTouched,
     SyncReleased,
+    WriteConfigFiles,
 )
 from pyzk.quorum.errors import InvariantViolation
 from pyzk.quorum.peer import Peer
+from pyzk.quorum.reconfig import ReconfigPlanner, ReconfigRefused
 from pyzk.quorum.verifier import QuorumMaj
 from pyzk.quorum.zab import Leader, LearnerStage, Phase, Probe, ZabConfig
 from pyzk.quorum.zxid import hex_zxid
@@ -62,6 +69,7 @@ from pyzk.sim.clients import ClientNet, SimClient
 from pyzk.sim.disk import SimDisk
 from pyzk.sim.members import SimMember, member_config
 from pyzk.storage.format import decode_txn_entry
+from pyzk.tree.datatree import CONFIG_NODE
 
 OPEN_ACL = [ACL(31, Id("world", "anyone"))]
 PARTITION_RETRY_MS = 50
@@ -94,6 +102,11 @@ class SimOptions:
     slow_disk: float = 0.0  # buggify: the chance that a write takes 20-50 times the disk delay
     clock_drift_ppm: int = 0  # buggify: each member's clock runs up to this much fast or slow
     purge_interval_ms: int = 2000  # autopurge (3 snapshots kept); 0: off
+    # reconfigEnabled, reconfigs of the voting set while clients work, and `spares` members
+    # that start outside the ensemble's config (each lists itself as an observer)
+    reconfig: bool = False
+    spares: int = 0
+    reconfig_interval_ms: int = 1500
 
     @classmethod
     def swarm(cls, rng: random.Random) -> SimOptions:
@@ -129,6 +142,26 @@ OBSERVER_SEEDS_FROM = 12_000
 
 def observers_of(seed: int) -> int:
     return random.Random(f"{seed}-observers").choice((0, 0, 1)) if seed >= OBSERVER_SEEDS_FROM else 0
+
+
+# Seeds from here on draw a reconfig world (the voting set changes while clients work) one
+# time in two; older seeds keep their worlds.
+RECONFIG_SEEDS_FROM = 13_000
+
+
+def reconfig_options(seed: int, options: SimOptions) -> SimOptions:
+    if seed < RECONFIG_SEEDS_FROM:
+        return options
+    rng = random.Random(f"{seed}-reconfig")
+    if rng.random() < 0.5:
+        return options
+    return replace(options, reconfig=True, spares=rng.choice((0, 1, 1)),
+                   reconfig_interval_ms=rng.choice((400, 1000, 2000)))
+
+
+def member_text(sid: int, role: str) -> str:
+    """A simulated member's server line value, with its client port (what reconfig wants)."""
+    return f"127.0.0.1:{2887 + sid}:{3887 + sid}:{role};127.0.0.1:{2180 + sid}"
 
 
 class CountingProbe(Probe):
@@ -178,8 +211,9 @@ class World:
     def __init__(self, seed: int, options: SimOptions | None = None, *, trace: bool = False,
                  random_faults: bool = True) -> None:
         self.seed = seed
-        self.options = options or replace(SimOptions.swarm(random.Random(f"{seed}-swarm")),
-                                          observers=observers_of(seed))
+        self.options = options or reconfig_options(seed, replace(
+            SimOptions.swarm(random.Random(f"{seed}-swarm")), observers=observers_of(seed)))
+        self.rng_reconfig = random.Random(f"{seed}-reconfigs")
         self.rng_network = random.Random(f"{seed}-network")
         self.rng_disk = random.Random(f"{seed}-disk")
         self.rng_faults = random.Random(f"{seed}-faults")
@@ -191,15 +225,23 @@ class World:
         self._events: list[tuple[int, int, str, tuple[Any, ...]]] = []
         self._sequence = 0
         self.voters = list(range(1, self.options.peers + 1))
-        self.sids = list(range(1, self.options.peers + self.options.observers + 1))
+        members = self.options.peers + self.options.observers
+        self.sids = list(range(1, members + self.options.spares + 1))
         voters = QuorumMaj.of_sids(self.voters)
         self.verifier = QuorumMaj(voters.voters, {sid: f"127.0.0.1:{2887 + sid}:{3887 + sid}:observer"
-                                                  for sid in self.sids if sid not in voters.voters})
+                                                  for sid in self.sids if sid not in voters.voters and sid <= members})
+        # The config each member's files hold (the dynamic config file): rewritten whenever a
+        # newer config becomes active (WriteConfigFiles), read at every start.
+        self.config_files: dict[int, QuorumMaj] = {
+            sid: self.verifier if sid <= members else
+            replace(self.verifier, observers={**self.verifier.observers, sid: member_text(sid, "observer")})
+            for sid in self.sids}
+        self.reconfigs_committed = 0
         o = self.options
         self.zab_config = ZabConfig(o.tick_time_ms, o.init_limit_ticks, o.sync_limit_ticks, o.commit_log_count,
                                     snap_count=o.snap_count, snapshot_nodes_per_step=o.snapshot_nodes_per_step,
                                     snapshot_size_factor=o.snapshot_size_factor,
-                                    verify_kept_tree=True)
+                                    reconfig_enabled=o.reconfig, verify_kept_tree=True)
         self.probe = CountingProbe()
         self.checker = ZabChecker()
         self.disks = {sid: SimDisk(self.members_config(sid), sid, pre_alloc_size_kb=o.pre_alloc_size_kb,
@@ -241,6 +283,8 @@ class World:
         self._schedule(o.tick_time_ms // 2, "expire", ())
         if random_faults and o.fault_interval_ms:
             self._schedule(self.rng_faults.randint(1, 2 * o.fault_interval_ms), "fault", ())
+        if o.reconfig:
+            self._schedule(self.rng_reconfig.randint(1, 2 * o.reconfig_interval_ms), "reconfig", ())
 
     # ---- the event loop ------------------------------------------------------------------
 
@@ -276,7 +320,8 @@ class World:
 
     def members_config(self, sid: int) -> ServerConfig:
         o = self.options
-        return member_config(sid, o.peers, o.tick_time_ms, o.init_limit_ticks, o.sync_limit_ticks, o.observers)
+        return member_config(sid, o.peers, o.tick_time_ms, o.init_limit_ticks, o.sync_limit_ticks,
+                             o.observers + o.spares)
 
     def call_at(self, at_ms: int, fn: Callable[..., Any], *args: Any) -> None:
         self._schedule(at_ms, "call", (fn, args))
@@ -342,7 +387,7 @@ class World:
             self.probe("restart cut a torn txn log tail")
         if disk.store.snapshots_skipped_at_start:
             self.probe("restart passed over a damaged snapshot")
-        self.peers[sid] = Peer(sid, self.verifier, image, self.peer_now(sid), self.zab_config, self.probe,
+        self.peers[sid] = Peer(sid, self.config_files[sid], image, self.peer_now(sid), self.zab_config, self.probe,
                                store=disk.store, replayed=replayed, metrics=disk.store.metrics)
         self._timer_at[sid] = None
         if self.options.purge_interval_ms:
@@ -437,6 +482,10 @@ class World:
         elif isinstance(effect, RoleChanged):
             self.trace(f"{sid} -> {effect.state.name}" + (f" (leader {effect.leader})" if effect.leader >= 0 else ""))
             self.members[sid].on_effect(peer, effect)
+        elif isinstance(effect, WriteConfigFiles):
+            self.config_files[sid] = effect.verifier
+            self.trace(f"{sid} activates config {effect.verifier.version:#x}: voters "
+                       f"{sorted(effect.verifier.voters)} observers {sorted(effect.verifier.observers)}")
         elif isinstance(effect, (LearnerRequest, SessionsTouched, SyncReleased, SessionRevalidated, LeaderPinged)):
             self.members[sid].on_effect(peer, effect)
 
@@ -696,6 +745,69 @@ class World:
         elif kind == "heal":
             self.heal()
         self._schedule(self.now_ms + rng.randint(1, 2 * o.fault_interval_ms), "fault", ())
+
+    def _on_reconfig(self) -> None:
+        """A reconfig through the leader's planner (Apache's checks), while clients work: a
+        voter leaves (a follower or the leader), a non-voter joins as a participant, a role
+        changes, an observer leaves."""
+        o = self.options
+        if self.now_ms >= o.faults_ms + o.liveness_ms // 4:
+            return
+        self._schedule(self.now_ms + self.rng_reconfig.randint(1, 2 * o.reconfig_interval_ms), "reconfig", ())
+        leaders = self.established_leaders()
+        if not leaders:
+            return
+        sid = leaders[0]
+        peer = self.peer(sid)
+        rng = self.rng_reconfig
+        current = peer.ctx.configs.last_seen
+        voters = sorted(current.voters)
+        others = [s for s in self.sids if s not in current.voters]
+        kind = rng.choice(("remove_follower", "remove_leader", "add", "add", "to_observer", "remove_observer"))
+        joining = leaving = None
+        if kind == "remove_follower" and len(voters) > 1:
+            leaving = str(rng.choice([s for s in voters if s != sid]))
+        elif kind == "remove_leader":
+            leaving = str(sid)
+        elif kind == "add" and others:
+            new = rng.choice(others)
+            joining = f"server.{new}={member_text(new, 'participant')}"
+        elif kind == "to_observer":
+            new = rng.choice(voters)
+            joining = f"server.{new}={member_text(new, 'observer')}"
+        elif kind == "remove_observer" and current.observers:
+            leaving = str(rng.choice(sorted(current.observers)))
+        else:
+            return
+        version = rng.choice((-1, -1, current.version, current.version - 1))
+        outcome = self.reconfig(joining, leaving, version, kind)
+        self.probe(f"reconfig {outcome}: {kind}" if outcome == "proposed" else f"reconfig refused: {outcome}")
+
+    def reconfig(self, joining: str | None = None, leaving: str | None = None, version: int = -1,
+                 kind: str = "reconfig") -> str:
+        """A reconfig request to the established leader, planned with its configs (Apache's
+        checks) and proposed: "proposed", "no leader", or the refusal's error name."""
+        leaders = self.established_leaders()
+        if not leaders:
+            return "no leader"
+        sid = leaders[0]
+        peer = self.peer(sid)
+        server = self.members[sid].leader_server
+        if server is None or not isinstance(peer.role, Leader):
+            return "no leader"
+        zxid = server.next_zxid
+        planner = ReconfigPlanner(peer.ctx.configs, peer.role.synced_sids)
+        try:
+            planned = planner.plan(ReconfigRequest(joining, leaving, None, version), zxid)
+        except ReconfigRefused as exc:
+            self.trace(f"{sid} {kind} refused: {Err(exc.err).name} ({exc.reason})")
+            return Err(exc.err).name
+        self.trace(f"{sid} {kind} at {hex_zxid(zxid)}: voters {sorted(planned.voters)} "
+                   f"observers {sorted(planned.observers)}")
+        txn = SetDataTxn(CONFIG_NODE, planned.config_text().encode(), -1)
+        if self._submit_internal(sid, 0x77, zxid & 0xFFFF, OpCode.RECONFIG, txn) is None:
+            return "no leader"
+        return "proposed"
 
     def _crash_budget(self) -> int:
         """How many members may be down at once: a minority of the voters (an observer down

@@ -8,13 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from pyzk.sim.world import OBSERVER_SEEDS_FROM, SimulationFailure, World
+from pyzk.sim.world import OBSERVER_SEEDS_FROM, RECONFIG_SEEDS_FROM, SimulationFailure, World
 
 pytestmark = pytest.mark.sim
 
 CI_SEEDS = range(int(os.environ.get("PYZK_SEED", "0")), int(os.environ.get("PYZK_SEED", "0")) + 50)
 # Worlds with observers start at OBSERVER_SEEDS_FROM (one in three has one).
 OBSERVER_CI_SEEDS = range(OBSERVER_SEEDS_FROM, OBSERVER_SEEDS_FROM + 24)
+# Worlds that reconfigure the voting set start at RECONFIG_SEEDS_FROM (one in two).
+RECONFIG_CI_SEEDS = range(RECONFIG_SEEDS_FROM, RECONFIG_SEEDS_FROM + 16)
 REGRESSIONS = Path(__file__).with_name("regressions.txt")
 PROBES_REQUIRED = (
     "leader sent SNAP",
@@ -39,6 +41,10 @@ PROBES_REQUIRED = (
     "restart passed over a damaged snapshot",
     "a write was slow",
     "observer got an INFORM",
+    "reconfig committed with voting set change",
+    "leader handed over to the designated leader",
+    "learner changed role after a reconfig: OBSERVING",
+    "election activated a newer config from a notification",
 )
 
 
@@ -50,7 +56,7 @@ def regression_seeds() -> list[int]:
 def test_ci_batch_and_probe_coverage() -> None:
     probes: Counter[str] = Counter()
     failures = []
-    for seed in [*CI_SEEDS, *OBSERVER_CI_SEEDS, *regression_seeds()]:
+    for seed in [*CI_SEEDS, *OBSERVER_CI_SEEDS, *RECONFIG_CI_SEEDS, *regression_seeds()]:
         world = World(seed)
         try:
             world.run()

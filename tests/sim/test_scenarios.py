@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
+from jute.codes import ServerState
 from pyzk.server.quorum_disk import QuorumDisk
 from pyzk.sim.client_checker import ClientOp
 from pyzk.sim.clients import SimClient
-from pyzk.sim.world import SimOptions, SimulationFailure, World
+from pyzk.sim.world import SimOptions, SimulationFailure, World, member_text
 
 pytestmark = pytest.mark.sim
 
@@ -370,3 +371,39 @@ def test_a_learner_synced_by_an_unestablished_leaders_snap_gets_a_snap_not_a_tru
     world = World(7683)
     world.run()
     assert world.probe.hits["leader sent SNAP, not TRUNC, to a learner synced by an unestablished leader"] >= 1
+
+
+def test_the_voting_set_changes_while_clients_work() -> None:
+    """The leader leaves (it hands over to the designated leader), a spare that ran outside
+    the config joins as a participant, a follower becomes an observer and leaves, with the
+    clients' checks on throughout."""
+    options = SimOptions(peers=3, spares=1, reconfig=True, fault_interval_ms=0, reconfig_interval_ms=10**9)
+    world = World(11, options, random_faults=False)
+    world.run_until_stable()
+    old = world.leader()
+    assert world.reconfig(leaving=str(old)) == "proposed"
+    world.run_for(1000)
+    world.run_until_stable()
+    new = world.leader()
+    assert new != old and sorted(world.peer(new).ctx.configs.active.voters) == sorted(set(range(1, 4)) - {old})
+    assert world.probe.hits["leader handed over to the designated leader"] == 1
+    assert world.peer(old).state == ServerState.FOLLOWING  # a non-voting participant
+    assert world.reconfig(joining=f"server.4={member_text(4, 'participant')}") == "proposed"
+    world.run_for(1000)
+    world.run_until_stable()
+    assert world.peer(4).state == ServerState.FOLLOWING and 4 in world.peer(new).ctx.configs.active.voters
+    follower = next(sid for sid in world.peer(new).ctx.configs.active.voters if sid not in (new, 4))
+    assert world.reconfig(joining=f"server.{follower}={member_text(follower, 'observer')}") == "proposed"
+    world.run_for(1000)
+    world.run_until_stable()
+    assert world.peer(follower).state == ServerState.OBSERVING
+    assert world.reconfig(leaving=str(follower), version=0) == "BADVERSION"
+    assert world.reconfig(leaving=f"{new},4") == "BADARGUMENTS"  # one voter would be left
+    world.run_for(1000)
+    world.workload_enabled = False
+    world.run_until_stable()
+    assert world.probe.hits["reconfig committed with voting set change"] == 3
+    world.check_agreement()
+    world.check_clients()
+    for sid in world.sids:  # every member's config file holds the last config
+        assert world.config_files[sid].version == world.peer(new).ctx.configs.active.version

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from jute.codes import Err, OpCode
+from jute.codes import Err, OpCode, ServerState
 from jute.codes import QuorumPacketType as P
 from jute.data import Id
 from jute.proto import ReconfigRequest
@@ -104,12 +104,13 @@ def test_java_long_map_resizes_and_keeps_bucket_order() -> None:
     assert table.capacity == 16 and table.order() == (1, 17, 2, 3, 4, 5, 9)
 
 
-def test_observer_join_is_admitted_a_voter_change_is_not() -> None:
-    ens = Ensemble()
-    ens.planner.admit(ens.planner.plan(ReconfigRequest(S100, None, None, -1), 0x100000001))
-    with pytest.raises(ReconfigRefused) as caught:
-        ens.planner.admit(ens.planner.plan(ReconfigRequest(S9, None, None, -1), 0x100000001))
-    assert caught.value.err == Err.UNIMPLEMENTED
+def test_a_voter_change_is_planned_with_its_checks() -> None:
+    ens = Ensemble(synced=(1, 2, 3))
+    assert sorted(ens.planner.plan(ReconfigRequest(S9, None, None, -1), 0x100000001).voters) == [1, 2, 3, 9]
+    assert sorted(ens.planner.plan(ReconfigRequest(None, "3", None, -1), 0x100000001).voters) == [1, 2]
+    with pytest.raises(ReconfigRefused) as caught:  # 1 of {1, 9}: no synced quorum
+        ens.planner.plan(ReconfigRequest(S9, "2,3", None, -1), 0x100000001)
+    assert caught.value.err == Err.NEWCONFIGNOQUORUM
 
 
 def test_leader_keeps_text_order_and_a_learner_parses_afresh() -> None:
@@ -157,6 +158,8 @@ def test_prep_refuses_when_disabled_then_in_standalone() -> None:
     join = ReconfigRequest(S100, None, None, -1)
     assert prepped_error(prep(enabled=False), join, super_ids()) == Err.RECONFIGDISABLED
     assert prepped_error(prep(), join, super_ids()) == Err.UNIMPLEMENTED
+    assert prepped_error(prep(planner=Ensemble().planner), ReconfigRequest(None, "3", None, -1),
+                         super_ids()) == 0
 
 
 def test_prep_checks_acl_after_the_arguments() -> None:
@@ -194,16 +197,7 @@ def packet(type_: P, zxid: int, data: bytes | None = None) -> QuorumPacket:
 
 
 def test_leader_versions_the_config_at_newleader_and_activates_a_committed_reconfig() -> None:
-    ctx = zab_context(1)
-    leader = Leader(ctx, 0)
-    for sid in (2, 3):
-        leader.step(sid, packet(P.FOLLOWERINFO, 0, b"\0" * 7 + bytes([sid]) + b"\0\1\0\0" + b"\0" * 8), 0)
-    run_persists(ctx)
-    for sid in (2, 3):
-        leader.step(sid, packet(P.ACKEPOCH, 0, b"\0\0\0\0"), 0)
-    run_persists(ctx)
-    for sid in (2, 3):
-        leader.step(sid, packet(P.ACK, make_zxid(1, 0)), 0)
+    ctx, leader = established_leader()
     newleader = [e.packet for e in ctx.outbox.effects if isinstance(e, SendPacket) and e.packet.type == P.NEWLEADER]
     assert newleader[0].data == f"{S1}\n{S2}\n{S3}\nversion=100000000".encode()
     files = [e for e in ctx.outbox.effects if isinstance(e, WriteConfigFiles)]
@@ -226,15 +220,7 @@ def test_leader_versions_the_config_at_newleader_and_activates_a_committed_recon
 
 
 def test_follower_activates_on_commitandactivate() -> None:
-    ctx = zab_context(2)
-    follower = Follower(ctx, 1, 0)
-    follower.connected_to(1, 0)
-    follower.step(1, packet(P.LEADERINFO, make_zxid(1, 0), b"\0\1\0\0"), b"", 0)
-    run_persists(ctx)
-    follower.step(1, packet(P.DIFF, 0), b"", 0)
-    follower.step(1, packet(P.NEWLEADER, make_zxid(1, 0), f"{S1}\n{S2}\n{S3}\nversion=100000000".encode()), b"", 0)
-    run_persists(ctx)
-    follower.step(1, packet(P.UPTODATE, -1), b"", 0)
+    ctx, follower = synced_follower(2)
     assert ctx.configs.active.version == 0x100000000
     text = f"{S1}\n{S2}\n{S3}\n{S100}\nversion=100000001"
     txn_entry = encode_txn_entry(TxnHeader(5, 1, 0x100000001, 0, OpCode.RECONFIG),
@@ -245,3 +231,143 @@ def test_follower_activates_on_commitandactivate() -> None:
     assert ctx.configs.active.version == 0x100000001 and 100 in ctx.configs.active.observers
     ctx.apply_next()
     assert ctx.db.tree.nodes[CONFIG_NODE].data == text.encode()
+
+
+# ---- the voting set changes: both quorums, the designated leader, learners' next role -------
+
+S4 = "server.4=127.0.0.1:1244:1245:participant;127.0.0.1:1246"
+S5 = "server.5=127.0.0.1:1254:1255:participant;127.0.0.1:1256"
+
+
+def established_leader() -> tuple[ZabContext, Leader]:
+    ctx = zab_context(1)
+    leader = Leader(ctx, 0)
+    for sid in (2, 3):
+        leader.step(sid, packet(P.FOLLOWERINFO, 0, b"\0" * 7 + bytes([sid]) + b"\0\1\0\0" + b"\0" * 8), 0)
+    run_persists(ctx)
+    for sid in (2, 3):
+        leader.step(sid, packet(P.ACKEPOCH, 0, b"\0\0\0\0"), 0)
+    run_persists(ctx)
+    for sid in (2, 3):
+        leader.step(sid, packet(P.ACK, make_zxid(1, 0)), 0)
+    assert ctx.configs.active.version == 0x100000000
+    return ctx, leader
+
+
+def propose_reconfig(ctx: ZabContext, leader: Leader, text: str) -> int:
+    zxid = leader.submit(5, 1, OpCode.RECONFIG, SetDataTxn(CONFIG_NODE, text.encode(), -1), 0)
+    assert zxid is not None
+    run_persists(ctx)  # the leader's own ACK
+    return zxid
+
+
+def sent(ctx: ZabContext, zxid: int) -> set[tuple[int, P, bytes | None]]:
+    return {(e.to, P(e.packet.type), e.packet.data) for e in ctx.outbox.effects
+            if isinstance(e, SendPacket) and e.packet.zxid == zxid and e.packet.type != P.PROPOSAL}
+
+
+def test_a_reconfig_and_the_txns_after_it_commit_with_a_quorum_of_both_configs() -> None:
+    ctx, leader = established_leader()
+    zxid = propose_reconfig(ctx, leader, f"{S1}\n{S4}\n{S5}\nversion={0x100000001:x}")
+    after = leader.submit(5, 2, OpCode.SET_DATA, SetDataTxn("/a", b"x", 0), 0)
+    assert after is not None
+    run_persists(ctx)
+    leader.step(2, packet(P.ACK, zxid), 0)
+    leader.step(2, packet(P.ACK, after), 0)
+    assert not sent(ctx, zxid) and ctx.configs.active.version == 0x100000000  # {1, 2}: old only
+    leader._on_ack_from(4, zxid)  # noqa: SLF001 - a learner of the new config (no link needed here)
+    # {1, 2} of the old config and {1, 4} of the new one: committed.
+    assert ctx.configs.active.version == zxid and sorted(ctx.configs.active.voters) == [1, 4, 5]
+    designated = (1).to_bytes(8, "big")
+    assert sent(ctx, zxid) == {(2, P.COMMITANDACTIVATE, designated), (3, P.COMMITANDACTIVATE, designated)}
+    assert not sent(ctx, after)  # proposed while the reconfig was pending: {1, 2} is no new quorum
+    leader._on_ack_from(4, after)  # noqa: SLF001
+    assert (2, P.COMMIT, None) in sent(ctx, after)
+
+
+def test_a_leader_the_new_config_leaves_out_designates_an_acker_and_hands_over() -> None:
+    ctx, leader = established_leader()
+    zxid = propose_reconfig(ctx, leader, f"{S2}\n{S3}\nversion={0x100000001:x}")
+    later = leader.submit(5, 2, OpCode.SET_DATA, SetDataTxn("/a", b"x", 0), 0)
+    assert later is not None
+    run_persists(ctx)
+    leader.step(3, packet(P.ACK, later), 0)  # 3 acked more than 2 did: it is the designated leader
+    leader.step(2, packet(P.ACK, zxid), 0)
+    assert not sent(ctx, zxid)  # {2} is no quorum of {2, 3}
+    leader.step(3, packet(P.ACK, zxid), 0)
+    designated = (3).to_bytes(8, "big")
+    assert sent(ctx, zxid) == {(2, P.COMMITANDACTIVATE, designated), (3, P.COMMITANDACTIVATE, designated)}
+    assert not leader.allowed_to_commit and leader.next_vote == (3, ServerState.FOLLOWING)
+    leader.step(2, packet(P.ACK, later), 0)
+    assert not sent(ctx, later)  # allowedToCommit=false: the new leader commits it
+    leader.tick(ctx.config.tick_time_ms)
+    assert leader.failed and "designated leader 3" in leader.failed
+
+
+def synced_follower(my_id: int) -> tuple[ZabContext, Follower]:
+    ctx = zab_context(my_id)
+    follower = Follower(ctx, 1, 0)
+    follower.connected_to(1, 0)
+    follower.step(1, packet(P.LEADERINFO, make_zxid(1, 0), b"\0\1\0\0"), b"", 0)
+    run_persists(ctx)
+    follower.step(1, packet(P.DIFF, 0), b"", 0)
+    follower.step(1, packet(P.NEWLEADER, make_zxid(1, 0), f"{S1}\n{S2}\n{S3}\nversion=100000000".encode()), b"", 0)
+    run_persists(ctx)
+    follower.step(1, packet(P.UPTODATE, -1), b"", 0)
+    return ctx, follower
+
+
+def commit_reconfig(ctx: ZabContext, follower: Follower, text: str, designated: int) -> None:
+    entry = encode_txn_entry(TxnHeader(5, 1, 0x100000001, 0, OpCode.RECONFIG),
+                             SetDataTxn(CONFIG_NODE, text.encode(), -1), None)
+    follower.step(1, packet(P.PROPOSAL, 0x100000001, entry), b"", 0)
+    assert ctx.configs.last_seen.version == 0x100000001 != ctx.configs.active.version
+    run_persists(ctx)
+    follower.step(1, packet(P.COMMITANDACTIVATE, 0x100000001, designated.to_bytes(8, "big")), b"", 0)
+    assert ctx.configs.active.version == 0x100000001
+
+
+@pytest.mark.parametrize(("my_id", "designated", "next_vote"), [
+    (2, 2, (2, ServerState.LEADING)),  # the designated leader leads at once
+    (3, 2, (2, ServerState.FOLLOWING)),  # the others follow it without an election
+])
+def test_learners_take_the_designated_leader(my_id: int, designated: int,
+                                             next_vote: tuple[int, ServerState]) -> None:
+    ctx, follower = synced_follower(my_id)
+    commit_reconfig(ctx, follower, f"{S2}\n{S3}\nversion=100000001", designated)
+    assert follower.failed and follower.next_vote == next_vote
+
+
+def test_a_follower_made_observer_observes_and_a_removed_one_follows_on() -> None:
+    ctx, follower = synced_follower(3)
+    commit_reconfig(ctx, follower, f"{S1}\n{S2}\n{S3.replace('participant', 'observer')}\nversion=100000001", 1)
+    assert follower.failed and follower.next_vote == (1, ServerState.OBSERVING)
+    ctx, follower = synced_follower(3)
+    commit_reconfig(ctx, follower, f"{S1}\n{S2}\nversion=100000001", 1)
+    assert not follower.failed  # a non-voting participant: its ACKs count for nothing
+
+
+def test_a_truncated_reconfig_is_no_longer_the_last_seen_config() -> None:
+    configs = QuorumConfigs(BASE, reconfig_enabled=True)
+    configs.see(parse_config_text(f"{S1}\n{S2}\nversion=100000005"))
+    assert configs.pending is not None and len(configs.quorums()) == 2
+    assert not configs.has_all_quorums([1, 3]) and configs.has_all_quorums([1, 2])
+    configs.forget_after(0x100000004)
+    assert configs.pending is None and configs.quorums() == (BASE,)
+
+
+def test_with_a_pending_config_discovery_needs_epoch_acks_of_both_configs() -> None:
+    ctx = zab_context(1)
+    ctx.configs.see(parse_config_text(f"{S1}\n{S4}\n{S5}\nversion=100000005"))
+    leader = Leader(ctx, 0)
+
+    def join(sid: int) -> None:
+        leader.step(sid, packet(P.FOLLOWERINFO, 0, b"\0" * 7 + bytes([sid]) + b"\0\1\0\0" + b"\0" * 8), 0)
+        run_persists(ctx)
+        leader.step(sid, packet(P.ACKEPOCH, 0, b"\0\0\0\0"), 0)
+        run_persists(ctx)
+
+    join(2)
+    assert leader.phase.value == "discovery"  # {1, 2}: a quorum of the active config only
+    join(4)
+    assert leader.phase.value == "synchronization"
