@@ -42,7 +42,7 @@ from pyzk.sessions import generate_password
 from pyzk.sim.client_checker import ClientOp
 
 if TYPE_CHECKING:
-    from pyzk.sim.world import World
+    from pyzk.sim.host import WorldHost
 
 PARTITION_RETRY_MS = 50
 KEYS = ("/k0", "/k1", "/k2")
@@ -89,7 +89,7 @@ class ClientConn:
 class ClientNet:
     """The client-side network of a world: connections, delays, partitions, resets."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: WorldHost) -> None:
         self.world = world
         self.rng = random.Random(f"{world.seed}-clientnet")
         self.serial = 0
@@ -243,7 +243,7 @@ class ClientNet:
 class SimClient:
     """One client process (kazoo-like) with at most one session at a time."""
 
-    def __init__(self, world: World, cid: int) -> None:
+    def __init__(self, world: WorldHost, cid: int) -> None:
         self.world = world
         self.cid = cid
         self.rng = random.Random(f"{world.seed}-client-{cid}")

@@ -35,7 +35,7 @@ from pyzk.quorum.effects import (
 )
 
 if TYPE_CHECKING:
-    from pyzk.sim.world import World
+    from pyzk.sim.host import WorldHost
 
 
 @lru_cache(maxsize=64)
@@ -52,7 +52,7 @@ def member_config(sid: int, peers: int, tick_time_ms: int, init_limit: int, sync
 class SimDriver:
     """What the commit stages use of QuorumDriver, bound to one incarnation of one peer."""
 
-    def __init__(self, world: World, sid: int, incarnation: int) -> None:
+    def __init__(self, world: WorldHost, sid: int, incarnation: int) -> None:
         self.world = world
         self.sid = sid
         self.incarnation = incarnation
@@ -89,7 +89,7 @@ class SimDriver:
 class SimMember:
     """EnsembleMember's effect routing for peer `sid`: the server of the established role."""
 
-    def __init__(self, world: World, sid: int) -> None:
+    def __init__(self, world: WorldHost, sid: int) -> None:
         self.world = world
         self.sid = sid
         self.config = world.members_config(sid)
