@@ -116,7 +116,6 @@ _EPHEMERAL_FLAGS = frozenset(m.value for m in CreateMode if m.is_ephemeral)
 
 _REPLY_HEADER = struct.Struct(">iqi")  # ReplyHeader: xid, zxid, err
 _INT = struct.Struct(">i")
-_ANSWERING_TXN_TYPES = ANSWERING_TXN_TYPES_OR_ERROR
 
 
 class ZooKeeperServer:
@@ -557,7 +556,7 @@ class ZooKeeperServer:
         """Whether the txn `hdr` may answer `req` now: it is the request conn must answer next,
         with the txn's session and cxid and a txn type its op can produce. Anything else is an
         invariant violation: logged, and that connection is closed rather than answered."""
-        allowed = _ANSWERING_TXN_TYPES.get(req.op)  # may_answer, inlined (per write)
+        allowed = ANSWERING_TXN_TYPES_OR_ERROR.get(req.op)  # may_answer, inlined (per write)
         if (conn.pending and conn.pending[0] is req and hdr.clientId == conn.session_id
                 and hdr.cxid == req.xid and (allowed is None or hdr.type in allowed)):
             return True

@@ -292,7 +292,6 @@ class ClientConnection(asyncio.Protocol):
             else:
                 self._count_in_process()
             if self.throttled:
-                session = self.session
                 if not (self.in_process.count > self.outstanding_limit and session is not None
                         and session.pending):
                     self.throttled = False
